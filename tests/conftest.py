@@ -1,0 +1,79 @@
+"""Shared fixtures: paths to the committed sample clips and to ../shared/data, and small clips
+made with PyAV on the fly."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_videos"
+SHARED = (ROOT.parent / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (real third-party videos); present in CI, absent in a user's clone."""
+    if not (SHARED / "videos").is_dir():
+        pytest.skip(f"needs the shared test data at {SHARED} (present in CI)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def sample(request: pytest.FixtureRequest):
+    """Load a committed sample clip and its ground truth: ``sample("blur_ramp")``."""
+
+    def load(name: str) -> tuple[Path, dict]:
+        video = SAMPLES / f"{name}.mp4"
+        return video, json.loads((SAMPLES / f"{name}.json").read_text())
+
+    return load
+
+
+def write_clip(
+    path: Path,
+    frames: list[np.ndarray],
+    *,
+    rate: Fraction = Fraction(25),
+    rotation: int = 0,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+) -> Path:
+    """Encode RGB uint8 frames into ``path`` with PyAV."""
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for i, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def pattern_frames(n: int, h: int = 64, w: int = 96) -> list[np.ndarray]:
+    """Frames whose frame number can be read back from the mean of the top-left block."""
+    out = []
+    for i in range(n):
+        image = np.zeros((h, w, 3), np.uint8)
+        image[:16, :16] = 8 * i % 256
+        image[-16:, -16:] = 255
+        out.append(image)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30 frames at 29.97 fps, 96x64, readable frame numbers."""
+    path = tmp_path_factory.mktemp("clips") / "tiny.mp4"
+    return write_clip(path, pattern_frames(30), rate=Fraction(30000, 1001))

@@ -1,0 +1,60 @@
+from pathlib import Path
+
+import dlib
+import face_recognition_models as frm
+import numpy as np
+import pytest
+
+from vidfiqa.align import ARCFACE_112, align_arcface, align_dlib_chip, context_crop, similarity_transform
+from vidfiqa.models.dlib_models import DlibHogDetector, DlibLandmarker, DlibResNetEmbedder
+from vidfiqa.video import open_video
+
+
+def test_similarity_transform_recovers_a_known_transform() -> None:
+    rng = np.random.default_rng(1)
+    src = rng.uniform(0, 100, (5, 2))
+    angle, scale, shift = 0.3, 1.7, np.array([12.0, -4.0])
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    dst = src @ rot.T + shift
+    m = similarity_transform(src, dst)
+    np.testing.assert_allclose(m[:, :2], rot, atol=1e-9)
+    np.testing.assert_allclose(m[:, 2], shift, atol=1e-9)
+    with pytest.raises(ValueError, match="need two"):
+        similarity_transform(src[:1], dst[:1])
+
+
+def test_arcface_alignment_puts_landmarks_on_the_template() -> None:
+    # Landmarks twice the template size, rotated by 20 degrees and shifted: after alignment a
+    # dot drawn at each landmark must land on the template point.
+    a = np.radians(20)
+    rot = 2 * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    pts = ARCFACE_112 @ rot.T + [150, 40]
+    image = np.zeros((400, 400, 3), np.uint8)
+    for x, y in pts:
+        image[round(y) - 2 : round(y) + 3, round(x) - 2 : round(x) + 3] = 255
+    crop = align_arcface(image, pts[None])[0]
+    assert crop.shape == (112, 112, 3) and crop.dtype == np.uint8
+    for x, y in ARCFACE_112:
+        assert crop[round(y), round(x)].min() > 100
+    assert align_arcface(image, np.zeros((0, 5, 2))).shape == (0, 112, 112, 3)
+
+
+def test_context_crop_is_centred_on_the_box() -> None:
+    image = np.zeros((200, 300, 3), np.uint8)
+    image[90:110, 140:160] = 255
+    crop = context_crop(image, np.array([140.0, 90.0, 160.0, 110.0]), scale=2.0, size=40)
+    assert crop.shape == (40, 40, 3)
+    assert crop[20, 20].min() == 255 and crop[2, 2].max() == 0
+
+
+def test_dlib_chip_matches_dlib_get_face_chip(shared_data: Path) -> None:
+    with open_video(shared_data / "videos" / "talking_head_a.mp4") as reader:
+        image = next(iter(reader)).image
+    dets = DlibLandmarker(points=5).landmark(image, DlibHogDetector().detect([image])[0])
+    ours = align_dlib_chip(image, dets.data["dlib5"])[0]
+    predictor = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+    x1, y1, x2, y2 = (round(float(v)) for v in dets.boxes[0])
+    theirs = dlib.get_face_chip(image, predictor(image, dlib.rectangle(x1, y1, x2 - 1, y2 - 1)), 150, 0.25)
+    assert np.abs(ours.astype(int) - theirs.astype(int)).mean() < 4
+    e = DlibResNetEmbedder().embed(np.stack([ours, theirs]))
+    assert float(e[0] @ e[1]) > 0.99

@@ -1,0 +1,158 @@
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from tests.conftest import SAMPLES
+from vidfiqa.cli import cli
+
+OPTIONS = {
+    "best-frames": [
+        "--out",
+        "--top-k",
+        "--min-gap",
+        "--config",
+        "--backend",
+        "--stride",
+        "--start",
+        "--end",
+        "--max-frames",
+        "--detector",
+        "--upsample",
+        "--detect-every",
+        "--landmarks",
+        "--progress",
+    ],
+    "probe": ["--backend"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(OPTIONS))
+def test_help_documents_every_option(command: str) -> None:
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output
+    for option in OPTIONS[command]:
+        assert option in result.output, option
+
+
+def test_group_help_lists_commands() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    assert "best-frames" in result.output and "probe" in result.output
+
+
+def test_probe_prints_json() -> None:
+    result = CliRunner().invoke(cli, ["probe", str(SAMPLES / "blur_ramp.mp4")])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["width"] == 480 and info["height"] == 360 and info["rotation"] == 0
+
+
+def test_best_frames_end_to_end_on_sample(tmp_path: Path, sample) -> None:
+    video, truth = sample("group_walk")
+    out = tmp_path / "best"
+    result = CliRunner().invoke(
+        cli, ["best-frames", str(video), "--top-k", "3", "--out", str(out), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "manifest.json").read_text())
+    tracks = {r["track_id"] for r in rows}
+    assert len(tracks) >= 6  # six faces in shot 0, two in shot 1
+    for r in rows:
+        assert r["video"] == str(video)
+        assert 1 <= r["rank"] <= 3
+        assert len(r["box"]) == 4 and len(r["landmarks"]) == 5
+        assert 0 <= r["quality"] <= 1
+        for name in ("sharpness", "pose", "exposure", "contrast", "size", "confidence"):
+            assert 0 <= r[f"factor_{name}"] <= 1
+        crop = Image.open(out / r["crop"])
+        assert crop.size == (112, 112)
+        assert Image.open(out / r["context"]).size == (224, 224)
+        assert r["reasons"][0].startswith(f"quality {r['quality']:.3f}")
+    for track in tracks:
+        q = [r["quality"] for r in sorted(rows, key=lambda r: r["rank"]) if r["track_id"] == track]
+        assert q == sorted(q, reverse=True)
+    # No track spans the shot cut at frame 100.
+    cut = truth["shots"][1]["start"]
+    for track in tracks:
+        frames = [r["frame_index"] for r in rows if r["track_id"] == track]
+        assert max(frames) < cut or min(frames) >= cut
+    header = (out / "manifest.csv").read_text().splitlines()[0]
+    assert header.startswith("video,track_id,shot,rank,frame_index,time,box,landmarks,quality")
+    sheet = Image.open(out / "group_walk" / "contact_sheet.png")
+    assert sheet.height > 112 * len(tracks)
+    assert f"-> {out / 'group_walk'}" in result.output
+
+
+def test_best_frames_on_every_shared_video(tmp_path: Path, shared_data: Path) -> None:
+    videos = sorted((shared_data / "videos").iterdir())
+    out = tmp_path / "best"
+    result = CliRunner().invoke(cli, ["best-frames", *map(str, videos), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "manifest.json").read_text())
+    per_video = {v.name: {r["track_id"] for r in rows if r["video"] == str(v)} for v in videos}
+    assert len(per_video["talking_head_a.mp4"]) == 1
+    assert len(per_video["talking_head_b.mp4"]) == 1
+    assert len(per_video["foreman_cif.h264"]) >= 1
+    assert len(per_video["multi_face_walk_1080p.mp4"]) >= 3
+    for v in videos:
+        assert (out / v.stem / "contact_sheet.png").is_file()
+
+
+def test_bad_inputs_fail_with_one_line_and_the_batch_goes_on(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00not a video" * 100)
+    good = SAMPLES / "blur_ramp.mp4"
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "best-frames",
+            str(tmp_path / "missing.mp4"),
+            str(junk),
+            str(good),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith(("error:", "Error:"))]
+    assert errors == [
+        f"error: {tmp_path / 'missing.mp4'}: no such file",
+        f"error: {junk}: cannot open video (Invalid data found when processing input)",
+        "Error: 2 of 3 videos failed",
+    ]
+    assert "Traceback" not in result.output
+    rows = json.loads((out / "manifest.json").read_text())
+    assert {r["video"] for r in rows} == {str(good)}
+
+
+def test_no_faces_is_a_valid_empty_result(tmp_path: Path) -> None:
+    from tests.conftest import pattern_frames, write_clip
+
+    clip = write_clip(tmp_path / "blank.mp4", pattern_frames(10))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["best-frames", str(clip), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "manifest.json").read_text()) == []
+    assert "0 tracks" in result.output
+    assert (out / "blank" / "contact_sheet.png").is_file()
+
+
+def test_bad_config_is_a_one_line_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("detector:\n  nam: dlib-hog\n")
+    result = CliRunner().invoke(
+        cli, ["best-frames", str(SAMPLES / "blur_ramp.mp4"), "--out", str(tmp_path), "--config", str(cfg)]
+    )
+    assert result.exit_code == 1
+    assert result.output == f"Error: {cfg}: detector.nam: Extra inputs are not permitted (got 'dlib-hog')\n"
+
+
+def test_usage_error_exit_code(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["best-frames", "x.mp4", "--out", str(tmp_path), "--top-k", "0"])
+    assert result.exit_code == 2

@@ -1,0 +1,138 @@
+"""Face alignment: similarity transforms onto fixed landmark templates.
+
+Two templates matter here: the 112x112 ArcFace template that almost every modern recogniser and
+FIQA model (eDifFIQA, CLIB-FIQA, CR-FIQA) is trained on, and dlib's face-chip template that
+dlib's ResNet embedder was trained on (150x150, padding 0.25).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: ArcFace 5-point template for 112x112 crops (insightface ``arcface_dst``): image-left eye,
+#: image-right eye, nose tip, image-left and image-right mouth corners.
+ARCFACE_112 = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    dtype=np.float64,
+)
+
+#: dlib's 5-point template on the unit square (``get_face_chip_details`` in
+#: dlib/image_transforms/interpolation.h), in the order of dlib's 5-point predictor:
+#: image-right eye outer and inner corner, image-left eye outer and inner corner, nose base.
+DLIB_5_UNIT = np.array(
+    [
+        [0.8595674595992, 0.2134981538014],
+        [0.6460604764104, 0.2289674387677],
+        [0.1205750620789, 0.2137274526848],
+        [0.3340850613712, 0.2290642403242],
+        [0.4901123135679, 0.6277975316475],
+    ],
+    dtype=np.float64,
+)
+
+
+def dlib_chip_template(size: int = 150, padding: float = 0.25) -> np.ndarray:
+    """dlib's template in chip pixels, float64 ``(5, 2)``, as ``get_face_chip`` builds it."""
+    return (padding + DLIB_5_UNIT) / (2 * padding + 1) * size
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation) mapping ``src`` to ``dst``.
+
+    Umeyama's closed form, "Least-squares estimation of transformation parameters between two
+    point patterns", IEEE TPAMI 13(4), 1991, without reflection.
+
+    Args:
+        src: float ``(k, 2)`` points, ``k >= 2``.
+        dst: float ``(k, 2)`` corresponding points.
+
+    Returns:
+        float64 ``(2, 3)`` affine matrix ``M`` with ``dst ~= src @ M[:, :2].T + M[:, 2]``.
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2 or len(src) < 2:
+        raise ValueError(f"need two (k, 2) point sets with k >= 2, got {src.shape} and {dst.shape}")
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[-1] = -1.0
+    rot = u @ np.diag(sign) @ vt
+    var_s = (s**2).sum() / len(src)
+    scale = float((sig * sign).sum() / var_s) if var_s > 0 else 1.0
+    m = np.empty((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - m[:, :2] @ mu_s
+    return m
+
+
+def warp(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """Sample a ``size`` x ``size`` crop of ``image`` (uint8 ``(H, W, 3)``) through ``matrix``.
+
+    Areas outside the frame are black, as in insightface's ``norm_crop`` and dlib's chips.
+    """
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def align_arcface(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
+    """Aligned ArcFace crops.
+
+    Args:
+        image: RGB uint8 ``(H, W, 3)`` frame.
+        landmarks: float ``(n, 5, 2)`` ArcFace-order points in frame pixels.
+        size: output side; the template scales with it (112 is the native size).
+
+    Returns:
+        uint8 ``(n, size, size, 3)``.
+    """
+    dst = ARCFACE_112 * (size / 112.0)
+    crops = [warp(image, similarity_transform(p, dst), size) for p in np.asarray(landmarks)]
+    return np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+
+
+def align_dlib_chip(
+    image: np.ndarray, dlib_points: np.ndarray, size: int = 150, padding: float = 0.25
+) -> np.ndarray:
+    """Face chips as dlib's ``get_face_chip`` makes them for its ResNet embedder.
+
+    Args:
+        image: RGB uint8 ``(H, W, 3)`` frame.
+        dlib_points: float ``(n, 5, 2)`` points in dlib's 5-point order (see
+            :data:`DLIB_5_UNIT`), frame pixels.
+
+    Returns:
+        uint8 ``(n, size, size, 3)``.
+    """
+    dst = dlib_chip_template(size, padding)
+    crops = [warp(image, similarity_transform(p, dst), size) for p in np.asarray(dlib_points)]
+    return np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+
+
+def context_crop(image: np.ndarray, box: np.ndarray, *, scale: float = 2.0, size: int = 224) -> np.ndarray:
+    """Unaligned square crop around a face box, showing its surroundings.
+
+    Args:
+        image: RGB uint8 ``(H, W, 3)``.
+        box: float ``(4,)`` xyxy.
+        scale: side of the square relative to the box's longer side.
+        size: output side in pixels.
+
+    Returns:
+        uint8 ``(size, size, 3)``; parts outside the frame are black.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    half = max(x2 - x1, y2 - y1) * scale / 2
+    k = size / (2 * half)
+    m = np.array([[k, 0, size / 2 - k * cx], [0, k, size / 2 - k * cy]])
+    return warp(image, m, size)

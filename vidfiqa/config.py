@@ -1,0 +1,130 @@
+"""Typed run configuration, loaded from YAML (``configs/*.yaml``) with command-line overrides.
+
+Unknown keys and wrong types are errors: a typo in a config must never silently fall back to a
+default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from vidfiqa.quality.factors import DEFAULT_WEIGHTS
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VideoConfig(_Section):
+    backend: Literal["pyav", "decord"] = "pyav"
+    stride: int = Field(1, ge=1, description="keep every n-th frame")
+    start: float | None = Field(None, ge=0, description="seconds")
+    end: float | None = Field(None, gt=0, description="seconds")
+    max_frames: int | None = Field(None, ge=1)
+    threads: int = Field(0, ge=0, description="decoder threads, 0 = automatic")
+
+
+class DetectorConfig(_Section):
+    name: Literal["dlib-hog", "dlib-cnn"] = "dlib-hog"
+    upsample: int = Field(0, ge=0, le=3)
+    max_side: int | None = Field(None, ge=64, description="detect on frames shrunk to this side")
+    every: int = Field(2, ge=1, description="run detection every n read frames; track between")
+
+
+class LandmarkConfig(_Section):
+    name: Literal["dlib68", "dlib5"] = "dlib68"
+
+
+class TrackerConfig(_Section):
+    iou_threshold: float = Field(0.3, gt=0, le=1)
+    min_hits: int = Field(2, ge=1)
+    max_misses: int = Field(5, ge=0)
+    shot_threshold: float = Field(0.5, gt=0, le=1)
+    min_face: int = Field(20, ge=0, description="ignore detections smaller than this (px)")
+
+
+class QualityConfig(_Section):
+    scorer: Literal["factors"] = "factors"
+    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+
+    @model_validator(mode="after")
+    def _known_components(self) -> QualityConfig:
+        unknown = set(self.weights) - set(DEFAULT_WEIGHTS)
+        if unknown:
+            raise ValueError(f"unknown quality components {sorted(unknown)}")
+        return self
+
+
+class SelectConfig(_Section):
+    top_k: int = Field(5, ge=1)
+    min_gap: int = Field(5, ge=0, description="least frame distance between selected frames")
+    min_track_length: int = Field(3, ge=1, description="tracks with fewer observations are dropped")
+
+
+class EmbedderConfig(_Section):
+    name: Literal["dlib-resnet"] = "dlib-resnet"
+
+
+class Config(_Section):
+    video: VideoConfig = VideoConfig()
+    detector: DetectorConfig = DetectorConfig()
+    landmarks: LandmarkConfig = LandmarkConfig()
+    tracker: TrackerConfig = TrackerConfig()
+    quality: QualityConfig = QualityConfig()
+    select: SelectConfig = SelectConfig()
+    embedder: EmbedderConfig = EmbedderConfig()
+
+
+class ConfigError(Exception):
+    """A config file or override that cannot be used; the message is one line."""
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "config"
+    return f"{where}: {err['msg']}" + (f" (got {err['input']!r})" if "input" in err else "")
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        tree = tree.setdefault(key, {})
+        if not isinstance(tree, dict):
+            raise ConfigError(f"cannot set {dotted}: {key} is not a section")
+    tree[leaf] = value
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Config from a YAML file (or the defaults), then ``overrides`` with dotted keys.
+
+    ``None`` override values are ignored, so unset command-line options keep the file's value.
+
+    Raises:
+        ConfigError: unreadable file, bad YAML, unknown key or wrong type.
+    """
+    tree: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except OSError as exc:
+            raise ConfigError(f"{p}: cannot read config ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{p}: invalid YAML{where}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: a config must be a mapping of sections")
+        tree = loaded or {}
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_path(tree, key, value)
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        source = f"{path}: " if path else ""
+        raise ConfigError(source + _first_error(exc)) from None

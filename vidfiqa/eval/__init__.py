@@ -1,0 +1,1 @@
+"""Evaluation: metrics and protocols over stored results; never re-runs models."""

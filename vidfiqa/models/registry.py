@@ -1,0 +1,63 @@
+"""Name -> factory for every stage, so configs and the CLI pick models by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+Kind = Literal["detector", "landmarker", "embedder", "quality"]
+
+_FACTORIES: dict[Kind, dict[str, Callable[..., Any]]] = {
+    "detector": {},
+    "landmarker": {},
+    "embedder": {},
+    "quality": {},
+}
+
+
+def register(kind: Kind, name: str, factory: Callable[..., Any]) -> None:
+    """Make ``factory(**options)`` available as ``name`` for ``kind``."""
+    if name in _FACTORIES[kind]:
+        raise ValueError(f"{kind} {name!r} is already registered")
+    _FACTORIES[kind][name] = factory
+
+
+def names(kind: Kind) -> list[str]:
+    """Registered names of one kind, sorted."""
+    _load_builtin()
+    return sorted(_FACTORIES[kind])
+
+
+def create(kind: Kind, name: str, **options: Any) -> Any:
+    """Build the stage registered as ``name``.
+
+    Raises:
+        KeyError: no such name (the message lists the known ones).
+    """
+    _load_builtin()
+    try:
+        factory = _FACTORIES[kind][name]
+    except KeyError:
+        known = ", ".join(sorted(_FACTORIES[kind]))
+        raise KeyError(f"unknown {kind} {name!r}; known: {known}") from None
+    return factory(**options)
+
+
+_loaded = False
+
+
+def _load_builtin() -> None:
+    # Imported lazily: model modules pull in heavy libraries that `--help` should not pay for.
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from vidfiqa.models import dlib_models
+    from vidfiqa.quality.factors import FactorQuality
+
+    register("detector", "dlib-hog", dlib_models.DlibHogDetector)
+    register("detector", "dlib-cnn", dlib_models.DlibCnnDetector)
+    register("landmarker", "dlib68", lambda: dlib_models.DlibLandmarker(points=68))
+    register("landmarker", "dlib5", lambda: dlib_models.DlibLandmarker(points=5))
+    register("embedder", "dlib-resnet", dlib_models.DlibResNetEmbedder)
+    register("quality", "factors", FactorQuality)

@@ -1,0 +1,265 @@
+"""Wires the stages: decode -> detect (every n frames) -> track -> interpolate -> landmarks ->
+align -> quality, one video at a time, holding at most ``detector.every`` frames in memory.
+
+Detection runs on key frames only; the boxes of the frames in between are interpolated linearly
+between the two key frames that bracket them, for tracks present in both, and every tracked face
+in every frame then gets landmarks (dlib's predictor refines an approximate box well) and a
+quality score. At a shot cut the previous shot is closed with a detection on its last frame, the
+tracker is reset, and detection runs on the cut frame.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vidfiqa.align import align_arcface
+from vidfiqa.config import Config
+from vidfiqa.models import registry
+from vidfiqa.models.base import Detector, FaceBatch, Landmarker, QualityScorer
+from vidfiqa.shots import ShotDetector
+from vidfiqa.track import IouTracker
+from vidfiqa.types import Detections, FaceObservation, Frame, Track
+from vidfiqa.video import ReadOptions, VideoInfo, open_video
+
+
+@dataclass(slots=True)
+class Stages:
+    """The models one run uses; built once and reused across videos."""
+
+    detector: Detector
+    landmarker: Landmarker
+    scorer: QualityScorer
+
+    @classmethod
+    def from_config(cls, config: Config) -> Stages:
+        det = config.detector
+        options = {"upsample": det.upsample, "max_side": det.max_side}
+        return cls(
+            detector=registry.create("detector", det.name, **options),
+            landmarker=registry.create("landmarker", config.landmarks.name),
+            scorer=registry.create("quality", config.quality.scorer, weights=config.quality.weights),
+        )
+
+
+@dataclass(slots=True)
+class VideoAnalysis:
+    """Everything one pass over a video found (no pixels are kept).
+
+    Attributes:
+        info: what the container says.
+        tracks: confirmed tracks with at least ``select.min_track_length`` observations,
+            ordered by track id.
+        frames_read: frames yielded by the reader (after stride and time window).
+        shot_starts: frame index at which each shot starts.
+        decode_errors: damaged packets skipped by the decoder.
+        seconds: wall time per stage (``decode``, ``detect``, ``landmarks``, ``quality``).
+        detections: number of detector calls (key frames).
+    """
+
+    info: VideoInfo
+    tracks: list[Track]
+    frames_read: int
+    shot_starts: list[int]
+    decode_errors: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    detections: int = 0
+
+
+def read_options(config: Config) -> ReadOptions:
+    v = config.video
+    return ReadOptions(stride=v.stride, start=v.start, end=v.end, max_frames=v.max_frames, threads=v.threads)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def add(self, stage: str, since: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - since
+
+
+def _timed_frames(frames: Iterator[Frame], timer: _Timer) -> Iterator[Frame]:
+    while True:
+        t = time.perf_counter()
+        try:
+            frame = next(frames)
+        except StopIteration:
+            timer.add("decode", t)
+            return
+        timer.add("decode", t)
+        yield frame
+
+
+def _interpolate(start: tuple[Frame, Detections], end: tuple[Frame, Detections], frame: Frame) -> Detections:
+    """Boxes at ``frame`` for tracks present at both key frames, linear in frame index."""
+    (f0, d0), (f1, d1) = start, end
+    if not len(d0) or not len(d1):
+        return Detections.empty()
+    common, i0, i1 = np.intersect1d(d0.tracker_id, d1.tracker_id, return_indices=True)
+    if not len(common):
+        return Detections.empty()
+    a = (frame.index - f0.index) / (f1.index - f0.index)
+    mix = {k: (1 - a) * d0.data[k][i0] + a * d1.data[k][i1] for k in ("confidence",)}
+    return Detections(
+        boxes=(1 - a) * d0.boxes[i0] + a * d1.boxes[i1],
+        scores=(1 - a) * d0.scores[i0] + a * d1.scores[i1],
+        tracker_id=common,
+        data={**mix, "interpolated": np.ones(len(common), bool)},
+    )
+
+
+class _VideoRun:
+    """State of one pass: tracker, shot detector and the observations found so far."""
+
+    def __init__(self, config: Config, stages: Stages, timer: _Timer):
+        t = config.tracker
+        self.config = config
+        self.stages = stages
+        self.timer = timer
+        self.tracker = IouTracker(iou_threshold=t.iou_threshold, min_hits=t.min_hits, max_misses=t.max_misses)
+        self.shots = ShotDetector(threshold=t.shot_threshold)
+        self.shot = 0
+        self.shot_starts = [0]
+        self.tracks: dict[int, Track] = {}
+        self.detector_calls = 0
+
+    def detect_and_track(self, frame: Frame) -> tuple[Frame, Detections]:
+        t = time.perf_counter()
+        found = self.stages.detector.detect([frame.image])[0]
+        self.timer.add("detect", t)
+        self.detector_calls += 1
+        sides = np.minimum(found.boxes[:, 2] - found.boxes[:, 0], found.boxes[:, 3] - found.boxes[:, 1])
+        found = found[sides >= self.config.tracker.min_face]
+        found.data["interpolated"] = np.zeros(len(found), bool)
+        return frame, self.tracker.update(found)
+
+    def observe(self, items: list[tuple[Frame, Detections]]) -> None:
+        """Landmarks, alignment and quality for every tracked face of ``items``, batched."""
+        items = [(f, d) for f, d in items if len(d)]
+        if not items:
+            return
+        t = time.perf_counter()
+        crops = []
+        for frame, dets in items:
+            self.stages.landmarker.landmark(frame.image, dets)
+            crops.append(align_arcface(frame.image, dets.landmarks))
+        self.timer.add("landmarks", t)
+        merged = Detections.merge([d for _, d in items])
+        batch = FaceBatch(
+            crops=np.concatenate(crops),
+            landmarks=merged.landmarks,
+            boxes=merged.boxes,
+            confidence=merged.data["confidence"],
+            landmarks_estimated=merged.data["landmarks_estimated"],
+        )
+        t = time.perf_counter()
+        result = self.stages.scorer.score(batch)
+        self.timer.add("quality", t)
+        row = 0
+        for frame, dets in items:
+            for i in range(len(dets)):
+                track_id = int(dets.tracker_id[i])
+                track = self.tracks.setdefault(track_id, Track(track_id=track_id, shot=self.shot))
+                track.observations.append(
+                    FaceObservation(
+                        frame_index=frame.index,
+                        time=frame.time,
+                        box=dets.boxes[i].copy(),
+                        landmarks=dets.landmarks[i].copy(),
+                        detector_score=float(dets.scores[i]),
+                        quality=float(result.scores[row]),
+                        factors={k: float(v[row]) for k, v in result.factors.items()},
+                        interpolated=bool(dets.data["interpolated"][i]),
+                        landmarks_estimated=bool(dets.data["landmarks_estimated"][i]),
+                    )
+                )
+                row += 1
+
+    def close_segment(
+        self, start: tuple[Frame, Detections] | None, between: list[Frame], end: tuple[Frame, Detections]
+    ) -> None:
+        items = [(f, _interpolate(start, end, f)) for f in between] if start else []
+        self.observe(items + [end])
+
+    def run(self, frames: Iterator[Frame], progress: Callable[[int], None] | None) -> int:
+        every = self.config.detector.every
+        last_key: tuple[Frame, Detections] | None = None
+        pending: list[Frame] = []
+        read = 0
+        for frame in frames:
+            read += 1
+            if self.shots.update(frame.image) and last_key is not None:
+                if pending:
+                    closing = self.detect_and_track(pending.pop())
+                    self.close_segment(last_key, pending, closing)
+                    pending = []
+                self.tracker.reset()
+                self.shot += 1
+                self.shot_starts.append(frame.index)
+                last_key = None
+            if last_key is None or len(pending) + 1 >= every:
+                key = self.detect_and_track(frame)
+                self.close_segment(last_key, pending, key)
+                last_key, pending = key, []
+            else:
+                pending.append(frame)
+            if progress:
+                progress(1)
+        if pending:
+            closing = self.detect_and_track(pending.pop())
+            self.close_segment(last_key, pending, closing)
+        return read
+
+
+def analyse_video(
+    path: str | Path,
+    config: Config,
+    stages: Stages | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+    on_open: Callable[[VideoInfo], None] | None = None,
+) -> VideoAnalysis:
+    """Detect, track and score every face of one video.
+
+    Args:
+        path: the video file.
+        config: run configuration.
+        stages: models to use (built from ``config`` when ``None``).
+        progress: called with the number of frames just read.
+        on_open: called once with the container's info before decoding starts (to size a
+            progress bar).
+
+    Raises:
+        VideoError: the file cannot be opened or holds no decodable frame.
+    """
+    stages = stages or Stages.from_config(config)
+    timer = _Timer()
+    with open_video(path, read_options(config), backend=config.video.backend) as reader:
+        if on_open:
+            on_open(reader.info)
+        run = _VideoRun(config, stages, timer)
+        read = run.run(_timed_frames(iter(reader), timer), progress)
+        errors = reader.errors
+        info = reader.info
+    min_len = config.select.min_track_length
+    tracks = [
+        run.tracks[i]
+        for i in sorted(run.tracks)
+        if i in run.tracker.confirmed_ids and len(run.tracks[i].observations) >= min_len
+    ]
+    for track in tracks:
+        track.observations.sort(key=lambda o: o.frame_index)
+    return VideoAnalysis(
+        info=info,
+        tracks=tracks,
+        frames_read=read,
+        shot_starts=run.shot_starts,
+        decode_errors=errors,
+        seconds=timer.seconds,
+        detections=run.detector_calls,
+    )

@@ -1,0 +1,93 @@
+"""Best-frame selection: the top-k observations of a track, spread in time, with reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vidfiqa.types import FaceObservation, Track
+
+#: Factors shown in reasons; other entries of ``factors`` (yaw, raw values) are diagnostics.
+_COMPONENTS = ("sharpness", "pose", "exposure", "contrast", "size", "confidence")
+
+
+@dataclass(slots=True)
+class Selection:
+    """One chosen observation.
+
+    Attributes:
+        track_id: the track.
+        rank: 1 for the best.
+        observation: the chosen face.
+        reasons: short human-readable statements of why it was chosen and what limits it.
+    """
+
+    track_id: int
+    rank: int
+    observation: FaceObservation
+    reasons: list[str] = field(default_factory=list)
+
+
+def _reasons(obs: FaceObservation, place: int, n: int, median: float, relaxed: bool) -> list[str]:
+    comps = {k: obs.factors[k] for k in _COMPONENTS if k in obs.factors}
+    out = [f"quality {obs.quality:.3f} (track median {median:.3f}), #{place} of {n} frames"]
+    if comps:
+        ordered = sorted(comps.items(), key=lambda kv: kv[1], reverse=True)
+        out.append("strongest: " + ", ".join(f"{k} {v:.2f}" for k, v in ordered[:2]))
+        out.append("weakest: " + ", ".join(f"{k} {v:.2f}" for k, v in ordered[-2:][::-1]))
+    if "yaw" in obs.factors:
+        out.append(
+            f"head pose yaw {obs.factors['yaw']:+.0f} deg, pitch {obs.factors.get('pitch', 0):+.0f} deg"
+        )
+    if obs.interpolated:
+        out.append("box interpolated between detections")
+    if obs.landmarks_estimated:
+        out.append("mouth landmarks estimated")
+    if relaxed:
+        out.append("closer than min_gap to another pick: the track has too few spread-out frames")
+    return out
+
+
+def select_best(track: Track, k: int, *, min_gap: int = 0) -> list[Selection]:
+    """The ``k`` highest-quality observations of ``track``, at least ``min_gap`` frames apart.
+
+    Observations are ranked by quality, ties broken by earlier frame. Picks are greedy: the
+    best remaining observation that is at least ``min_gap`` frames from every pick so far. If
+    that leaves fewer than ``k``, the best of the rest fill up, and their reasons say so. NaN
+    qualities rank last.
+
+    Returns:
+        Up to ``k`` selections in rank order (fewer only if the track is shorter than ``k``).
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    obs = track.observations
+    if not obs:
+        return []
+    q = track.qualities.astype(np.float64)
+    q = np.where(np.isnan(q), -np.inf, q)
+    order = np.lexsort((np.array([o.frame_index for o in obs]), -q))
+    picked: list[int] = []
+    for i in order:
+        if len(picked) == k:
+            break
+        if all(abs(obs[i].frame_index - obs[j].frame_index) >= min_gap for j in picked):
+            picked.append(int(i))
+    spread = len(picked)
+    for i in order:
+        if len(picked) == k:
+            break
+        if i not in picked:
+            picked.append(int(i))
+    place = {int(i): p + 1 for p, i in enumerate(order)}
+    median = float(np.nanmedian(track.qualities))
+    return [
+        Selection(
+            track_id=track.track_id,
+            rank=r + 1,
+            observation=obs[i],
+            reasons=_reasons(obs[i], place[i], len(obs), median, relaxed=r >= spread),
+        )
+        for r, i in enumerate(picked)
+    ]

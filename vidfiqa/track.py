@@ -1,0 +1,138 @@
+"""Detection-to-track association: IoU + Hungarian assignment with a constant-velocity guess.
+
+The tracker sees only the frames where detection ran (every ``detect_every`` frames); the
+pipeline interpolates boxes for the frames in between. It takes and returns
+:class:`~vidfiqa.types.Detections`, like ``supervision``'s trackers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from vidfiqa.types import Detections
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of xyxy boxes: float ``(N, 4)`` and ``(M, 4)`` -> float32 ``(N, M)``."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(-1)
+    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(-1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0).astype(np.float32)
+
+
+@dataclass(slots=True)
+class _TrackState:
+    track_id: int
+    box: np.ndarray
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    hits: int = 1
+    misses: int = 0
+    confirmed: bool = False
+
+    def predicted(self) -> np.ndarray:
+        """Last box moved by the centre's velocity; size is not extrapolated, since detector
+        boxes jump between pyramid scales and a size trend would run away during misses."""
+        shift = (self.velocity[:2] + self.velocity[2:]) / 2 * (self.misses + 1)
+        return self.box + np.concatenate([shift, shift])
+
+
+class IouTracker:
+    """Greedy-free (Hungarian) IoU tracker with birth, confirmation and death.
+
+    Args:
+        iou_threshold: least IoU between a track's predicted box and a detection for them to be
+            matched. Lower keeps fast-moving faces on their track but risks swapping identities
+            between faces that pass each other.
+        min_hits: matched detections (the first included) before a track is confirmed. Higher
+            suppresses one-off false detections, at the cost of dropping genuinely short tracks.
+        max_misses: detection rounds a confirmed track may go unmatched before it dies. Higher
+            bridges missed detections (blur, occlusion) but lets a track jump to a newcomer.
+        velocity_smoothing: weight of the newest displacement in the velocity estimate (0-1];
+            lower is steadier, higher follows acceleration.
+    """
+
+    def __init__(
+        self,
+        *,
+        iou_threshold: float = 0.3,
+        min_hits: int = 2,
+        max_misses: int = 5,
+        velocity_smoothing: float = 0.5,
+    ):
+        if not 0 < iou_threshold <= 1:
+            raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
+        if min_hits < 1 or max_misses < 0:
+            raise ValueError(f"need min_hits >= 1 and max_misses >= 0, got {min_hits}, {max_misses}")
+        self.iou_threshold = iou_threshold
+        self.min_hits = min_hits
+        self.max_misses = max_misses
+        self.velocity_smoothing = velocity_smoothing
+        self._tracks: list[_TrackState] = []
+        self._next_id = 0
+        self.confirmed_ids: set[int] = set()
+
+    def reset(self) -> None:
+        """End every live track (a shot cut); ids keep counting, so none is ever reused."""
+        self._tracks = []
+
+    def update(self, detections: Detections) -> Detections:
+        """Associate one detection round with the live tracks.
+
+        Returns:
+            The same detections with ``tracker_id`` set, tentative tracks included (check
+            :attr:`confirmed_ids` before keeping a track).
+        """
+        n = len(detections)
+        ids = np.full(n, -1, np.int64)
+        if self._tracks and n:
+            # A detection may match either where the track was or where it is heading: the
+            # better of the two keeps jittery and fast faces alike on their tracks.
+            predicted = np.stack([t.predicted() for t in self._tracks])
+            last = np.stack([t.box for t in self._tracks])
+            iou = np.maximum(box_iou(predicted, detections.boxes), box_iou(last, detections.boxes))
+            rows, cols = linear_sum_assignment(-iou)
+            keep = iou[rows, cols] >= self.iou_threshold
+            rows, cols = rows[keep], cols[keep]
+        else:
+            rows = cols = np.zeros(0, np.int64)
+        matched_tracks = set(rows.tolist())
+        for r, c in zip(rows, cols):
+            track = self._tracks[r]
+            new_box = detections.boxes[c].astype(np.float64)
+            step = (new_box - track.box) / (track.misses + 1)
+            a = self.velocity_smoothing
+            track.velocity = step if track.hits == 1 else a * step + (1 - a) * track.velocity
+            track.box = new_box
+            track.hits += 1
+            track.misses = 0
+            if track.hits >= self.min_hits:
+                track.confirmed = True
+                self.confirmed_ids.add(track.track_id)
+            ids[c] = track.track_id
+        survivors = []
+        for i, track in enumerate(self._tracks):
+            if i not in matched_tracks:
+                track.misses += 1
+                # A tentative track dies at its first miss: one-off detections are noise.
+                if not track.confirmed or track.misses > self.max_misses:
+                    continue
+            survivors.append(track)
+        for c in np.flatnonzero(ids < 0):
+            track = _TrackState(self._next_id, detections.boxes[c].astype(np.float64))
+            self._next_id += 1
+            if self.min_hits <= 1:
+                track.confirmed = True
+                self.confirmed_ids.add(track.track_id)
+            survivors.append(track)
+            ids[c] = track.track_id
+        self._tracks = survivors
+        detections.tracker_id = ids
+        return detections
