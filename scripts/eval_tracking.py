@@ -4,7 +4,8 @@ Clips with a ground-truth JSON beside them (the sample clips) are scored against
 are scored against a reference run that detects on every frame, which measures what detecting
 less often (and interpolating) costs, not absolute accuracy.
 
-    python scripts/eval_tracking.py sample_videos/group_walk.mp4 ../shared/data/videos/multi_face_walk_1080p.mp4
+    python scripts/eval_tracking.py sample_videos/group_walk.mp4 \
+        ../shared/data/videos/multi_face_walk_1080p.mp4
 """
 
 from __future__ import annotations
@@ -37,8 +38,15 @@ def main() -> None:
         for every in args.every:
             analysis = analyse_video(video, load_config(None, {"detector.every": every}), stages)
             m = mot_metrics(truth, frames_from_tracks(analysis.tracks))
-            rows.append({"video": video.name, "reference": reference, "detect_every": every,
-                         "tracks": len(analysis.tracks), **{k: round(v, 4) for k, v in m.items()}})
+            rows.append(
+                {
+                    "video": video.name,
+                    "reference": reference,
+                    "detect_every": every,
+                    "tracks": len(analysis.tracks),
+                    **{k: round(v, 4) for k, v in m.items()},
+                }
+            )
             print(json.dumps(rows[-1]))
 
 

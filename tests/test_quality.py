@@ -1,4 +1,3 @@
-
 import cv2
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ from vidfiqa.config import load_config
 from vidfiqa.models.base import FaceBatch
 from vidfiqa.models.dlib_models import DlibHogDetector, DlibLandmarker
 from vidfiqa.pipeline import analyse_video
-from vidfiqa.quality.factors import FactorQuality, head_pose, sharpness_ratio
+from vidfiqa.quality.factors import FRONTAL_NOSE_RATIO, FactorQuality, head_pose, sharpness_ratio
 from vidfiqa.video import ReadOptions, open_video
 
 
@@ -57,6 +56,8 @@ def test_components_are_in_unit_range_and_explain_the_score(face: tuple[np.ndarr
 
 def test_head_pose_from_landmarks() -> None:
     frontal = ARCFACE_112.astype(np.float32)
+    eye_y, mouth_y = frontal[:2, 1].mean(), frontal[3:, 1].mean()
+    frontal[2, 1] = eye_y + FRONTAL_NOSE_RATIO * (mouth_y - eye_y)
     yaw, pitch = head_pose(frontal[None])
     assert abs(yaw[0]) < 1 and abs(pitch[0]) < 1
     a = np.radians(30)  # roll alone must not read as yaw or pitch

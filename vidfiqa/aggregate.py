@@ -1,0 +1,163 @@
+"""Template aggregation: one L2-normalised vector per track from per-frame embeddings.
+
+Strategies (name -> what it does):
+
+- ``best``: the embedding of the single highest-quality frame (best-frame selection).
+- ``topk``: plain mean of the ``k`` best frames (``k`` a count >= 1, or a fraction in (0, 1) of
+  the track's frames, at least one).
+- ``mean``: plain mean of every frame (quality-blind baseline).
+- ``linear``: mean weighted by quality, weights ``max(q, 0)``; all-zero weights fall back to the
+  plain mean.
+- ``softmax``: mean weighted by ``softmax(q / temperature)``; a low temperature approaches
+  ``best``, a high one approaches ``mean``.
+- ``threshold``: plain mean of the frames with ``q >= threshold``; if none passes, the best frame.
+
+Every strategy says which frames it needs *before* embeddings exist (:meth:`Strategy.needed`),
+so embeddings can be computed for those frames only, and records which frames contributed with
+what weight. Ties in quality go to the earlier frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+StrategyName = Literal["best", "topk", "mean", "linear", "softmax", "threshold"]
+STRATEGIES: tuple[StrategyName, ...] = ("best", "topk", "mean", "linear", "softmax", "threshold")
+
+#: softmax weights below this fraction of the largest are dropped (and their frames not embedded).
+SOFTMAX_CUTOFF = 1e-4
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """A track's template.
+
+    Attributes:
+        vector: float32 ``(d,)``, unit length.
+        frames: int64 ``(m,)`` positions (into the track's observations) that contributed.
+        weights: float64 ``(m,)`` their weights, summing to 1.
+    """
+
+    vector: np.ndarray
+    frames: np.ndarray
+    weights: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class Strategy:
+    """An aggregation strategy with its parameter.
+
+    Attributes:
+        name: one of :data:`STRATEGIES`.
+        k: ``topk`` only: count (>= 1) or fraction (0 < k < 1).
+        temperature: ``softmax`` only, > 0, in units of quality.
+        threshold: ``threshold`` only, in units of quality.
+    """
+
+    name: StrategyName
+    k: float = 5
+    temperature: float = 0.05
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.name not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.name!r}; choose one of {', '.join(STRATEGIES)}")
+        if self.k <= 0 or (self.k >= 1 and self.k != int(self.k)):
+            raise ValueError(f"k must be a count >= 1 or a fraction in (0, 1), got {self.k}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+
+    @property
+    def label(self) -> str:
+        """Name with its parameter, as stored (``topk:5``, ``softmax:0.05``, ``best``)."""
+        param = {"topk": self.k, "softmax": self.temperature, "threshold": self.threshold}.get(self.name)
+        return self.name if param is None else f"{self.name}:{param:g}"
+
+    @classmethod
+    def parse(cls, text: str) -> Strategy:
+        """Inverse of :attr:`label`: ``"topk:0.2"``, ``"softmax:0.1"``, ``"mean"``."""
+        name, _, param = text.partition(":")
+        if not param:
+            return cls(name)  # type: ignore[arg-type]
+        field = {"topk": "k", "softmax": "temperature", "threshold": "threshold"}.get(name)
+        if field is None:
+            raise ValueError(f"strategy {name!r} takes no parameter (got {text!r})")
+        try:
+            value = float(param)
+        except ValueError:
+            raise ValueError(f"strategy parameter must be a number, got {text!r}") from None
+        return cls(name, **{field: value})  # type: ignore[arg-type]
+
+    def _order(self, q: np.ndarray) -> np.ndarray:
+        # Descending quality, ties to the earlier frame; NaN last.
+        key = np.where(np.isnan(q), -np.inf, q)
+        return np.lexsort((np.arange(len(q)), -key))
+
+    def weights(self, qualities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Contributing frame positions and their weights (summing to 1), from qualities alone.
+
+        Args:
+            qualities: float ``(n,)``, n >= 1.
+
+        Returns:
+            int64 ``(m,)`` positions in ascending order, float64 ``(m,)`` weights.
+        """
+        q = np.asarray(qualities, np.float64)
+        n = len(q)
+        if n == 0:
+            raise ValueError("a template needs at least one frame")
+        order = self._order(q)
+        if self.name == "best":
+            idx, w = order[:1], np.ones(1)
+        elif self.name == "topk":
+            m = int(self.k) if self.k >= 1 else max(1, int(round(self.k * n)))
+            idx = order[: min(m, n)]
+            w = np.full(len(idx), 1.0 / len(idx))
+        elif self.name == "mean":
+            idx, w = np.arange(n), np.full(n, 1.0 / n)
+        elif self.name == "linear":
+            raw = np.clip(np.nan_to_num(q, nan=0.0), 0, None)
+            if raw.sum() <= 0:
+                idx, w = np.arange(n), np.full(n, 1.0 / n)
+            else:
+                idx = np.flatnonzero(raw > 0)
+                w = raw[idx] / raw[idx].sum()
+        elif self.name == "softmax":
+            z = np.where(np.isnan(q), -np.inf, q) / self.temperature
+            z = z - z.max() if np.isfinite(z.max()) else np.zeros(n)
+            e = np.exp(z)
+            idx = np.flatnonzero(e >= SOFTMAX_CUTOFF * e.max())
+            w = e[idx] / e[idx].sum()
+        else:  # threshold
+            idx = np.flatnonzero(q >= self.threshold)
+            if not len(idx):
+                idx = order[:1]
+            w = np.full(len(idx), 1.0 / len(idx))
+        sort = np.argsort(idx, kind="stable")
+        return np.asarray(idx, np.int64)[sort], np.asarray(w, np.float64)[sort]
+
+    def needed(self, qualities: np.ndarray) -> np.ndarray:
+        """Frame positions whose embeddings this strategy uses (int64, ascending)."""
+        return self.weights(qualities)[0]
+
+    def aggregate(self, qualities: np.ndarray, embeddings: dict[int, np.ndarray] | np.ndarray) -> Aggregate:
+        """The template from per-frame embeddings.
+
+        Args:
+            qualities: float ``(n,)`` of the track's frames.
+            embeddings: float ``(n, d)`` for every frame, or position -> float ``(d,)`` holding at
+                least :meth:`needed`'s positions.
+
+        Returns:
+            The unit-length weighted mean and its frames and weights.
+        """
+        idx, w = self.weights(qualities)
+        vectors = np.stack([np.asarray(embeddings[int(i)], np.float64) for i in idx])
+        v = (w[:, None] * vectors).sum(0)
+        norm = np.linalg.norm(v)
+        if norm == 0:
+            raise ValueError("embeddings cancel out: the template has zero length")
+        return Aggregate(vector=(v / norm).astype(np.float32), frames=idx, weights=w)
