@@ -5,7 +5,14 @@ import face_recognition_models as frm
 import numpy as np
 import pytest
 
-from vidfiqa.align import ARCFACE_112, align_arcface, align_dlib_chip, context_crop, similarity_transform
+from vidfiqa.align import (
+    ARCFACE_112,
+    align_arcface,
+    align_dlib_chip,
+    context_crop,
+    similarity_transform,
+    visible_fraction,
+)
 from vidfiqa.models.dlib_models import DlibHogDetector, DlibLandmarker, DlibResNetEmbedder
 from vidfiqa.video import open_video
 
@@ -37,6 +44,14 @@ def test_arcface_alignment_puts_landmarks_on_the_template() -> None:
     for x, y in ARCFACE_112:
         assert crop[round(y), round(x)].min() > 100
     assert align_arcface(image, np.zeros((0, 5, 2))).shape == (0, 112, 112, 3)
+
+
+def test_visible_fraction_of_a_face_at_the_frame_edge() -> None:
+    pts = ARCFACE_112[None].astype(np.float32)  # a 112x112 face at the frame's top-left corner
+    whole = (slice(0, 112), slice(0, 112))
+    assert visible_fraction(pts, (112, 112, 3), whole)[0] == 1.0
+    assert visible_fraction(pts, (112, 56, 3), whole)[0] == pytest.approx(0.5, abs=0.04)
+    assert visible_fraction(pts - [200, 0], (112, 112, 3), whole)[0] == 0.0
 
 
 def test_context_crop_is_centred_on_the_box() -> None:

@@ -9,7 +9,13 @@ from vidfiqa.config import load_config
 from vidfiqa.models.base import FaceBatch
 from vidfiqa.models.dlib_models import DlibHogDetector, DlibLandmarker
 from vidfiqa.pipeline import analyse_video
-from vidfiqa.quality.factors import FRONTAL_NOSE_RATIO, FactorQuality, head_pose, sharpness_ratio
+from vidfiqa.quality.factors import (
+    DEFAULT_WEIGHTS,
+    FRONTAL_NOSE_RATIO,
+    FactorQuality,
+    head_pose,
+    sharpness_ratio,
+)
 from vidfiqa.video import ReadOptions, open_video
 
 
@@ -30,6 +36,7 @@ def batch(crops: np.ndarray, landmarks: np.ndarray) -> FaceBatch:
         boxes=np.zeros((n, 4), np.float32),
         confidence=np.full(n, 0.9, np.float32),
         landmarks_estimated=np.zeros(n, bool),
+        visible=np.ones(n, np.float32),
     )
 
 
@@ -46,12 +53,23 @@ def test_components_are_in_unit_range_and_explain_the_score(face: tuple[np.ndarr
     crop, lm = face
     dark = (crop * 0.25).astype(np.uint8)
     result = FactorQuality().score(batch(np.stack([crop, dark]), lm))
-    for name in ("sharpness", "pose", "exposure", "contrast", "size", "confidence"):
+    for name in DEFAULT_WEIGHTS:
         assert np.all((result.factors[name] >= 0) & (result.factors[name] <= 1)), name
     assert 0 < result.scores[1] < result.scores[0] <= 1
     assert result.factors["exposure"][1] < 0.5 < result.factors["exposure"][0]
     only_exposure = FactorQuality({"exposure": 1.0}).score(batch(np.stack([crop, dark]), lm))
     np.testing.assert_allclose(only_exposure.scores, result.factors["exposure"], rtol=1e-5)
+
+
+def test_face_cut_by_the_frame_edge_scores_lower(face: tuple[np.ndarray, np.ndarray]) -> None:
+    crop, lm = face
+    b = batch(np.stack([crop, crop, crop]), lm)
+    b = FaceBatch(
+        **{**{k: getattr(b, k) for k in b.__slots__}, "visible": np.array([1, 0.8, 0.4], np.float32)}
+    )
+    result = FactorQuality().score(b)
+    np.testing.assert_allclose(result.factors["visibility"], [1, 0.6, 0], atol=1e-6)
+    assert result.scores[0] > result.scores[1] > result.scores[2]
 
 
 def test_head_pose_from_landmarks() -> None:

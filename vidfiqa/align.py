@@ -100,6 +100,37 @@ def align_arcface(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> 
     return np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
 
 
+def visible_fraction(
+    landmarks: np.ndarray, frame_shape: tuple[int, ...], region: tuple[slice, slice], size: int = 112
+) -> np.ndarray:
+    """Fraction of a region of each aligned ArcFace crop that lies inside the frame.
+
+    A face cut by the frame edge aligns to a crop with a black area; this measures it without
+    warping pixels, by mapping a 16x16 grid of the region back into the frame.
+
+    Args:
+        landmarks: float ``(n, 5, 2)`` ArcFace-order points in frame pixels.
+        frame_shape: ``(H, W, ...)`` of the frame.
+        region: rows and columns of the ``size`` crop to measure.
+
+    Returns:
+        float32 ``(n,)`` in [0, 1].
+    """
+    h, w = frame_shape[:2]
+    rows, cols = (np.arange(size)[s] for s in region)
+    gy, gx = np.meshgrid(
+        np.linspace(rows[0], rows[-1], 16), np.linspace(cols[0], cols[-1], 16), indexing="ij"
+    )
+    grid = np.stack([gx.ravel(), gy.ravel(), np.ones(gx.size)])
+    dst = ARCFACE_112 * (size / 112.0)
+    out = np.zeros(len(landmarks), np.float32)
+    for i, pts in enumerate(np.asarray(landmarks)):
+        inverse = cv2.invertAffineTransform(similarity_transform(pts, dst))
+        x, y = inverse @ grid
+        out[i] = np.mean((x > -0.5) & (x < w - 0.5) & (y > -0.5) & (y < h - 0.5))
+    return out
+
+
 def align_dlib_chip(
     image: np.ndarray, dlib_points: np.ndarray, size: int = 150, padding: float = 0.25
 ) -> np.ndarray:

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vidfiqa.align import align_arcface
+from vidfiqa.align import align_arcface, visible_fraction
 from vidfiqa.config import Config
 from vidfiqa.models import registry
 from vidfiqa.models.base import Detector, FaceBatch, Landmarker, QualityScorer
+from vidfiqa.quality.factors import FACE_REGION
 from vidfiqa.shots import ShotDetector
 from vidfiqa.track import IouTracker
 from vidfiqa.types import Detections, FaceObservation, Frame, Track
@@ -144,10 +145,11 @@ class _VideoRun:
         if not items:
             return
         t = time.perf_counter()
-        crops = []
+        crops, visible = [], []
         for frame, dets in items:
             self.stages.landmarker.landmark(frame.image, dets)
             crops.append(align_arcface(frame.image, dets.landmarks))
+            visible.append(visible_fraction(dets.landmarks, frame.image.shape, FACE_REGION))
         self.timer.add("landmarks", t)
         merged = Detections.merge([d for _, d in items])
         batch = FaceBatch(
@@ -156,6 +158,7 @@ class _VideoRun:
             boxes=merged.boxes,
             confidence=merged.data["confidence"],
             landmarks_estimated=merged.data["landmarks_estimated"],
+            visible=np.concatenate(visible),
         )
         t = time.perf_counter()
         result = self.stages.scorer.score(batch)

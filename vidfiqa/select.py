@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vidfiqa.quality.factors import DEFAULT_WEIGHTS
 from vidfiqa.types import FaceObservation, Track
 
 #: Factors shown in reasons; other entries of ``factors`` (yaw, raw values) are diagnostics.
-_COMPONENTS = ("sharpness", "pose", "exposure", "contrast", "size", "confidence")
+_COMPONENTS = tuple(DEFAULT_WEIGHTS)
 
 
 @dataclass(slots=True)

@@ -57,6 +57,8 @@ class FaceBatch:
         boxes: float32 ``(B, 4)`` xyxy in original-frame pixels.
         confidence: float32 ``(B,)`` detector confidence in [0, 1].
         landmarks_estimated: bool ``(B,)``; mouth corners estimated, not measured.
+        visible: float32 ``(B,)`` fraction of the face region of each crop inside the frame
+            (see :func:`vidfiqa.align.visible_fraction`).
     """
 
     crops: np.ndarray
@@ -64,6 +66,7 @@ class FaceBatch:
     boxes: np.ndarray
     confidence: np.ndarray
     landmarks_estimated: np.ndarray
+    visible: np.ndarray
 
     def __len__(self) -> int:
         return len(self.crops)

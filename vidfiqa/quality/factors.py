@@ -29,6 +29,9 @@ Components (all computed on the face, not the frame):
 - ``contrast``: grey-level standard deviation ``s`` of the central region: ``c = 1 - exp(-s / 20)``.
 - ``size``: IOD in original-frame pixels, ``c = min(1, IOD / 35)``; 35 px is the IOD of the
   112x112 ArcFace template, below which the crop is upsampled and detail is invented.
+- ``visibility``: fraction ``v`` of the face region inside the frame (a face cut by the frame
+  edge), ``c = clip(2v - 1, 0, 1)``: losing a quarter of the face costs half the component,
+  losing half of it makes the face useless.
 - ``confidence``: the detector's confidence in [0, 1] (see the detector's docs).
 
 The constants were set on the synthetic sample clips and the real clips of shared/data so that
@@ -54,6 +57,7 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
     "exposure": 0.15,
     "contrast": 0.10,
     "size": 0.10,
+    "visibility": 0.15,
     "confidence": 0.10,
 }
 
@@ -73,6 +77,8 @@ EXPOSURE_MID, EXPOSURE_WIDTH = 120.0, 60.0
 CONTRAST_SCALE = 20.0
 #: Central region of the 112x112 ArcFace crop: brows to chin, cheek to cheek.
 CENTRE = (slice(28, 104), slice(20, 92))
+#: The face proper in the 112x112 crop, for visibility: forehead to chin, ear to ear.
+FACE_REGION = (slice(12, 112), slice(8, 104))
 _FLOOR = 1e-3
 
 
@@ -166,6 +172,7 @@ class FactorQuality:
             "exposure": np.exp(-0.5 * ((mean - EXPOSURE_MID) / EXPOSURE_WIDTH) ** 2) * (1 - clipped),
             "contrast": 1 - np.exp(-centre.std(1) / CONTRAST_SCALE),
             "size": np.minimum(1.0, iod / TEMPLATE_IOD),
+            "visibility": np.clip(2 * np.asarray(batch.visible, np.float32) - 1, 0, 1),
             "confidence": np.clip(np.asarray(batch.confidence, np.float32), 0, 1),
         }
         out = {k: np.asarray(v, np.float32) for k, v in comps.items()}
