@@ -7,7 +7,7 @@ from PIL import Image
 
 from tests.conftest import SAMPLES
 from vidfiqa.cli import cli
-from vidfiqa.quality.factors import DEFAULT_WEIGHTS
+from vidfiqa.quality.factors import COMPONENTS
 
 OPTIONS = {
     "best-frames": [
@@ -67,7 +67,7 @@ def test_best_frames_end_to_end_on_sample(tmp_path: Path, sample) -> None:
         assert 1 <= r["rank"] <= 3
         assert len(r["box"]) == 4 and len(r["landmarks"]) == 5
         assert 0 <= r["quality"] <= 1
-        for name in DEFAULT_WEIGHTS:
+        for name in COMPONENTS:
             assert 0 <= r[f"factor_{name}"] <= 1
         crop = Image.open(out / r["crop"])
         assert crop.size == (112, 112)

@@ -6,11 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vidfiqa.quality.factors import DEFAULT_WEIGHTS
+# Only components are ranked in reasons; other factors (yaw, raw values) are diagnostics.
+from vidfiqa.quality.factors import COMPONENTS
 from vidfiqa.types import FaceObservation, Track
-
-#: Factors shown in reasons; other entries of ``factors`` (yaw, raw values) are diagnostics.
-_COMPONENTS = tuple(DEFAULT_WEIGHTS)
 
 
 @dataclass(slots=True)
@@ -31,7 +29,7 @@ class Selection:
 
 
 def _reasons(obs: FaceObservation, place: int, n: int, median: float, relaxed: bool) -> list[str]:
-    comps = {k: obs.factors[k] for k in _COMPONENTS if k in obs.factors}
+    comps = {k: obs.factors[k] for k in COMPONENTS if k in obs.factors}
     out = [f"quality {obs.quality:.3f} (track median {median:.3f}), #{place} of {n} frames"]
     if comps:
         ordered = sorted(comps.items(), key=lambda kv: kv[1], reverse=True)

@@ -3,11 +3,13 @@
 Every component is a number in [0, 1] (1 = ideal) with a documented formula, so a user can read
 *why* a frame scored low. The overall score is their weighted geometric mean::
 
-    Q = prod_i c_i ** (w_i / sum(w))
+    Q = visibility * prod_i c_i ** (w_i / sum(w))
 
 A geometric rather than arithmetic mean because the components fail independently and any one of
 them can make a face useless for recognition: a profile face stays poor however sharp it is. It
 keeps the range [0, 1], is monotone in every component, and a component at 1 costs nothing.
+Visibility multiplies rather than joins the mean: a face partly outside the frame has lost that
+part outright, and inside a seven-way geometric mean even a half-missing face lost only ~10%.
 
 Components (all computed on the face, not the frame):
 
@@ -57,9 +59,10 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
     "exposure": 0.15,
     "contrast": 0.10,
     "size": 0.10,
-    "visibility": 0.15,
     "confidence": 0.10,
 }
+#: Every component reported, in the order reasons list them.
+COMPONENTS = (*DEFAULT_WEIGHTS, "visibility")
 
 #: ``r`` at which sharpness reads 0.5: sharp, in-focus faces of the sample and shared clips have
 #: r = 0.03-0.06 (0.6-0.75), a sigma=4 Gaussian blur brings r to ~0.006 (0.23).
@@ -156,7 +159,8 @@ class FactorQuality:
         self.weights = weights
 
     def components(self, batch: FaceBatch) -> dict[str, np.ndarray]:
-        """Every component in [0, 1] plus ``yaw``, ``pitch`` (degrees) and ``sharpness_raw``."""
+        """Every component in [0, 1] (:data:`COMPONENTS`), plus ``yaw`` and ``pitch`` (degrees)
+        and ``sharpness_raw``."""
         crops = np.asarray(batch.crops)
         centre = _grey(crops)[:, CENTRE[0], CENTRE[1]].reshape(len(crops), -1)
         raw = sharpness_ratio(crops)
@@ -185,4 +189,5 @@ class FactorQuality:
         log_q = np.zeros(len(batch), np.float64)
         for name, w in self.weights.items():
             log_q += (w / total) * np.log(np.maximum(factors[name], _FLOOR))
-        return QualityResult(scores=np.exp(log_q).astype(np.float32), factors=factors)
+        q = factors["visibility"] * np.exp(log_q)
+        return QualityResult(scores=q.astype(np.float32), factors=factors)
