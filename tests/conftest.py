@@ -4,6 +4,7 @@ made with PyAV on the fly."""
 from __future__ import annotations
 
 import json
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -77,3 +78,28 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """30 frames at 29.97 fps, 96x64, readable frame numbers."""
     path = tmp_path_factory.mktemp("clips") / "tiny.mp4"
     return write_clip(path, pattern_frames(30), rate=Fraction(30000, 1001))
+
+
+POSTGRES_ENV = "VIDFIQA_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: a SQLite file, and the PostgreSQL server named by
+    ``$VIDFIQA_TEST_POSTGRES_URL`` (CI starts one; ``VIDFIQA_REQUIRE_POSTGRES=1`` turns its
+    absence into a failure instead of a skip)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        if os.environ.get("VIDFIQA_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"VIDFIQA_REQUIRE_POSTGRES=1 but {POSTGRES_ENV} is not set")
+        pytest.skip(f"set {POSTGRES_ENV} to a PostgreSQL database URL to run the PostgreSQL tests")
+    from sqlalchemy import create_engine
+
+    from vidfiqa.store import Base
+
+    engine = create_engine(url)
+    Base.metadata.drop_all(engine)
+    engine.dispose()
+    return url

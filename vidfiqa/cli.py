@@ -68,6 +68,58 @@ def _load(config_path: str | None, **overrides: Any) -> Config:
         raise click.ClickException(str(exc)) from None
 
 
+def _config_from_options(
+    config_path: str | None, video_opts: dict[str, Any], extra: dict[str, Any]
+) -> Config:
+    return _load(
+        config_path,
+        **{
+            "video.backend": video_opts["backend"],
+            "video.stride": video_opts["stride"],
+            "video.start": video_opts["start"],
+            "video.end": video_opts["end"],
+            "video.max_frames": video_opts["max_frames"],
+            "detector.name": video_opts["detector"],
+            "detector.upsample": video_opts["upsample"],
+            "detector.every": video_opts["detect_every"],
+            "landmarks.name": video_opts["landmarks"],
+            **extra,
+        },
+    )
+
+
+def _store_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--db and --index, shared by every command that reads or writes the store."""
+    fn = click.option(
+        "--index",
+        "index_path",
+        type=click.Path(file_okay=False),
+        default="vidfiqa.index",
+        show_default=True,
+        help="Folder of FAISS index files, one per (model, strategy, scorer).",
+    )(fn)
+    return click.option(
+        "--db",
+        default="sqlite:///vidfiqa.db",
+        show_default=True,
+        help="SQLAlchemy database URL (SQLite file or postgresql+psycopg://...).",
+    )(fn)
+
+
+def _open_store(db: str, index_path: str, kind: str = "flat"):
+    from vidfiqa.index import IndexDir, IndexFileError
+    from vidfiqa.store import Store, StoreError
+
+    try:
+        return Store(db), IndexDir(index_path, kind=kind)
+    except (StoreError, IndexFileError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=1, default=str))
+
+
 def _progress_bar(enabled: bool, name: str):
     from tqdm import tqdm
 
@@ -117,22 +169,7 @@ def best_frames(
     from vidfiqa.pipeline import Stages, analyse_video
     from vidfiqa.select import select_best
 
-    config = _load(
-        config_path,
-        **{
-            "video.backend": video_opts["backend"],
-            "video.stride": video_opts["stride"],
-            "video.start": video_opts["start"],
-            "video.end": video_opts["end"],
-            "video.max_frames": video_opts["max_frames"],
-            "detector.name": video_opts["detector"],
-            "detector.upsample": video_opts["upsample"],
-            "detector.every": video_opts["detect_every"],
-            "landmarks.name": video_opts["landmarks"],
-            "select.top_k": top_k,
-            "select.min_gap": min_gap,
-        },
-    )
+    config = _config_from_options(config_path, video_opts, {"select.top_k": top_k, "select.min_gap": min_gap})
     out = Path(out_dir)
     stages = Stages.from_config(config)
     rows: list[dict] = []
@@ -172,6 +209,331 @@ def best_frames(
     click.echo(f"manifest: {json_path}")
     if failed:
         raise click.ClickException(f"{failed} of {len(videos)} videos failed")
+
+
+@cli.command()
+@click.argument("videos", nargs=-1, required=True, type=click.Path())
+@_store_options
+@click.option(
+    "--strategy",
+    "strategies",
+    multiple=True,
+    help="Template strategy, repeatable: best, topk:K, mean, linear, softmax:T, threshold:Q "
+    "[default: best, topk:5].",
+)
+@click.option(
+    "--scorer",
+    type=click.Choice(["factors"]),
+    help="Quality scorer the strategies weigh frames by [default: factors].",
+)
+@click.option(
+    "--embed",
+    type=click.Choice(["needed", "all"]),
+    help="Embed only the frames a strategy uses, or every frame [default: needed].",
+)
+@click.option(
+    "--index-kind",
+    type=click.Choice(["flat", "hnsw", "ivf"]),
+    default="flat",
+    show_default=True,
+    help="FAISS index for new spaces: exact, or approximate for large galleries.",
+)
+@click.option("--force", is_flag=True, help="Reprocess videos already stored with this configuration.")
+@_run_options
+def process(
+    videos: tuple[str, ...],
+    db: str,
+    index_path: str,
+    strategies: tuple[str, ...],
+    scorer: str | None,
+    embed: str | None,
+    index_kind: str,
+    force: bool,
+    config_path: str | None,
+    progress: bool,
+    **video_opts: Any,
+) -> None:
+    """Process each VIDEO into stored tracks, per-frame quality and templates.
+
+    Stores every track with its per-frame observations (box, landmarks, quality and factors),
+    the embeddings computed, and one template per track and strategy, then brings the FAISS
+    index in line with the database. A video already stored with the same content (sha256)
+    and configuration is skipped unless --force. Prints one JSON object per video; a failed
+    video is reported and stored as failed, the others go on, and the exit code is then 1.
+
+    Example:
+
+        vidfiqa process sample_videos/group_walk.mp4 --strategy best --strategy softmax:0.05
+    """
+    from vidfiqa.process import Processor
+
+    config = _config_from_options(
+        config_path,
+        video_opts,
+        {
+            "templates.strategies": list(strategies) or None,
+            "templates.embed": embed,
+            "quality.scorer": scorer,
+        },
+    )
+    store, index_dir = _open_store(db, index_path, index_kind)
+    processor = Processor(config, store, index_dir)
+    failed = 0
+    for video in videos:
+        bar = _progress_bar(progress, Path(video).name)
+        outcome = processor.process(
+            video,
+            force=force,
+            progress=bar.update,
+            on_open=lambda info, bar=bar: setattr(bar, "total", info.num_frames),
+        )
+        bar.close()
+        if outcome.status == "failed":
+            failed += 1
+            click.echo(f"error: {outcome.reason}", err=True)
+        click.echo(json.dumps(asdict(outcome)))
+    changes = processor.finish()
+    click.echo(f"index: {json.dumps(changes)}", err=True)
+    if failed:
+        raise click.ClickException(f"{failed} of {len(videos)} videos failed")
+
+
+def _resolve_template(store, ref: str, strategy: str | None):
+    """A template from an id, or from a stored video's longest track (by path)."""
+    if ref.isdigit():
+        row = store.template(int(ref))
+        if row is None:
+            raise click.ClickException(f"no template {ref}; see 'vidfiqa templates'")
+        return row
+    path = str(Path(ref).resolve())
+    rows = [r for r in store.templates(strategy=strategy) if r.track.video.path == path]
+    if not rows:
+        raise click.ClickException(
+            f"{ref}: no stored templates{f' for strategy {strategy}' if strategy else ''}; "
+            "run 'vidfiqa process' on it first"
+        )
+    return max(rows, key=lambda r: (r.track.last_frame - r.track.first_frame, -r.id))
+
+
+def _describe(row) -> dict[str, Any]:
+    return {
+        "template_id": row.id,
+        "track_id": row.track_id,
+        "video": row.track.video.path,
+        "label": row.track.label.name if row.track.label else None,
+        "strategy": row.strategy,
+    }
+
+
+@cli.command()
+@click.argument("query")
+@_store_options
+@click.option(
+    "--k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Neighbours per query."
+)
+@click.option("--strategy", help="Template strategy to search with [default: the first stored].")
+def search(query: str, db: str, index_path: str, k: int, strategy: str | None) -> None:
+    """Nearest stored templates to QUERY, a template id or a processed video's path.
+
+    For a video, every track's template is a query and the video's own templates are left
+    out of the results. Similarity is cosine (templates are unit vectors). Prints JSON.
+
+    Example:
+
+        vidfiqa search sample_videos/blur_ramp.mp4 --k 3
+    """
+    from vidfiqa.index import IndexFileError, Space
+
+    store, index_dir = _open_store(db, index_path)
+    if query.isdigit():
+        queries = [_resolve_template(store, query, None)]
+    else:
+        path = str(Path(query).resolve())
+        queries = [r for r in store.templates(strategy=strategy) if r.track.video.path == path]
+        if not queries:
+            _resolve_template(store, query, strategy)  # raises the explanatory error
+        first = queries[0].strategy
+        queries = [q for q in queries if q.strategy == first]
+    out = []
+    for q in queries:
+        space = Space(q.model, q.strategy, q.scorer)
+        try:
+            index = index_dir.load(space)
+        except IndexFileError as exc:
+            raise click.ClickException(str(exc)) from None
+        if index is None:
+            raise click.ClickException(f"no index for {space.filename}; run 'vidfiqa index rebuild'")
+        own = {r.id for r in store.templates(strategy=q.strategy) if r.track.video_id == q.track.video_id}
+        sims, ids = index.search(q.array, k + len(own))
+        hits = []
+        for sim, tid in zip(sims[0], ids[0]):
+            if tid < 0 or int(tid) in own or len(hits) == k:
+                continue
+            row = store.template(int(tid))
+            if row is None:
+                raise click.ClickException(
+                    f"index holds template {tid}, the database does not: run 'vidfiqa index rebuild'"
+                )
+            hits.append({"rank": len(hits) + 1, **_describe(row), "similarity": round(float(sim), 6)})
+        out.append({"query": _describe(q), "results": hits})
+    _echo_json(out)
+
+
+@cli.command()
+@click.argument("a")
+@click.argument("b")
+@_store_options
+@click.option("--strategy", help="Template strategy for videos given by path [default: any].")
+@click.option("--threshold", type=float, help="Decision threshold on cosine [default: the embedder's].")
+def verify(a: str, b: str, db: str, index_path: str, strategy: str | None, threshold: float | None) -> None:
+    """Compare A and B (template ids or processed videos' paths): similarity and decision.
+
+    A video stands for its longest track's template. The decision is "same" when the cosine
+    similarity is at least the threshold: by default the embedder's documented one (dlib-resnet:
+    0.92, see vidfiqa/models/dlib_models.py).
+
+    Example:
+
+        vidfiqa verify 1 2
+    """
+    from vidfiqa.models import registry
+
+    store, _ = _open_store(db, index_path)
+    ta = _resolve_template(store, a, strategy)
+    tb = _resolve_template(store, b, strategy or ta.strategy)
+    if (ta.model, ta.strategy, ta.scorer) != (tb.model, tb.strategy, tb.scorer):
+        raise click.ClickException(
+            f"templates {ta.id} and {tb.id} were made differently ({ta.model}/{ta.strategy} vs "
+            f"{tb.model}/{tb.strategy}); pass --strategy"
+        )
+    if threshold is None:
+        threshold = registry.create("embedder", ta.model).threshold
+    sim = float(ta.array @ tb.array)
+    _echo_json(
+        {
+            "a": _describe(ta),
+            "b": _describe(tb),
+            "similarity": round(sim, 6),
+            "threshold": threshold,
+            "same": sim >= threshold,
+        }
+    )
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--label", required=True, help="Name of the person.")
+@_store_options
+def enroll(ref: str, label: str, db: str, index_path: str) -> None:
+    """Give a stored track a person's name; REF is track:ID, template:ID or a template id.
+
+    Example:
+
+        vidfiqa enroll track:1 --label "Eileen Collins"
+    """
+    from vidfiqa.store import StoreError
+
+    store, _ = _open_store(db, index_path)
+    kind, _, ident = ref.rpartition(":")
+    if not ident.isdigit() or kind not in ("", "track", "template"):
+        raise click.UsageError(f"REF must be track:ID, template:ID or an id, got {ref!r}")
+    track_id = int(ident) if kind == "track" else _resolve_template(store, ident, None).track_id
+    try:
+        store.label_track(track_id, label)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    _echo_json({"track_id": track_id, "label": label})
+
+
+@cli.command()
+@_store_options
+@click.option("--video-id", type=int, help="Only this video's tracks.")
+def tracks(db: str, index_path: str, video_id: int | None) -> None:
+    """List stored tracks as JSON.
+
+    Example:
+
+        vidfiqa tracks --video-id 1
+    """
+    store, _ = _open_store(db, index_path)
+    _echo_json(store.tracks(video_id))
+
+
+@cli.command()
+@_store_options
+@click.option("--strategy", help="Only templates of this strategy.")
+def templates(db: str, index_path: str, strategy: str | None) -> None:
+    """List stored templates (without vectors) as JSON.
+
+    Example:
+
+        vidfiqa templates --strategy best
+    """
+    store, _ = _open_store(db, index_path)
+    _echo_json(
+        [
+            {
+                **_describe(r),
+                "scorer": r.scorer,
+                "model": r.model,
+                "dim": r.dim,
+                "frames": r.frames,
+                "weights": [round(w, 6) for w in r.weights],
+            }
+            for r in store.templates(strategy=strategy)
+        ]
+    )
+
+
+@cli.group()
+def index() -> None:
+    """Check or rebuild the FAISS index from the database."""
+
+
+@index.command("check")
+@_store_options
+def index_check(db: str, index_path: str) -> None:
+    """Compare the index with the database; exit 1 if they differ.
+
+    Example:
+
+        vidfiqa index check
+    """
+    from vidfiqa.index import IndexFileError, Space
+
+    store, index_dir = _open_store(db, index_path)
+    report = {}
+    try:
+        for space in (Space(*s) for s in store.spaces()):
+            ids, _ = store.vectors(space.model, space.strategy, space.scorer)
+            report[space.filename] = index_dir.check(space, ids)
+    except IndexFileError as exc:
+        raise click.ClickException(f"{exc}; run 'vidfiqa index rebuild'") from None
+    _echo_json(report)
+    if any(v["missing"] or v["extra"] for v in report.values()):
+        raise click.ClickException("index and database differ: run 'vidfiqa index rebuild'")
+
+
+@index.command("rebuild")
+@_store_options
+@click.option(
+    "--index-kind",
+    type=click.Choice(["flat", "hnsw", "ivf"]),
+    default="flat",
+    show_default=True,
+    help="FAISS index kind.",
+)
+def index_rebuild(db: str, index_path: str, index_kind: str) -> None:
+    """Rebuild every index space from the templates in the database.
+
+    Example:
+
+        vidfiqa index rebuild --index-kind hnsw
+    """
+    from vidfiqa.process import sync_index
+
+    store, index_dir = _open_store(db, index_path, index_kind)
+    _echo_json(sync_index(store, index_dir, rebuild=True))
 
 
 @cli.command()

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from vidfiqa.aggregate import Strategy
 from vidfiqa.quality.factors import DEFAULT_WEIGHTS
 
 
@@ -69,6 +70,21 @@ class EmbedderConfig(_Section):
     name: Literal["dlib-resnet"] = "dlib-resnet"
 
 
+class TemplateConfig(_Section):
+    strategies: list[str] = Field(
+        default_factory=lambda: ["best", "topk:5"],
+        description="aggregation strategies, see vidfiqa/aggregate.py",
+    )
+    embed: Literal["needed", "all"] = "needed"
+
+    @field_validator("strategies")
+    @classmethod
+    def _parse(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one strategy is needed")
+        return [Strategy.parse(v).label for v in value]
+
+
 class Config(_Section):
     video: VideoConfig = VideoConfig()
     detector: DetectorConfig = DetectorConfig()
@@ -77,6 +93,7 @@ class Config(_Section):
     quality: QualityConfig = QualityConfig()
     select: SelectConfig = SelectConfig()
     embedder: EmbedderConfig = EmbedderConfig()
+    templates: TemplateConfig = TemplateConfig()
 
 
 class ConfigError(Exception):

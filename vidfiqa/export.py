@@ -18,9 +18,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from vidfiqa.align import align_arcface, context_crop
 from vidfiqa.config import Config
-from vidfiqa.pipeline import VideoAnalysis, read_options
+from vidfiqa.pipeline import VideoAnalysis, revisit
 from vidfiqa.select import Selection
-from vidfiqa.video import open_video
 
 #: Fixed manifest columns; one ``factor_<name>`` column per quality factor follows them.
 MANIFEST_FIELDS = (
@@ -68,19 +67,13 @@ def extract_crops(
     for s in selections:
         wanted.setdefault(s.observation.frame_index, []).append(s)
     out: dict[tuple[int, int], Crops] = {}
-    if not wanted:
-        return out
-    last = max(wanted)
-    with open_video(path, read_options(config), backend=config.video.backend) as reader:
-        for frame in reader:
-            for s in wanted.get(frame.index, []):
-                obs = s.observation
-                out[(s.track_id, frame.index)] = Crops(
-                    aligned=align_arcface(frame.image, obs.landmarks[None])[0],
-                    context=context_crop(frame.image, obs.box),
-                )
-            if frame.index >= last:
-                break
+    for frame in revisit(path, config, set(wanted)):
+        for s in wanted[frame.index]:
+            obs = s.observation
+            out[(s.track_id, frame.index)] = Crops(
+                aligned=align_arcface(frame.image, obs.landmarks[None])[0],
+                context=context_crop(frame.image, obs.box),
+            )
     return out
 
 

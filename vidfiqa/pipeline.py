@@ -76,6 +76,20 @@ def read_options(config: Config) -> ReadOptions:
     return ReadOptions(stride=v.stride, start=v.start, end=v.end, max_frames=v.max_frames, threads=v.threads)
 
 
+def revisit(path: str | Path, config: Config, indices: set[int]) -> Iterator[Frame]:
+    """Decode ``path`` again with the run's read options, yielding only the frames at
+    ``indices`` and stopping after the last; analysis keeps no pixels, later stages use this."""
+    if not indices:
+        return
+    last = max(indices)
+    with open_video(path, read_options(config), backend=config.video.backend) as reader:
+        for frame in reader:
+            if frame.index in indices:
+                yield frame
+            if frame.index >= last:
+                return
+
+
 class _Timer:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -165,6 +179,7 @@ class _VideoRun:
         self.timer.add("quality", t)
         row = 0
         for frame, dets in items:
+            dlib5 = dets.data.get("dlib5")
             for i in range(len(dets)):
                 track_id = int(dets.tracker_id[i])
                 track = self.tracks.setdefault(track_id, Track(track_id=track_id, shot=self.shot))
@@ -179,6 +194,7 @@ class _VideoRun:
                         factors={k: float(v[row]) for k, v in result.factors.items()},
                         interpolated=bool(dets.data["interpolated"][i]),
                         landmarks_estimated=bool(dets.data["landmarks_estimated"][i]),
+                        dlib5=None if dlib5 is None else dlib5[i].copy(),
                     )
                 )
                 row += 1

@@ -136,9 +136,8 @@ class FaceObservation:
         factors: component name -> value.
         interpolated: the box came from interpolation between two detections.
         landmarks_estimated: mouth corners were estimated, not measured.
-        crop: aligned face, uint8 ``(112, 112, 3)``; kept only while needed.
-        context: larger unaligned crop around the face, uint8 ``(h, w, 3)``; kept only while
-            needed.
+        dlib5: float32 ``(5, 2)`` dlib's own five points (eye corners, nose base), which dlib's
+            embedder aligns with; ``None`` when the landmarker was not dlib's.
     """
 
     frame_index: int
@@ -150,8 +149,7 @@ class FaceObservation:
     factors: dict[str, float] = field(default_factory=dict)
     interpolated: bool = False
     landmarks_estimated: bool = False
-    crop: np.ndarray | None = None
-    context: np.ndarray | None = None
+    dlib5: np.ndarray | None = None
 
 
 @dataclass(slots=True)

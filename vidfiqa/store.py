@@ -1,0 +1,389 @@
+"""SQL store (SQLAlchemy 2.x): everything a run produced, reproducible from the database.
+
+SQLite by default (``sqlite:///vidfiqa.db``, WAL journal and a busy timeout), any SQLAlchemy URL
+otherwise (PostgreSQL is tested). One video's results are written in one transaction, so an
+interrupted run leaves either all of a video or nothing of it.
+
+Vectors are stored as little-endian float32 bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+#: Bumped on every incompatible schema change; a database of another version is refused.
+SCHEMA_VERSION = 1
+
+
+class StoreError(Exception):
+    """A store that cannot be opened or used; the message is one line."""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def from_bytes(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Run(Base):
+    """One invocation of a command that wrote to the store."""
+
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    command: Mapped[str] = mapped_column(Text)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    versions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Video(Base):
+    """A video file processed with one configuration (``config_hash``)."""
+
+    __tablename__ = "videos"
+    __table_args__ = (UniqueConstraint("sha256", "config_hash"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    config_hash: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    status: Mapped[str] = mapped_column(String(16))  # done | partial | failed
+    reason: Mapped[str | None] = mapped_column(Text)
+    fps: Mapped[float | None] = mapped_column(Float)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    frame_count: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    tracks: Mapped[list[TrackRow]] = relationship(
+        back_populates="video", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Label(Base):
+    __tablename__ = "labels"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+
+
+class TrackRow(Base):
+    """A face track of a video; ``label`` names the person once enrolled."""
+
+    __tablename__ = "tracks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    track_index: Mapped[int] = mapped_column(Integer)
+    shot: Mapped[int] = mapped_column(Integer)
+    first_frame: Mapped[int] = mapped_column(Integer)
+    last_frame: Mapped[int] = mapped_column(Integer)
+    label_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id"))
+    video: Mapped[Video] = relationship(back_populates="tracks")
+    label: Mapped[Label | None] = relationship()
+    observations: Mapped[list[ObservationRow]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="ObservationRow.frame_index"
+    )
+    templates: Mapped[list[TemplateRow]] = relationship(
+        back_populates="track", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ObservationRow(Base):
+    """One face of one track in one frame: geometry, quality and its factors."""
+
+    __tablename__ = "observations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), index=True)
+    frame_index: Mapped[int] = mapped_column(Integer)
+    time: Mapped[float] = mapped_column(Float)
+    box: Mapped[list[float]] = mapped_column(JSON)
+    landmarks: Mapped[list[list[float]]] = mapped_column(JSON)
+    detector_score: Mapped[float] = mapped_column(Float)
+    quality: Mapped[float] = mapped_column(Float)
+    factors: Mapped[dict[str, float]] = mapped_column(JSON)
+    interpolated: Mapped[bool] = mapped_column(Boolean)
+    landmarks_estimated: Mapped[bool] = mapped_column(Boolean)
+
+
+class EmbeddingRow(Base):
+    """Cached embedding of one observation by one model."""
+
+    __tablename__ = "embeddings"
+    observation_id: Mapped[int] = mapped_column(
+        ForeignKey("observations.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TemplateRow(Base):
+    """One vector per track, strategy, quality scorer and embedding model."""
+
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("track_id", "strategy", "scorer", "model"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), index=True)
+    strategy: Mapped[str] = mapped_column(String(64))
+    scorer: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(64))
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    frames: Mapped[list[int]] = mapped_column(JSON)
+    weights: Mapped[list[float]] = mapped_column(JSON)
+    track: Mapped[TrackRow] = relationship(back_populates="templates")
+
+    @property
+    def array(self) -> np.ndarray:
+        return from_bytes(self.vector)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers work beside a writer; the timeout makes a second writer wait, not fail.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _redact(url: str) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+class Store:
+    """Opens (and creates) the database and checks its schema version.
+
+    Args:
+        url: SQLAlchemy URL, e.g. ``sqlite:///vidfiqa.db`` or
+            ``postgresql+psycopg://user@host/db``.
+
+    Raises:
+        StoreError: bad URL, unreachable server, or a database of another schema version.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        try:
+            self.engine: Engine = create_engine(url)
+        except (ArgumentError, ImportError) as exc:
+            raise StoreError(f"{_redact(url)}: cannot use database URL ({exc})") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            Base.metadata.create_all(self.engine)
+            self._check_version()
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StoreError(f"{_redact(url)}: cannot open database ({reason})") from None
+
+    def _check_version(self) -> None:
+        with self.session() as s:
+            row = s.get(Meta, "schema_version")
+            if row is None:
+                s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+            elif row.value != str(SCHEMA_VERSION):
+                raise StoreError(
+                    f"{_redact(self.url)}: database schema version {row.value}, this vidfiqa "
+                    f"needs {SCHEMA_VERSION}; use a new database or an older vidfiqa"
+                )
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose work is committed on success and rolled back on any error."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            try:
+                with s.begin():
+                    yield s
+            except SQLAlchemyError as exc:
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                raise StoreError(f"{_redact(self.url)}: {reason}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # Runs -------------------------------------------------------------------------------------
+
+    def start_run(self, command: str, config: dict[str, Any], versions: dict[str, Any]) -> int:
+        with self.session() as s:
+            run = Run(command=command, config=config, versions=versions)
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def finish_run(self, run_id: int) -> None:
+        with self.session() as s:
+            s.get(Run, run_id).finished_at = now()
+
+    # Videos -----------------------------------------------------------------------------------
+
+    def find_video(self, sha256: str, config_hash: str) -> Video | None:
+        with self.session() as s:
+            return s.scalar(select(Video).where(Video.sha256 == sha256, Video.config_hash == config_hash))
+
+    def template_ids_of_video(self, video_id: int) -> list[int]:
+        with self.session() as s:
+            stmt = select(TemplateRow.id).join(TrackRow).where(TrackRow.video_id == video_id)
+            return list(s.scalars(stmt))
+
+    def replace_video(
+        self, video: Video, tracks: list[TrackRow], embeddings: list[tuple[int, int, str, np.ndarray]]
+    ) -> int:
+        """Write one video and everything under it in one transaction.
+
+        A stored video with the same ``sha256`` and ``config_hash`` is deleted first (with its
+        tracks, observations, embeddings and templates), in the same transaction.
+
+        Args:
+            video: the video row (unsaved).
+            tracks: its tracks with observations and templates attached (unsaved).
+            embeddings: ``(track position, observation position, model, vector)``.
+
+        Returns:
+            The new video id.
+        """
+        with self.session() as s:
+            old = s.scalar(
+                select(Video).where(Video.sha256 == video.sha256, Video.config_hash == video.config_hash)
+            )
+            if old is not None:
+                s.delete(old)
+                s.flush()
+            video.tracks = tracks
+            s.add(video)
+            s.flush()
+            s.add_all(
+                EmbeddingRow(
+                    observation_id=tracks[t].observations[o].id, model=model, vector=to_bytes(vector)
+                )
+                for t, o, model, vector in embeddings
+            )
+            return video.id
+
+    def videos(self) -> list[Video]:
+        with self.session() as s:
+            return list(s.scalars(select(Video).order_by(Video.id)))
+
+    # Tracks, templates, labels ----------------------------------------------------------------
+
+    def tracks(self, video_id: int | None = None) -> list[dict[str, Any]]:
+        """Tracks with their video path, label and observation count."""
+        with self.session() as s:
+            stmt = select(TrackRow).join(Video).order_by(TrackRow.id)
+            if video_id is not None:
+                stmt = stmt.where(TrackRow.video_id == video_id)
+            return [
+                {
+                    "track_id": t.id,
+                    "video_id": t.video_id,
+                    "video": t.video.path,
+                    "track_index": t.track_index,
+                    "shot": t.shot,
+                    "first_frame": t.first_frame,
+                    "last_frame": t.last_frame,
+                    "observations": len(t.observations),
+                    "label": t.label.name if t.label else None,
+                }
+                for t in s.scalars(stmt)
+            ]
+
+    def templates(self, **filters: Any) -> list[TemplateRow]:
+        """Templates, optionally filtered by column values (``strategy``, ``model``, ...)."""
+        with self.session() as s:
+            stmt = select(TemplateRow).order_by(TemplateRow.id)
+            for column, value in filters.items():
+                if value is not None:
+                    stmt = stmt.where(getattr(TemplateRow, column) == value)
+            rows = list(s.scalars(stmt))
+            for r in rows:  # load what callers read after the session closes
+                _ = r.track.video.path, r.track.label
+            return rows
+
+    def template(self, template_id: int) -> TemplateRow | None:
+        rows = self.templates(id=template_id)
+        return rows[0] if rows else None
+
+    def spaces(self) -> list[tuple[str, str, str]]:
+        """Distinct ``(model, strategy, scorer)`` of the stored templates."""
+        with self.session() as s:
+            stmt = select(TemplateRow.model, TemplateRow.strategy, TemplateRow.scorer).distinct()
+            return sorted(tuple(r) for r in s.execute(stmt))
+
+    def vectors(self, model: str, strategy: str, scorer: str) -> tuple[np.ndarray, np.ndarray]:
+        """Template ids int64 ``(n,)`` and vectors float32 ``(n, d)`` of one space."""
+        with self.session() as s:
+            stmt = (
+                select(TemplateRow.id, TemplateRow.vector, TemplateRow.dim)
+                .where(
+                    TemplateRow.model == model, TemplateRow.strategy == strategy, TemplateRow.scorer == scorer
+                )
+                .order_by(TemplateRow.id)
+            )
+            rows = list(s.execute(stmt))
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        ids = np.array([r[0] for r in rows], np.int64)
+        return ids, np.stack([from_bytes(r[1]) for r in rows])
+
+    def label_track(self, track_id: int, name: str) -> None:
+        with self.session() as s:
+            track = s.get(TrackRow, track_id)
+            if track is None:
+                raise StoreError(f"no track {track_id} in {_redact(self.url)}")
+            label = s.scalar(select(Label).where(Label.name == name))
+            if label is None:
+                label = Label(name=name)
+                s.add(label)
+            track.label = label
+
+    def delete_video(self, video_id: int) -> None:
+        with self.session() as s:
+            s.execute(delete(Video).where(Video.id == video_id))
+
+
+def config_json(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a pydantic config."""
+    return json.loads(config.model_dump_json())
