@@ -8,9 +8,10 @@ import os
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
+
+from vidfiqa.video import write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_videos"
@@ -37,29 +38,10 @@ def sample(request: pytest.FixtureRequest):
 
 
 def write_clip(
-    path: Path,
-    frames: list[np.ndarray],
-    *,
-    rate: Fraction = Fraction(25),
-    rotation: int = 0,
-    codec: str = "libx264",
-    pix_fmt: str = "yuv420p",
+    path: Path, frames: list[np.ndarray], *, rate: Fraction = Fraction(25), rotation: int = 0
 ) -> Path:
-    """Encode RGB uint8 frames into ``path`` with PyAV."""
-    h, w = frames[0].shape[:2]
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=rate)
-        stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
-        if rotation:
-            stream.set_display_rotation(rotation)
-        for i, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    """Encode RGB uint8 frames into ``path`` (libx264, yuv420p)."""
+    return write_video(path, frames, fps=rate, rotation=rotation)
 
 
 def pattern_frames(n: int, h: int = 64, w: int = 96) -> list[np.ndarray]:

@@ -106,6 +106,16 @@ def _store_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+_index_kind_option = click.option(
+    "--index-kind",
+    type=click.Choice(["flat", "hnsw", "ivf"]),
+    default="flat",
+    show_default=True,
+    help="FAISS index for spaces built now: flat is exact; hnsw and ivf are approximate and "
+    "faster for galleries of 100k+.",
+)
+
+
 def _open_store(db: str, index_path: str, kind: str = "flat"):
     from vidfiqa.index import IndexDir, IndexFileError
     from vidfiqa.store import Store, StoreError
@@ -231,13 +241,7 @@ def best_frames(
     type=click.Choice(["needed", "all"]),
     help="Embed only the frames a strategy uses, or every frame [default: needed].",
 )
-@click.option(
-    "--index-kind",
-    type=click.Choice(["flat", "hnsw", "ivf"]),
-    default="flat",
-    show_default=True,
-    help="FAISS index for new spaces: exact, or approximate for large galleries.",
-)
+@_index_kind_option
 @click.option("--force", is_flag=True, help="Reprocess videos already stored with this configuration.")
 @_run_options
 def process(
@@ -516,13 +520,7 @@ def index_check(db: str, index_path: str) -> None:
 
 @index.command("rebuild")
 @_store_options
-@click.option(
-    "--index-kind",
-    type=click.Choice(["flat", "hnsw", "ivf"]),
-    default="flat",
-    show_default=True,
-    help="FAISS index kind.",
-)
+@_index_kind_option
 def index_rebuild(db: str, index_path: str, index_kind: str) -> None:
     """Rebuild every index space from the templates in the database.
 

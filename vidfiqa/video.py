@@ -315,6 +315,41 @@ def open_video(
     raise ValueError(f"unknown video backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
+def write_video(
+    path: str | os.PathLike[str],
+    frames: list[np.ndarray],
+    *,
+    fps: Fraction | int = 25,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    options: dict[str, str] | None = None,
+    rotation: int = 0,
+) -> Path:
+    """Encode RGB uint8 ``(H, W, 3)`` frames with PyAV, one frame per ``1/fps`` tick.
+
+    Args:
+        options: encoder options, e.g. ``{"crf": "26", "preset": "medium"}`` for libx264.
+        rotation: counter-clockwise display rotation written as stream metadata.
+    """
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
+        stream.time_base = 1 / Fraction(fps)
+        if options:
+            stream.options = options
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for i, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return Path(path)
+
+
 def count_frames_estimate(info: VideoInfo, options: ReadOptions) -> int | None:
     """Expected number of frames a read yields, for progress bars; ``None`` if unknown."""
     total = info.num_frames
