@@ -7,6 +7,7 @@ one-line message (for several videos: any video failed), 2 usage errors.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -532,6 +533,175 @@ def index_rebuild(db: str, index_path: str, index_kind: str) -> None:
 
     store, index_dir = _open_store(db, index_path, index_kind)
     _echo_json(sync_index(store, index_dir, rebuild=True))
+
+
+@cli.group("eval")
+def eval_group() -> None:
+    """Evaluate FIQA scorers and template strategies on video benchmarks."""
+
+
+@eval_group.command("ytf")
+@click.option("--root", type=click.Path(file_okay=False), required=True, help="YouTube Faces root folder.")
+@click.option(
+    "--protocol",
+    type=click.Choice(["restricted", "all-pairs"]),
+    default="restricted",
+    show_default=True,
+    help="restricted: the pairs of the splits, 10-fold accuracy; all-pairs: every pair of videos "
+    "(eDifFIQA), TAR at FAR 1e-4 and 1e-3.",
+)
+@click.option(
+    "--splits",
+    type=click.Path(dir_okay=False),
+    help="splits.txt or meta_and_splits.mat [default: ROOT/splits.txt, then "
+    "ROOT/meta_data/meta_and_splits.mat].",
+)
+@click.option(
+    "--scorer",
+    "scorers",
+    multiple=True,
+    help="Quality scorer, repeatable: factors, or factors:<component> [default: factors].",
+)
+@click.option(
+    "--strategy",
+    "strategies",
+    multiple=True,
+    help="Template strategy, repeatable (see 'process') [default: best, mean, softmax:0.05].",
+)
+@click.option(
+    "--max-frames", type=click.IntRange(min=1), help="Frames per video, spread evenly [default: all]."
+)
+@click.option("--detect", is_flag=True, help="Find faces with the detector instead of the database's boxes.")
+@click.option(
+    "--halves", is_flag=True, help="Split every video into two halves (same-person pairs for small sets)."
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False),
+    help="Folder caching per-frame features [default: OUT/cache].",
+)
+@click.option(
+    "--edc-fmr",
+    type=click.FloatRange(0, 1, min_open=True),
+    help="FMR of the EDC's fixed threshold [default: 1e-2 restricted, 1e-3 all-pairs].",
+)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+def eval_ytf(
+    root: str,
+    protocol: str,
+    splits: str | None,
+    scorers: tuple[str, ...],
+    strategies: tuple[str, ...],
+    max_frames: int | None,
+    detect: bool,
+    halves: bool,
+    cache: str | None,
+    edc_fmr: float | None,
+    out_dir: str,
+    progress: bool,
+) -> None:
+    """Reproduce the YouTube Faces video protocols for FIQA scorers and template strategies.
+
+    Per-frame embeddings (dlib ResNet) and qualities are computed once and cached, templates are
+    built per scorer and strategy, and the protocol's metrics written to OUT/results.json, a
+    Markdown table OUT/results.md and plots OUT/roc.png and OUT/edc.png.
+
+    Example:
+
+        vidfiqa eval ytf --root ../shared/data/ytf_mini --protocol all-pairs --halves --out ytf/
+    """
+    from vidfiqa.aggregate import Strategy
+    from vidfiqa.eval.metrics import UndefinedMetricWarning
+    from vidfiqa.eval.protocols import all_pairs, listed_pairs
+    from vidfiqa.eval.report import write_report
+    from vidfiqa.eval.ytf import (
+        FeatureExtractor,
+        YtfError,
+        YtfPair,
+        extract_all,
+        load_ytf,
+        make_templates,
+        read_splits,
+        split_halves,
+    )
+    from vidfiqa.models import registry
+    from vidfiqa.quality.factors import FactorQuality
+
+    try:
+        chosen = [Strategy.parse(s) for s in strategies or ("best", "mean", "softmax:0.05")]
+        scorer_map = {n: FactorQuality.from_name(n) for n in scorers or ("factors",)}
+        videos = load_ytf(root)
+        if halves:
+            videos = split_halves(videos)
+        pairs: list[YtfPair] = []
+        if protocol == "restricted":
+            if splits is None:
+                candidates = [Path(root) / "splits.txt", Path(root) / "meta_data" / "meta_and_splits.mat"]
+                splits = next((str(c) for c in candidates if c.exists()), None)
+                if splits is None:
+                    raise YtfError(f"{root}: no splits.txt or meta_data/meta_and_splits.mat; pass --splits")
+            pairs = read_splits(splits)
+    except (YtfError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    out = Path(out_dir)
+    extractor = FeatureExtractor(
+        landmarker=registry.create("landmarker", "dlib68"),
+        embedder=registry.create("embedder", "dlib-resnet"),
+        scorers=scorer_map,
+        detector=registry.create("detector", "dlib-hog", upsample=1) if detect else None,
+        max_frames=max_frames,
+        cache=Path(cache) if cache else out / "cache",
+    )
+    bar = _progress_bar(progress, "videos")
+    bar.total = len(videos)
+    features, empty = extract_all(videos, extractor, bar.update)
+    bar.close()
+    for name in empty:
+        click.echo(f"warning: {name}: no face found; its pairs count as missing", err=True)
+    results = {}
+    fmr = edc_fmr or (1e-2 if protocol == "restricted" else 1e-3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UndefinedMetricWarning)
+        try:
+            for scorer in scorer_map:
+                for strategy in chosen:
+                    templates = make_templates(features, scorer, strategy)
+                    if protocol == "restricted":
+                        results[(scorer, strategy.label)] = listed_pairs(templates, pairs, edc_fmr=fmr)
+                    else:
+                        people = [videos[n].person for n in templates.names]
+                        results[(scorer, strategy.label)] = all_pairs(templates, people, edc_fmr=fmr)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    first = next(iter(results.values()))
+    if first.missing:
+        click.echo(
+            f"warning: {len(first.missing)} of {len(pairs)} pairs name videos without features", err=True
+        )
+    columns = (
+        ["accuracy", "auc", "eer", "tar@far=0.001", "tar@far=0.01", "pauc20", "pauc30"]
+        if protocol == "restricted"
+        else ["tar@far=0.0001", "tar@far=0.001", "auc", "eer", "pauc20", "pauc30"]
+    )
+    meta = {
+        "title": f"YouTube Faces, {protocol}",
+        "root": str(Path(root).resolve()),
+        "protocol": protocol,
+        "videos": len(features),
+        "videos_without_faces": empty,
+        "pairs": int(first.metrics["pairs"]),
+        "frames_per_video": max_frames or "all",
+        "faces_from": "detector" if detect else "database boxes",
+        "embedder": "dlib-resnet",
+    }
+    with warnings.catch_warnings(record=True) as caught_plots:
+        warnings.simplefilter("always", UndefinedMetricWarning)
+        paths = write_report(out, meta, results, columns)
+    for message in sorted({str(w.message) for w in caught + caught_plots}):
+        click.echo(f"note: {message} (n/a in the table)", err=True)
+    click.echo((out / "results.md").read_text())
+    click.echo(f"written: {', '.join(str(p) for p in paths.values())}", err=True)
 
 
 @cli.command()

@@ -71,6 +71,23 @@ class VideoAnalysis:
     detections: int = 0
 
 
+def describe_faces(image: np.ndarray, detections: Detections, landmarker: Landmarker) -> FaceBatch:
+    """Landmarks (added to ``detections`` in place), aligned crops and geometry of the faces of
+    one frame, ready for a quality scorer.
+
+    ``detections`` needs ``data["confidence"]``.
+    """
+    landmarker.landmark(image, detections)
+    return FaceBatch(
+        crops=align_arcface(image, detections.landmarks),
+        landmarks=detections.landmarks,
+        boxes=detections.boxes,
+        confidence=detections.data["confidence"],
+        landmarks_estimated=detections.data["landmarks_estimated"],
+        visible=visible_fraction(detections.landmarks, image.shape, FACE_REGION),
+    )
+
+
 def read_options(config: Config) -> ReadOptions:
     v = config.video
     return ReadOptions(stride=v.stride, start=v.start, end=v.end, max_frames=v.max_frames, threads=v.threads)
@@ -159,21 +176,8 @@ class _VideoRun:
         if not items:
             return
         t = time.perf_counter()
-        crops, visible = [], []
-        for frame, dets in items:
-            self.stages.landmarker.landmark(frame.image, dets)
-            crops.append(align_arcface(frame.image, dets.landmarks))
-            visible.append(visible_fraction(dets.landmarks, frame.image.shape, FACE_REGION))
+        batch = FaceBatch.concat([describe_faces(f.image, d, self.stages.landmarker) for f, d in items])
         self.timer.add("landmarks", t)
-        merged = Detections.merge([d for _, d in items])
-        batch = FaceBatch(
-            crops=np.concatenate(crops),
-            landmarks=merged.landmarks,
-            boxes=merged.boxes,
-            confidence=merged.data["confidence"],
-            landmarks_estimated=merged.data["landmarks_estimated"],
-            visible=np.concatenate(visible),
-        )
         t = time.perf_counter()
         result = self.stages.scorer.score(batch)
         self.timer.add("quality", t)

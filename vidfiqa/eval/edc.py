@@ -151,11 +151,14 @@ def edc(
         n = len(rejected)
         remaining_errors = rejected.sum() - np.r_[0, np.cumsum(rejected)][cut]
         remaining = n - cut
-        with np.errstate(invalid="ignore", divide="ignore"):
-            fnmr = np.where(remaining > 0, remaining_errors / np.maximum(remaining, 1), 0.0).tolist()
+        fnmr = np.where(remaining > 0, remaining_errors / np.maximum(remaining, 1), 0.0)
+        if np.isnan(threshold):  # FMR below the data's resolution: the curve is undefined
+            fnmr = np.full(len(cut), np.nan)
         discard = (cut / n).tolist()
     d, e = np.array(discard, np.float64), np.array(fnmr, np.float64)
     pauc = {float(lim): partial_area(d, e, lim) for lim in limits}
     base = e[0] if len(e) else float("nan")
     norm = {k: (float(v / base) if base > 0 else float("nan")) for k, v in pauc.items()}
+    if len(e) and np.isnan(e[0]):
+        pauc = dict.fromkeys(pauc, float("nan"))
     return Edc(discard=d, fnmr=e, threshold=threshold, pauc=pauc, pauc_normalised=norm)

@@ -58,6 +58,21 @@ class Roc:
     tar: np.ndarray
     thresholds: np.ndarray
 
+    @property
+    def auc(self) -> float:
+        """Area under the curve, trapezoids between points."""
+        return float(np.trapezoid(self.tar, self.far))
+
+    @property
+    def eer(self) -> float:
+        """FAR where FAR equals FRR = 1 - TAR, linear between the bracketing points."""
+        diff = self.far - (1 - self.tar)  # rises from -1 to +1 along the curve
+        i = int(np.flatnonzero(diff >= 0)[0])
+        if diff[i] == 0 or i == 0:
+            return float(self.far[i])
+        a = -diff[i - 1] / (diff[i] - diff[i - 1])
+        return float(self.far[i - 1] + a * (self.far[i] - self.far[i - 1]))
+
 
 def roc(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> Roc:
     """The ROC curve (like ``sklearn.metrics.roc_curve(drop_intermediate=False)``).
@@ -85,8 +100,7 @@ def auc(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray
     >>> auc([0.9, 0.8, 0.8, 0.3], [1, 1, 0, 0])
     0.875
     """
-    r = roc(scores, labels)
-    return float(np.trapezoid(r.tar, r.far))
+    return roc(scores, labels).auc
 
 
 def eer(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> float:
@@ -96,13 +110,7 @@ def eer(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray
     >>> eer([0.9, 0.7, 0.6, 0.2], [1, 0, 1, 0])
     0.5
     """
-    r = roc(scores, labels)
-    diff = r.far - (1 - r.tar)  # rises from -1 to +1 along the curve
-    i = int(np.flatnonzero(diff >= 0)[0])
-    if diff[i] == 0 or i == 0:
-        return float(r.far[i])
-    a = -diff[i - 1] / (diff[i] - diff[i - 1])
-    return float(r.far[i - 1] + a * (r.far[i] - r.far[i - 1]))
+    return roc(scores, labels).eer
 
 
 @dataclass(frozen=True, slots=True)

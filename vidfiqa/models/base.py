@@ -73,6 +73,12 @@ class FaceBatch:
     def __len__(self) -> int:
         return len(self.crops)
 
+    @classmethod
+    def concat(cls, parts: list[FaceBatch]) -> FaceBatch:
+        """Rows of several batches, in order."""
+        names = ("crops", "landmarks", "boxes", "confidence", "landmarks_estimated", "visible")
+        return cls(**{n: np.concatenate([getattr(p, n) for p in parts]) for n in names})
+
 
 class QualityScorer(Protocol):
     name: str

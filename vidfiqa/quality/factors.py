@@ -147,6 +147,21 @@ class FactorQuality:
     name = "factors"
     score_range = (0.0, 1.0)
 
+    @classmethod
+    def from_name(cls, name: str) -> FactorQuality:
+        """``factors`` (the full score) or ``factors:<component>`` (one component alone, e.g.
+        ``factors:sharpness``, for comparing components as quality measures)."""
+        base, _, component = name.partition(":")
+        if base != "factors":
+            raise ValueError(f"not a factor scorer: {name!r}")
+        if not component:
+            return cls()
+        if component not in COMPONENTS:
+            raise ValueError(f"unknown quality component {component!r}; known: {', '.join(COMPONENTS)}")
+        scorer = cls({} if component == "visibility" else {component: 1.0})
+        scorer.name = name
+        return scorer
+
     def __init__(self, weights: Mapping[str, float] | None = None):
         weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
         unknown = set(weights) - set(DEFAULT_WEIGHTS)
@@ -154,8 +169,8 @@ class FactorQuality:
             raise ValueError(
                 f"unknown quality components {sorted(unknown)}; known: {sorted(DEFAULT_WEIGHTS)}"
             )
-        if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-            raise ValueError(f"quality weights must be >= 0 with a positive sum, got {weights}")
+        if any(w < 0 for w in weights.values()):
+            raise ValueError(f"quality weights must be >= 0, got {weights}")
         self.weights = weights
 
     def components(self, batch: FaceBatch) -> dict[str, np.ndarray]:
@@ -185,7 +200,7 @@ class FactorQuality:
 
     def score(self, batch: FaceBatch) -> QualityResult:
         factors = self.components(batch)
-        total = sum(self.weights.values())
+        total = sum(self.weights.values()) or 1.0  # no weights: visibility alone
         log_q = np.zeros(len(batch), np.float64)
         for name, w in self.weights.items():
             log_q += (w / total) * np.log(np.maximum(factors[name], _FLOOR))

@@ -1,0 +1,191 @@
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy.io import savemat
+
+from vidfiqa.aggregate import Strategy
+from vidfiqa.cli import cli
+from vidfiqa.eval.protocols import all_pairs, listed_pairs
+from vidfiqa.eval.ytf import (
+    FeatureExtractor,
+    Templates,
+    YtfError,
+    YtfPair,
+    load_ytf,
+    make_templates,
+    read_labeled_faces,
+    read_splits,
+    split_halves,
+)
+from vidfiqa.models.dlib_models import DlibLandmarker, DlibResNetEmbedder
+from vidfiqa.quality.factors import FactorQuality
+
+
+@pytest.fixture(scope="module")
+def mini(shared_data: Path) -> Path:
+    return shared_data / "ytf_mini"
+
+
+def test_reads_the_real_layout(mini: Path) -> None:
+    videos = load_ytf(mini)
+    assert sorted(videos) == ["Aaron_Guiel/5", "Agbani_Darego/0", "Aishwarya_Rai/0"]
+    v = videos["Aaron_Guiel/5"]
+    assert v.person == "Aaron_Guiel" and len(v.frames) == 132
+    first = v.frames[0]
+    # "Aaron_Guiel\5\5.1841.jpg,0,185,83,47,47,0.0,1": frame numbers do not start at 0, boxes
+    # are centre and size.
+    assert first.number == 1841 and first.path.is_file()
+    np.testing.assert_allclose(first.box, [161.5, 59.5, 208.5, 106.5])
+    assert [f.number for f in v.frames] == sorted(f.number for f in v.frames)
+
+
+def test_labeled_faces_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "X.labeled_faces.txt"
+    bad.write_text("X\\1\\1.5.jpg,0,1,2,3,4,0.0,1\nnot a line\n")
+    with pytest.raises(YtfError, match=r"X.labeled_faces.txt:2: not a labeled_faces line"):
+        read_labeled_faces(bad, tmp_path)
+    with pytest.raises(YtfError, match="no frame_images_DB folder"):
+        load_ytf(tmp_path)
+
+
+def test_splits_with_and_without_header_and_from_mat(mini: Path, tmp_path: Path) -> None:
+    pairs = read_splits(mini / "splits_excerpt.txt")
+    assert pairs[0] == YtfPair(1, "Sadie_Frost/1", "Sadie_Frost/5", True)
+    assert len(pairs) == 22
+    with_header = tmp_path / "splits.txt"
+    with_header.write_text(
+        "split number, pair number, first name, second name, is same\n"
+        + (mini / "splits_excerpt.txt").read_text()
+    )
+    assert read_splits(with_header) == pairs
+    names = np.array(["A/0", "A/1", "B/0"], dtype=object)
+    splits = np.zeros((2, 3, 2))
+    splits[:, :, 0] = [[1, 2, 1], [1, 3, 0]]
+    splits[:, :, 1] = [[2, 3, 0], [1, 2, 1]]
+    savemat(tmp_path / "meta_and_splits.mat", {"mat_names": names, "Splits": splits})
+    assert read_splits(tmp_path / "meta_and_splits.mat") == [
+        YtfPair(1, "A/0", "A/1", True),
+        YtfPair(1, "A/0", "B/0", False),
+        YtfPair(2, "A/1", "B/0", False),
+        YtfPair(2, "A/0", "A/1", True),
+    ]
+
+
+def test_halves_and_protocols_on_known_templates() -> None:
+    # Four videos, two people; person A's templates are identical, B's nearly so.
+    v = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0.99, 0.141]], np.float32)
+    t = Templates(["A/0", "A/1", "B/0", "B/1"], v / np.linalg.norm(v, axis=1, keepdims=True), np.ones(4))
+    r = all_pairs(t, ["A", "A", "B", "B"], fars=(0.25,))
+    assert len(r.scores) == 6 and r.labels.sum() == 2
+    assert r.metrics["tar@far=0.25"] == 1.0 and r.metrics["auc"] == 1.0
+    pairs = [
+        YtfPair(1, "A/0", "A/1", True),
+        YtfPair(1, "A/0", "B/0", False),
+        YtfPair(2, "B/0", "B/1", True),
+        YtfPair(2, "A/1", "B/1", False),
+        YtfPair(2, "C/0", "A/0", False),
+    ]
+    r = listed_pairs(t, pairs)
+    assert r.missing == ["C/0 | A/0"] and r.metrics["missing_pairs"] == 1
+    assert r.metrics["accuracy"] == 1.0 and len(r.scores) == 4
+
+
+def test_all_pairs_of_3425_templates_is_fast() -> None:
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(3425, 128)).astype(np.float32)
+    t = Templates(
+        [str(i) for i in range(3425)], v / np.linalg.norm(v, axis=1, keepdims=True), rng.uniform(size=3425)
+    )
+    people = [str(i // 2) for i in range(3425)]
+    start = time.perf_counter()
+    r = all_pairs(t, people)
+    seconds = time.perf_counter() - start
+    assert len(r.scores) == 3425 * 3424 // 2 == 5_863_600
+    print(f"all-pairs for 3425 templates: {seconds:.1f} s")
+    assert seconds < 120  # generous for a loaded CI machine; see the closing note for timings
+
+
+def test_features_are_cached_per_scorer(mini: Path, tmp_path: Path) -> None:
+    class Counting(DlibResNetEmbedder):
+        calls = 0
+
+        def embed(self, crops: np.ndarray) -> np.ndarray:
+            Counting.calls += 1
+            return super().embed(crops)
+
+    videos = split_halves(load_ytf(mini))
+    video = videos["Aaron_Guiel/5#1"]
+    make = lambda scorers: FeatureExtractor(  # noqa: E731
+        DlibLandmarker(), Counting(), scorers, max_frames=6, cache=tmp_path
+    )
+    f1 = make({"factors": FactorQuality()}).features(video)
+    assert Counting.calls == 1 and f1.embeddings.shape == (6, 128) and len(f1.frames) == 6
+    f2 = make(
+        {"factors": FactorQuality(), "factors:sharpness": FactorQuality.from_name("factors:sharpness")}
+    ).features(video)
+    assert Counting.calls == 1  # a new scorer reuses the cached embeddings
+    np.testing.assert_array_equal(f1.embeddings, f2.embeddings)
+    np.testing.assert_array_equal(f1.qualities["factors"], f2.qualities["factors"])
+    assert f2.qualities["factors:sharpness"].shape == (6,)
+    t = make_templates({video.name: f2}, "factors:sharpness", Strategy("best"))
+    assert t.vectors.shape == (1, 128)
+
+
+@pytest.mark.parametrize("protocol", ["restricted", "all-pairs"])
+def test_eval_ytf_command_on_mini(mini: Path, tmp_path: Path, protocol: str) -> None:
+    splits = tmp_path / "splits.txt"
+    splits.write_text(
+        "1, 1, Aaron_Guiel/5#1, Aaron_Guiel/5#2, 1\n1, 2, Aaron_Guiel/5#1, Agbani_Darego/0#1, 0\n"
+        "2, 3, Agbani_Darego/0#1, Agbani_Darego/0#2, 1\n2, 4, Agbani_Darego/0#2, Aishwarya_Rai/0#1, 0\n"
+        "3, 5, Aishwarya_Rai/0#1, Aishwarya_Rai/0#2, 1\n3, 6, Aishwarya_Rai/0#2, Aaron_Guiel/5#1, 0\n"
+        "3, 7, Nobody/1, Aaron_Guiel/5#1, 0\n"
+    )
+    out = tmp_path / "out"
+    args = [
+        "eval",
+        "ytf",
+        "--root",
+        str(mini),
+        "--protocol",
+        protocol,
+        "--halves",
+        "--max-frames",
+        "8",
+        "--strategy",
+        "best",
+        "--strategy",
+        "mean",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--cache",
+        str(tmp_path / "cache"),
+    ]
+    if protocol == "restricted":
+        args += ["--splits", str(splits)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "results.json").read_text())
+    assert [(r["scorer"], r["strategy"]) for r in data["results"]] == [
+        ("factors", "best"),
+        ("factors", "mean"),
+    ]
+    mean = data["results"][1]["metrics"]
+    if protocol == "restricted":
+        assert data["results"][0]["missing"] == ["Nobody/1 | Aaron_Guiel/5#1"]
+        assert mean["pairs"] == 6 and mean["accuracy"] == 1.0
+        assert "| factors | mean | 100.00 ± 0.00 |" in (out / "results.md").read_text()
+    else:
+        assert mean["pairs"] == 15 and mean["genuine"] == 3 and mean["auc"] == 1.0
+        assert mean["tar@far=0.001"] is None  # 12 impostor pairs cannot measure FAR 1e-3
+    assert (out / "roc.png").stat().st_size > 1000 and (out / "edc.png").stat().st_size > 1000
+
+
+def test_eval_ytf_errors_are_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["eval", "ytf", "--root", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {tmp_path}: no frame_images_DB folder (is this a YouTube Faces root?)\n"
