@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from vidfiqa.config import Config, ConfigError, load_config
 from vidfiqa.video import VideoError
@@ -612,9 +613,6 @@ def eval_ytf(
         vidfiqa eval ytf --root ../shared/data/ytf_mini --protocol all-pairs --halves --out ytf/
     """
     from vidfiqa.aggregate import Strategy
-    from vidfiqa.eval.metrics import UndefinedMetricWarning
-    from vidfiqa.eval.protocols import all_pairs, listed_pairs
-    from vidfiqa.eval.report import write_report
     from vidfiqa.eval.ytf import (
         FeatureExtractor,
         YtfError,
@@ -659,49 +657,297 @@ def eval_ytf(
     bar.close()
     for name in empty:
         click.echo(f"warning: {name}: no face found; its pairs count as missing", err=True)
+    if not features:
+        raise click.ClickException("no video has a face: nothing to evaluate")
+    people = {name: videos[name].person for name in features}
+    _evaluate_and_report(
+        lambda scorer, strategy: make_templates(features, scorer, strategy),
+        scorer_map,
+        chosen,
+        pairs if protocol == "restricted" else None,
+        people,
+        edc_fmr or (1e-2 if protocol == "restricted" else 1e-3),
+        out,
+        {
+            "title": f"YouTube Faces, {protocol}",
+            "root": str(Path(root).resolve()),
+            "protocol": protocol,
+            "videos_without_faces": empty,
+            "frames_per_video": max_frames or "all",
+            "faces_from": "detector" if detect else "database boxes",
+            "embedder": "dlib-resnet",
+            "videos": len(features),
+        },
+    )
+
+
+def _evaluate_and_report(
+    build: Callable[[str, Any], Any],
+    scorers: Any,
+    strategies: list,
+    pairs: list | None,
+    people: dict[str, str],
+    edc_fmr: float,
+    out: Path,
+    meta: dict[str, Any],
+    fars: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1),
+) -> None:
+    """Templates per scorer and strategy (``build(scorer, strategy)``), the protocol's metrics,
+    and the report files.
+
+    ``pairs`` given: listed pairs (k-fold accuracy when they carry several folds); ``None``: all
+    pairs of templates, genuine when ``people`` agree.
+    """
+    from vidfiqa.eval.metrics import UndefinedMetricWarning
+    from vidfiqa.eval.protocols import all_pairs, listed_pairs
+    from vidfiqa.eval.report import write_report
+
     results = {}
-    fmr = edc_fmr or (1e-2 if protocol == "restricted" else 1e-3)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UndefinedMetricWarning)
         try:
-            for scorer in scorer_map:
-                for strategy in chosen:
-                    templates = make_templates(features, scorer, strategy)
-                    if protocol == "restricted":
-                        results[(scorer, strategy.label)] = listed_pairs(templates, pairs, edc_fmr=fmr)
+            for scorer in scorers:
+                for strategy in strategies:
+                    templates = build(scorer, strategy)
+                    if pairs is not None:
+                        results[(scorer, strategy.label)] = listed_pairs(
+                            templates, pairs, edc_fmr=edc_fmr, fars=fars
+                        )
                     else:
-                        people = [videos[n].person for n in templates.names]
-                        results[(scorer, strategy.label)] = all_pairs(templates, people, edc_fmr=fmr)
+                        ids = [people[n] for n in templates.names]
+                        results[(scorer, strategy.label)] = all_pairs(templates, ids, edc_fmr=edc_fmr)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
-    first = next(iter(results.values()))
-    if first.missing:
-        click.echo(
-            f"warning: {len(first.missing)} of {len(pairs)} pairs name videos without features", err=True
+        first = next(iter(results.values()))
+        if first.missing:
+            click.echo(
+                f"warning: {len(first.missing)} of {len(pairs)} pairs name videos without features", err=True
+            )
+        columns = (
+            ["accuracy", "auc", "eer", "tar@far=0.001", "tar@far=0.01", "pauc20", "pauc30"]
+            if pairs is not None
+            else ["tar@far=0.0001", "tar@far=0.001", "auc", "eer", "pauc20", "pauc30"]
         )
-    columns = (
-        ["accuracy", "auc", "eer", "tar@far=0.001", "tar@far=0.01", "pauc20", "pauc30"]
-        if protocol == "restricted"
-        else ["tar@far=0.0001", "tar@far=0.001", "auc", "eer", "pauc20", "pauc30"]
-    )
-    meta = {
-        "title": f"YouTube Faces, {protocol}",
-        "root": str(Path(root).resolve()),
-        "protocol": protocol,
-        "videos": len(features),
-        "videos_without_faces": empty,
-        "pairs": int(first.metrics["pairs"]),
-        "frames_per_video": max_frames or "all",
-        "faces_from": "detector" if detect else "database boxes",
-        "embedder": "dlib-resnet",
-    }
-    with warnings.catch_warnings(record=True) as caught_plots:
-        warnings.simplefilter("always", UndefinedMetricWarning)
+        if len(fars) > 4:  # IJB: the TAR@FAR ladder is the table
+            columns = [f"tar@far={f:g}" for f in fars] + ["auc", "pauc20"]
+        meta = {**meta, "pairs": int(first.metrics["pairs"]), "edc_fmr": edc_fmr}
         paths = write_report(out, meta, results, columns)
-    for message in sorted({str(w.message) for w in caught + caught_plots}):
+    for message in sorted({str(w.message) for w in caught}):
         click.echo(f"note: {message} (n/a in the table)", err=True)
     click.echo((out / "results.md").read_text())
     click.echo(f"written: {', '.join(str(p) for p in paths.values())}", err=True)
+
+
+@eval_group.command("pairs")
+@click.option(
+    "--pairs",
+    "pair_list",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="CSV of video_a,video_b,label[,fold] (videos or folders of frames; header optional).",
+)
+@_store_options
+@click.option(
+    "--scorer", "scorers", multiple=True, help="Quality scorer, repeatable: factors, factors:<component>."
+)
+@click.option(
+    "--strategy", "strategies", multiple=True, help="Template strategy, repeatable [default: best, mean]."
+)
+@click.option(
+    "--edc-fmr",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=1e-2,
+    show_default=True,
+    help="FMR of the EDC.",
+)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@_run_options
+def eval_pairs(
+    pair_list: str,
+    db: str,
+    index_path: str,
+    scorers: tuple[str, ...],
+    strategies: tuple[str, ...],
+    edc_fmr: float,
+    out_dir: str,
+    config_path: str | None,
+    progress: bool,
+    **video_opts: Any,
+) -> None:
+    """Verification on any list of video pairs, per quality scorer and template strategy.
+
+    Video files are processed into the store (--db/--index) with every tracked face embedded, and
+    read back from it on later runs; a video stands for its longest track. Folders of frames are
+    read as image sequences (largest detected face per image). Writes OUT/results.json,
+    OUT/results.md, OUT/roc.png and OUT/edc.png; with a fold column, also k-fold accuracy.
+
+    Example:
+
+        vidfiqa eval pairs --pairs pairs.csv --stride 3 --out pairs_eval/
+    """
+    from vidfiqa.aggregate import Strategy
+    from vidfiqa.eval.pairs import frame_folder, read_pair_list, video_features_from_store
+    from vidfiqa.eval.ytf import FeatureExtractor, YtfError, make_templates
+    from vidfiqa.models import registry
+    from vidfiqa.process import Processor
+    from vidfiqa.quality.factors import FactorQuality
+
+    try:
+        rows = read_pair_list(pair_list)
+        chosen = [Strategy.parse(s) for s in strategies or ("best", "mean")]
+        scorer_names = list(scorers or ("factors",))
+        scorer_map = {n: FactorQuality.from_name(n) for n in scorer_names}
+    except (YtfError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    config = _config_from_options(config_path, video_opts, {"templates.embed": "all"})
+    out = Path(out_dir)
+    items = sorted({r.a for r in rows} | {r.b for r in rows})
+    store, index_dir = _open_store(db, index_path)
+    processor = None
+    extractor = None
+    features = {}
+    for item in items:
+        if Path(item).is_dir():
+            if extractor is None:
+                extractor = FeatureExtractor(
+                    landmarker=registry.create("landmarker", config.landmarks.name),
+                    embedder=registry.create("embedder", config.embedder.name),
+                    scorers=scorer_map,
+                    detector=registry.create("detector", config.detector.name, upsample=1),
+                    max_frames=config.video.max_frames,
+                    cache=out / "cache",
+                )
+            try:
+                f = extractor.features(frame_folder(item))
+            except YtfError as exc:
+                click.echo(f"error: {exc}", err=True)
+                continue
+        else:
+            processor = processor or Processor(config, store, index_dir, command="eval pairs")
+            bar = _progress_bar(progress, Path(item).name)
+            outcome = processor.process(item, progress=bar.update)
+            bar.close()
+            if outcome.status == "failed":
+                click.echo(f"error: {outcome.reason}", err=True)
+                continue
+            try:
+                f = video_features_from_store(
+                    store, outcome.video_id, config.embedder.name, scorer_names, config.quality.scorer
+                )
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from None
+        if f is None:
+            click.echo(f"warning: {item}: no face found; its pairs count as missing", err=True)
+        else:
+            features[item] = f
+    if processor is not None:
+        processor.finish()
+    if not features:
+        raise click.ClickException("no video has a face: nothing to evaluate")
+    _evaluate_and_report(
+        lambda scorer, strategy: make_templates(features, scorer, strategy),
+        scorer_map,
+        chosen,
+        [r.as_pair() for r in rows],
+        {},
+        edc_fmr,
+        out,
+        {
+            "title": "Video pairs",
+            "pair_list": str(Path(pair_list).resolve()),
+            "embedder": config.embedder.name,
+        },
+    )
+
+
+@eval_group.command("ijb")
+@click.option(
+    "--images", type=click.Path(file_okay=False), required=True, help="Folder of the images (loose_crop)."
+)
+@click.option(
+    "--meta", "meta_dir", type=click.Path(file_okay=False), required=True, help="Folder of the meta files."
+)
+@click.option("--prefix", default="ijbc", show_default=True, help="Meta file prefix (ijbc, ijbb).")
+@click.option(
+    "--scorer", "scorers", multiple=True, help="Quality scorer, repeatable: factors, factors:<component>."
+)
+@click.option(
+    "--strategy",
+    "strategies",
+    multiple=True,
+    help="Media pooling strategy, repeatable [default: mean, softmax:0.05].",
+)
+@click.option(
+    "--edc-fmr",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=1e-3,
+    show_default=True,
+    help="FMR of the EDC.",
+)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+def eval_ijb(
+    images: str,
+    meta_dir: str,
+    prefix: str,
+    scorers: tuple[str, ...],
+    strategies: tuple[str, ...],
+    edc_fmr: float,
+    out_dir: str,
+    progress: bool,
+) -> None:
+    """IJB-B/IJB-C style template verification: TAR at FAR 1e-6 ... 1e-1.
+
+    Reads PREFIX_face_tid_mid.txt, PREFIX_template_pair_label.txt and, when present,
+    PREFIX_name_5pts_score.txt from --meta; pools images into media with each strategy, media
+    into templates with equal weight, and writes OUT/results.json, results.md, roc.png, edc.png.
+
+    Example:
+
+        vidfiqa eval ijb --images IJBC/loose_crop --meta IJBC/meta --out ijbc_eval/
+    """
+    from vidfiqa.aggregate import Strategy
+    from vidfiqa.eval.ijb import IJB_FARS, image_features, pool_templates, read_meta, template_pairs
+    from vidfiqa.eval.ytf import YtfError
+    from vidfiqa.models import registry
+    from vidfiqa.quality.factors import FactorQuality
+
+    try:
+        meta = read_meta(meta_dir, prefix)
+        chosen = [Strategy.parse(s) for s in strategies or ("mean", "softmax:0.05")]
+        scorer_map = {n: FactorQuality.from_name(n) for n in scorers or ("factors",)}
+        bar = _progress_bar(progress, "images")
+        bar.total = len(meta.images)
+        feats = image_features(
+            Path(images),
+            meta,
+            registry.create("landmarker", "dlib68"),
+            registry.create("embedder", "dlib-resnet"),
+            scorer_map,
+            None if meta.landmarks is not None else registry.create("detector", "dlib-hog", upsample=1),
+            bar.update,
+        )
+        bar.close()
+    except (YtfError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    _evaluate_and_report(
+        lambda scorer, strategy: pool_templates(meta, feats, scorer, strategy),
+        scorer_map,
+        chosen,
+        template_pairs(meta),
+        {},
+        edc_fmr,
+        Path(out_dir),
+        {
+            "title": f"{prefix.upper()} template verification",
+            "images": len(meta.images),
+            "images_without_face": int((~feats.found).sum()),
+            "templates": len(np.unique(meta.templates)),
+            "faces_from": "5-point file" if meta.landmarks is not None else "detector",
+            "embedder": "dlib-resnet",
+        },
+        fars=IJB_FARS,
+    )
 
 
 @cli.command()

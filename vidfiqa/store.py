@@ -303,6 +303,31 @@ class Store:
             )
             return video.id
 
+    def longest_track(self, video_id: int) -> int | None:
+        """Id of the video's track with the most observations (ties: the first), if any."""
+        with self.session() as s:
+            tracks = list(
+                s.scalars(select(TrackRow).where(TrackRow.video_id == video_id).order_by(TrackRow.id))
+            )
+            if not tracks:
+                return None
+            return max(tracks, key=lambda t: (len(t.observations), -t.id)).id
+
+    def embedded_observations(self, track_id: int, model: str) -> tuple[list[ObservationRow], np.ndarray]:
+        """The track's observations that have an embedding by ``model``, in frame order, and
+        those embeddings as float32 ``(n, d)``."""
+        with self.session() as s:
+            stmt = (
+                select(ObservationRow, EmbeddingRow.vector)
+                .join(EmbeddingRow, EmbeddingRow.observation_id == ObservationRow.id)
+                .where(ObservationRow.track_id == track_id, EmbeddingRow.model == model)
+                .order_by(ObservationRow.frame_index)
+            )
+            rows = list(s.execute(stmt))
+        if not rows:
+            return [], np.zeros((0, 0), np.float32)
+        return [r[0] for r in rows], np.stack([from_bytes(r[1]) for r in rows])
+
     def videos(self) -> list[Video]:
         with self.session() as s:
             return list(s.scalars(select(Video).order_by(Video.id)))

@@ -42,7 +42,7 @@ class YtfError(Exception):
 class YtfFrame:
     path: Path
     number: int
-    box: np.ndarray  # float32 (4,) xyxy from the labeled_faces file
+    box: np.ndarray | None  # float32 (4,) xyxy from the labeled_faces file; None: detect
 
 
 @dataclass(slots=True)
@@ -222,7 +222,9 @@ class FeatureExtractor:
         used, images, dets = [], [], []
         for i, f in enumerate(frames):
             image = np.asarray(Image.open(f.path).convert("RGB"))
-            if self.detector is not None:
+            if self.detector is not None or f.box is None:
+                if self.detector is None:
+                    raise YtfError(f"{f.path}: no face box given and no detector to find one")
                 found = self.detector.detect([image])[0]
                 if not len(found):
                     continue

@@ -1,0 +1,73 @@
+"""eval pairs: a CSV of video pairs (files and frame folders), with the SQL store as cache."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import write_clip
+from vidfiqa.cli import cli
+from vidfiqa.eval.pairs import read_pair_list
+from vidfiqa.eval.ytf import YtfError
+from vidfiqa.video import ReadOptions, open_video
+
+
+@pytest.fixture(scope="module")
+def pair_csv(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("pairs")
+    for person in ("a", "b"):
+        with open_video(
+            shared_data / "videos" / f"talking_head_{person}.mp4", ReadOptions(max_frames=60)
+        ) as r:
+            frames = [f.image for f in r]
+        write_clip(folder / f"{person}1.mp4", frames[:30])
+        write_clip(folder / f"{person}2.mp4", frames[30:])
+    aaron = shared_data / "ytf_mini" / "frame_images_DB" / "Aaron_Guiel" / "5"
+    csv = folder / "pairs.csv"
+    csv.write_text(
+        "video_a,video_b,label,fold\n"
+        f"a1.mp4,a2.mp4,1,1\nb1.mp4,b2.mp4,1,2\na1.mp4,b1.mp4,0,1\na2.mp4,b2.mp4,0,2\n"
+        f"a1.mp4,b2.mp4,0,1\n{aaron},a1.mp4,0,2\nmissing.mp4,a1.mp4,0,1\n"
+    )
+    return csv
+
+
+def test_pair_list_reading(pair_csv: Path, tmp_path: Path) -> None:
+    rows = read_pair_list(pair_csv)
+    assert len(rows) == 7 and rows[0].a == str(pair_csv.parent / "a1.mp4") and rows[0].label == 1
+    assert rows[1].fold == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a.mp4,b.mp4,1\na.mp4,b.mp4,yes\n")
+    with pytest.raises(YtfError, match=r"bad.csv:2: label must be 0 or 1, got 'yes'"):
+        read_pair_list(bad)
+
+
+def test_eval_pairs_end_to_end_and_store_reuse(pair_csv: Path, tmp_path: Path) -> None:
+    store = ["--db", f"sqlite:///{tmp_path / 'e.db'}", "--index", str(tmp_path / "idx")]
+    base = [
+        "eval",
+        "pairs",
+        "--pairs",
+        str(pair_csv),
+        *store,
+        "--stride",
+        "3",
+        "--max-frames",
+        "12",
+        "--no-progress",
+    ]
+    result = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "o1")])
+    assert result.exit_code == 0, result.output
+    assert f"error: {pair_csv.parent / 'missing.mp4'}: no such file" in result.stderr
+    data = json.loads((tmp_path / "o1" / "results.json").read_text())
+    best, mean = (r["metrics"] for r in data["results"])
+    assert mean["pairs"] == 6 and mean["missing_pairs"] == 1
+    assert mean["auc"] == 1.0 and mean["accuracy"] == 1.0
+    # Another scorer later: the videos are read back from the store, not processed again.
+    result = CliRunner().invoke(cli, [*base, "--scorer", "factors:sharpness", "--out", str(tmp_path / "o2")])
+    assert result.exit_code == 0, result.output
+    runs = json.loads(CliRunner().invoke(cli, ["tracks", *store]).stdout)
+    assert len(runs) == 4  # four videos, one track each, stored once
+    data = json.loads((tmp_path / "o2" / "results.json").read_text())
+    assert data["results"][0]["scorer"] == "factors:sharpness"
