@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 from scipy.io import savemat
 
 from vidfiqa.aggregate import Strategy
@@ -15,13 +16,14 @@ from vidfiqa.eval.ytf import (
     Templates,
     YtfError,
     YtfPair,
+    load_aligned,
     load_ytf,
     make_templates,
     read_labeled_faces,
     read_splits,
     split_halves,
 )
-from vidfiqa.models.dlib_models import DlibLandmarker, DlibResNetEmbedder
+from vidfiqa.models.dlib_models import DlibHogDetector, DlibLandmarker, DlibResNetEmbedder
 from vidfiqa.quality.factors import FactorQuality
 
 
@@ -41,6 +43,31 @@ def test_reads_the_real_layout(mini: Path) -> None:
     assert first.number == 1841 and first.path.is_file()
     np.testing.assert_allclose(first.box, [161.5, 59.5, 208.5, 106.5])
     assert [f.number for f in v.frames] == sorted(f.number for f in v.frames)
+
+
+def test_aligned_images_db_with_the_detector(mini: Path, tmp_path: Path) -> None:
+    """aligned_images_DB frames carry no boxes; the detector finds their faces."""
+    video = load_ytf(mini)["Aaron_Guiel/5"]
+    folder = tmp_path / "aligned_images_DB" / "Aaron_Guiel" / "5"
+    folder.mkdir(parents=True)
+    for f in video.frames[:4]:
+        x1, y1, x2, y2 = (int(v) for v in f.box)
+        w = x2 - x1
+        crop = Image.open(f.path).crop((x1 - w, y1 - w, x2 + w, y2 + w)).resize((3 * w * 2, 3 * w * 2))
+        crop.save(folder / f"aligned_detect_5.{f.number}.jpg")
+    videos = load_aligned(tmp_path)
+    assert list(videos) == ["Aaron_Guiel/5"] and [f.number for f in videos["Aaron_Guiel/5"].frames] == [
+        f.number for f in video.frames[:4]
+    ]
+    extractor = FeatureExtractor(
+        DlibLandmarker(),
+        DlibResNetEmbedder(),
+        {"factors": FactorQuality()},
+        detector=DlibHogDetector(upsample=1),
+    )
+    assert extractor.features(videos["Aaron_Guiel/5"]).embeddings.shape == (4, 128)
+    with pytest.raises(YtfError, match="no face box given and no detector"):
+        FeatureExtractor(DlibLandmarker(), DlibResNetEmbedder(), {}).features(videos["Aaron_Guiel/5"])
 
 
 def test_labeled_faces_errors(tmp_path: Path) -> None:

@@ -574,6 +574,11 @@ def eval_group() -> None:
 )
 @click.option("--detect", is_flag=True, help="Find faces with the detector instead of the database's boxes.")
 @click.option(
+    "--aligned",
+    is_flag=True,
+    help="Read aligned_images_DB instead of frame_images_DB (faces found by the detector).",
+)
+@click.option(
     "--halves", is_flag=True, help="Split every video into two halves (same-person pairs for small sets)."
 )
 @click.option(
@@ -596,6 +601,7 @@ def eval_ytf(
     strategies: tuple[str, ...],
     max_frames: int | None,
     detect: bool,
+    aligned: bool,
     halves: bool,
     cache: str | None,
     edc_fmr: float | None,
@@ -618,6 +624,7 @@ def eval_ytf(
         YtfError,
         YtfPair,
         extract_all,
+        load_aligned,
         load_ytf,
         make_templates,
         read_splits,
@@ -629,7 +636,8 @@ def eval_ytf(
     try:
         chosen = [Strategy.parse(s) for s in strategies or ("best", "mean", "softmax:0.05")]
         scorer_map = {n: FactorQuality.from_name(n) for n in scorers or ("factors",)}
-        videos = load_ytf(root)
+        videos = load_aligned(root) if aligned else load_ytf(root)
+        detect = detect or aligned
         if halves:
             videos = split_halves(videos)
         pairs: list[YtfPair] = []
@@ -675,6 +683,7 @@ def eval_ytf(
             "videos_without_faces": empty,
             "frames_per_video": max_frames or "all",
             "faces_from": "detector" if detect else "database boxes",
+            "images": "aligned_images_DB" if aligned else "frame_images_DB",
             "embedder": "dlib-resnet",
             "videos": len(features),
         },

@@ -90,6 +90,32 @@ def read_labeled_faces(path: Path, images: Path) -> dict[str, YtfVideo]:
     return videos
 
 
+_ALIGNED = re.compile(r"^aligned_detect_(?P<vid>[^.]+)\.(?P<frame>\d+)\.(jpg|png)$", re.IGNORECASE)
+
+
+def load_aligned(root: str | Path) -> dict[str, YtfVideo]:
+    """Every video of ``root/aligned_images_DB/<Person>/<vid>/aligned_detect_<vid>.<frame>.jpg``.
+
+    These frames come without boxes: their faces are found by the detector.
+    """
+    base = Path(root) / "aligned_images_DB"
+    if not base.is_dir():
+        raise YtfError(f"{root}: no aligned_images_DB folder")
+    videos = {}
+    for folder in sorted(p for p in base.glob("*/*") if p.is_dir()):
+        frames = []
+        for f in folder.iterdir():
+            m = _ALIGNED.match(f.name)
+            if m:
+                frames.append(YtfFrame(f, int(m["frame"]), None))
+        if frames:
+            name = f"{folder.parent.name}/{folder.name}"
+            videos[name] = YtfVideo(name, folder.parent.name, sorted(frames, key=lambda x: x.number))
+    if not videos:
+        raise YtfError(f"{base}: no aligned_detect_<vid>.<frame>.jpg frames")
+    return videos
+
+
 def load_ytf(root: str | Path) -> dict[str, YtfVideo]:
     """Every video with a labeled_faces file under ``root/frame_images_DB``."""
     images = Path(root) / "frame_images_DB"
