@@ -55,6 +55,18 @@ def _run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 help="Landmark model [default: dlib68].",
             ),
             click.option(
+                "--scorer",
+                type=click.Choice(["factors", "ediffiqa-s", "ediffiqa-m", "ediffiqa-l"]),
+                help="Quality scorer; eDifFIQA needs its published weights in the model folder "
+                "[default: factors].",
+            ),
+            click.option(
+                "--model-root",
+                type=click.Path(file_okay=False),
+                help="Folder of published model files [default: $VIDFIQA_MODEL_ROOT, else "
+                "~/.cache/vidfiqa/models].",
+            ),
+            click.option(
                 "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
             ),
         ]
@@ -85,6 +97,8 @@ def _config_from_options(
             "detector.upsample": video_opts["upsample"],
             "detector.every": video_opts["detect_every"],
             "landmarks.name": video_opts["landmarks"],
+            "quality.scorer": video_opts["scorer"],
+            "quality.model_root": video_opts["model_root"],
             **extra,
         },
     )
@@ -125,6 +139,16 @@ def _open_store(db: str, index_path: str, kind: str = "flat"):
     try:
         return Store(db), IndexDir(index_path, kind=kind)
     except (StoreError, IndexFileError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _build(factory: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Build models, turning a missing or unusable model file into a one-line error."""
+    from vidfiqa.models.files import ModelFileError
+
+    try:
+        return factory(*args, **kwargs)
+    except ModelFileError as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -183,7 +207,7 @@ def best_frames(
 
     config = _config_from_options(config_path, video_opts, {"select.top_k": top_k, "select.min_gap": min_gap})
     out = Path(out_dir)
-    stages = Stages.from_config(config)
+    stages = _build(Stages.from_config, config)
     rows: list[dict] = []
     failed = 0
     used: set[str] = set()
@@ -234,11 +258,6 @@ def best_frames(
     "[default: best, topk:5].",
 )
 @click.option(
-    "--scorer",
-    type=click.Choice(["factors"]),
-    help="Quality scorer the strategies weigh frames by [default: factors].",
-)
-@click.option(
     "--embed",
     type=click.Choice(["needed", "all"]),
     help="Embed only the frames a strategy uses, or every frame [default: needed].",
@@ -251,7 +270,6 @@ def process(
     db: str,
     index_path: str,
     strategies: tuple[str, ...],
-    scorer: str | None,
     embed: str | None,
     index_kind: str,
     force: bool,
@@ -279,11 +297,10 @@ def process(
         {
             "templates.strategies": list(strategies) or None,
             "templates.embed": embed,
-            "quality.scorer": scorer,
         },
     )
     store, index_dir = _open_store(db, index_path, index_kind)
-    processor = Processor(config, store, index_dir)
+    processor = _build(Processor, config, store, index_dir)
     failed = 0
     for video in videos:
         bar = _progress_bar(progress, Path(video).name)
@@ -536,6 +553,91 @@ def index_rebuild(db: str, index_path: str, index_kind: str) -> None:
     _echo_json(sync_index(store, index_dir, rebuild=True))
 
 
+@cli.group()
+def models() -> None:
+    """Published model files: where they are looked for, whether they are there."""
+
+
+@models.command("list")
+@click.option("--model-root", type=click.Path(file_okay=False), help="Model folder to look in.")
+def models_list(model_root: str | None) -> None:
+    """List every published model vidfiqa can use, with its file and whether it is present.
+
+    Example:
+
+        vidfiqa models list --model-root ~/models
+    """
+    from vidfiqa.models.files import MODEL_FILES
+    from vidfiqa.models.files import model_root as root_of
+
+    root = root_of(model_root)
+    _echo_json(
+        [
+            {
+                "name": m.name,
+                "file": str(root / m.filename),
+                "present": (root / m.filename).is_file(),
+                "source": m.source,
+                "paper": m.paper,
+            }
+            for m in MODEL_FILES.values()
+        ]
+    )
+
+
+@models.command("info")
+@click.argument("name")
+@click.option("--model-root", type=click.Path(file_okay=False), help="Model folder to look in.")
+def models_info(name: str, model_root: str | None) -> None:
+    """Where model NAME is looked for, whether it is present, its size and sha256.
+
+    Example:
+
+        vidfiqa models info ediffiqa-s
+    """
+    from vidfiqa.models.files import MODEL_FILES, ModelFileError, locate, sha256_of
+
+    if name not in MODEL_FILES:
+        raise click.ClickException(f"unknown model {name!r}; see 'vidfiqa models list'")
+    spec = MODEL_FILES[name]
+    info: dict[str, Any] = {
+        "name": name,
+        "source": spec.source,
+        "paper": spec.paper,
+        "expected_sha256": spec.sha256,
+    }
+    try:
+        path = locate(name, model_root)
+    except ModelFileError as exc:
+        info |= {"present": False, "message": str(exc)}
+    else:
+        info |= {"present": True, "file": str(path), "bytes": path.stat().st_size, "sha256": sha256_of(path)}
+    _echo_json(info)
+
+
+@models.command("verify")
+@click.argument("name")
+@click.option("--model-root", type=click.Path(file_okay=False), help="Model folder to look in.")
+def models_verify(name: str, model_root: str | None) -> None:
+    """Load model NAME as the scorer would; exit 1 with the reason if it cannot be used.
+
+    Example:
+
+        vidfiqa models verify ediffiqa-s
+    """
+    from vidfiqa.models import registry
+    from vidfiqa.models.files import MODEL_FILES
+
+    if name not in MODEL_FILES:
+        raise click.ClickException(f"unknown model {name!r}; see 'vidfiqa models list'")
+    try:
+        _build(registry.create, "quality", name, model_root=model_root)
+    except RuntimeError as exc:  # torch: the state dict does not fit the network
+        first = str(exc).strip().splitlines()[0]
+        raise click.ClickException(f"{name}: the file does not fit the network ({first[:150]})") from None
+    _echo_json({"name": name, "ok": True})
+
+
 @cli.group("eval")
 def eval_group() -> None:
     """Evaluate FIQA scorers and template strategies on video benchmarks."""
@@ -561,7 +663,7 @@ def eval_group() -> None:
     "--scorer",
     "scorers",
     multiple=True,
-    help="Quality scorer, repeatable: factors, or factors:<component> [default: factors].",
+    help="Quality scorer, repeatable: factors, factors:<component>, ediffiqa-s|m|l [default: factors].",
 )
 @click.option(
     "--strategy",
@@ -631,11 +733,10 @@ def eval_ytf(
         split_halves,
     )
     from vidfiqa.models import registry
-    from vidfiqa.quality.factors import FactorQuality
 
     try:
         chosen = [Strategy.parse(s) for s in strategies or ("best", "mean", "softmax:0.05")]
-        scorer_map = {n: FactorQuality.from_name(n) for n in scorers or ("factors",)}
+        scorer_map = {n: _build(registry.quality_scorer, n) for n in scorers or ("factors",)}
         videos = load_aligned(root) if aligned else load_ytf(root)
         detect = detect or aligned
         if halves:
@@ -757,7 +858,11 @@ def _evaluate_and_report(
 )
 @_store_options
 @click.option(
-    "--scorer", "scorers", multiple=True, help="Quality scorer, repeatable: factors, factors:<component>."
+    "--factor",
+    "factors",
+    multiple=True,
+    type=click.Choice(["sharpness", "pose", "exposure", "contrast", "size", "confidence", "visibility"]),
+    help="Also evaluate this quality component alone as a scorer (factors:<component>), repeatable.",
 )
 @click.option(
     "--strategy", "strategies", multiple=True, help="Template strategy, repeatable [default: best, mean]."
@@ -775,7 +880,7 @@ def eval_pairs(
     pair_list: str,
     db: str,
     index_path: str,
-    scorers: tuple[str, ...],
+    factors: tuple[str, ...],
     strategies: tuple[str, ...],
     edc_fmr: float,
     out_dir: str,
@@ -799,16 +904,17 @@ def eval_pairs(
     from vidfiqa.eval.ytf import FeatureExtractor, YtfError, make_templates
     from vidfiqa.models import registry
     from vidfiqa.process import Processor
-    from vidfiqa.quality.factors import FactorQuality
 
     try:
         rows = read_pair_list(pair_list)
         chosen = [Strategy.parse(s) for s in strategies or ("best", "mean")]
-        scorer_names = list(scorers or ("factors",))
-        scorer_map = {n: FactorQuality.from_name(n) for n in scorer_names}
     except (YtfError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     config = _config_from_options(config_path, video_opts, {"templates.embed": "all"})
+    scorer_names = [config.quality.scorer, *(f"factors:{f}" for f in factors)]
+    scorer_map = {
+        n: _build(registry.quality_scorer, n, model_root=config.quality.model_root) for n in scorer_names
+    }
     out = Path(out_dir)
     items = sorted({r.a for r in rows} | {r.b for r in rows})
     store, index_dir = _open_store(db, index_path)
@@ -832,7 +938,7 @@ def eval_pairs(
                 click.echo(f"error: {exc}", err=True)
                 continue
         else:
-            processor = processor or Processor(config, store, index_dir, command="eval pairs")
+            processor = processor or _build(Processor, config, store, index_dir, command="eval pairs")
             bar = _progress_bar(progress, Path(item).name)
             outcome = processor.process(item, progress=bar.update)
             bar.close()
@@ -878,7 +984,10 @@ def eval_pairs(
 )
 @click.option("--prefix", default="ijbc", show_default=True, help="Meta file prefix (ijbc, ijbb).")
 @click.option(
-    "--scorer", "scorers", multiple=True, help="Quality scorer, repeatable: factors, factors:<component>."
+    "--scorer",
+    "scorers",
+    multiple=True,
+    help="Quality scorer, repeatable: factors, factors:<component>, ediffiqa-s|m|l [default: factors].",
 )
 @click.option(
     "--strategy",
@@ -919,12 +1028,11 @@ def eval_ijb(
     from vidfiqa.eval.ijb import IJB_FARS, image_features, pool_templates, read_meta, template_pairs
     from vidfiqa.eval.ytf import YtfError
     from vidfiqa.models import registry
-    from vidfiqa.quality.factors import FactorQuality
 
     try:
         meta = read_meta(meta_dir, prefix)
         chosen = [Strategy.parse(s) for s in strategies or ("mean", "softmax:0.05")]
-        scorer_map = {n: FactorQuality.from_name(n) for n in scorers or ("factors",)}
+        scorer_map = {n: _build(registry.quality_scorer, n) for n in scorers or ("factors",)}
         bar = _progress_bar(progress, "images")
         bar.total = len(meta.images)
         feats = image_features(

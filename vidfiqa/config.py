@@ -49,8 +49,12 @@ class TrackerConfig(_Section):
 
 
 class QualityConfig(_Section):
-    scorer: Literal["factors"] = "factors"
-    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    scorer: Literal["factors", "ediffiqa-s", "ediffiqa-m", "ediffiqa-l"] = "factors"
+    weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_WEIGHTS), description="factors only"
+    )
+    model_root: str | None = Field(None, description="folder of published model files")
+    device: str | None = Field(None, description="torch device; cuda when available")
 
     @model_validator(mode="after")
     def _known_components(self) -> QualityConfig:

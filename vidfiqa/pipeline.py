@@ -40,10 +40,15 @@ class Stages:
     def from_config(cls, config: Config) -> Stages:
         det = config.detector
         options = {"upsample": det.upsample, "max_side": det.max_side}
+        q = config.quality
+        if q.scorer == "factors":
+            scorer_options = {"weights": q.weights}
+        else:
+            scorer_options = {"model_root": q.model_root, "device": q.device}
         return cls(
             detector=registry.create("detector", det.name, **options),
             landmarker=registry.create("landmarker", config.landmarks.name),
-            scorer=registry.create("quality", config.quality.scorer, weights=config.quality.weights),
+            scorer=registry.create("quality", q.scorer, **scorer_options),
         )
 
 

@@ -43,6 +43,16 @@ def create(kind: Kind, name: str, **options: Any) -> Any:
     return factory(**options)
 
 
+def quality_scorer(name: str, **options: Any) -> Any:
+    """A quality scorer by name: a registered one, or ``factors:<component>`` (one component of
+    the factor score alone). ``options`` go to model-backed scorers (``model_root``, ``device``)."""
+    if name.startswith("factors"):
+        from vidfiqa.quality.factors import FactorQuality
+
+        return FactorQuality.from_name(name)
+    return create("quality", name, **options)
+
+
 _loaded = False
 
 
@@ -61,3 +71,15 @@ def _load_builtin() -> None:
     register("landmarker", "dlib5", lambda: dlib_models.DlibLandmarker(points=5))
     register("embedder", "dlib-resnet", dlib_models.DlibResNetEmbedder)
     register("quality", "factors", FactorQuality)
+    for size in "sml":
+        register("quality", f"ediffiqa-{size}", _ediffiqa_factory(size))
+
+
+def _ediffiqa_factory(size: str) -> Callable[..., Any]:
+    def build(**options: Any) -> Any:
+        # torch is imported only when a torch model is asked for.
+        from vidfiqa.models.ediffiqa import EDifFIQAScorer
+
+        return EDifFIQAScorer(size=size, **options)
+
+    return build

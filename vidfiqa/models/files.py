@@ -1,0 +1,100 @@
+"""Where published model files are looked for, and how they are loaded safely.
+
+Nothing is downloaded: a user puts the released files into the model directory
+(``--model-root``, else ``$VIDFIQA_MODEL_ROOT``, else ``~/.cache/vidfiqa/models``). Checkpoints
+load with ``torch.load(weights_only=True)`` (no unpickling of code) and are checked against a
+sha256 when one is known.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV = "VIDFIQA_MODEL_ROOT"
+
+
+class ModelFileError(Exception):
+    """A model file that is missing, unreadable or not the expected one; one line that names the
+    file and where to get it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFile:
+    """A published checkpoint.
+
+    Attributes:
+        name: the scorer or model name that needs it.
+        filename: file name inside the model directory.
+        source: where to get it (the authors' release page).
+        paper: the method's paper.
+        sha256: of the released file, when known; checked on load.
+    """
+
+    name: str
+    filename: str
+    source: str
+    paper: str
+    sha256: str | None = None
+
+
+_EDIFFIQA_SOURCE = "the weights linked from github.com/LSIbabnikz/eDifFIQA (README)"
+_EDIFFIQA_PAPER = (
+    "Babnik, Peer, Struc, 'eDifFIQA: Towards Efficient Face Image Quality Assessment based on "
+    "Denoising Diffusion Probabilistic Models', IEEE T-BIOM 2024"
+)
+MODEL_FILES: dict[str, ModelFile] = {
+    f"ediffiqa-{size.lower()}": ModelFile(
+        f"ediffiqa-{size.lower()}", f"ediffiqa{size}.pth", _EDIFFIQA_SOURCE, _EDIFFIQA_PAPER
+    )
+    for size in "SML"
+}
+
+
+def model_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    if explicit:
+        return Path(explicit).expanduser()
+    if os.environ.get(ENV):
+        return Path(os.environ[ENV]).expanduser()
+    return Path("~/.cache/vidfiqa/models").expanduser()
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def locate(name: str, root: str | os.PathLike[str] | None = None) -> Path:
+    """The file of model ``name``; raises :class:`ModelFileError` if it is not there."""
+    spec = MODEL_FILES[name]
+    path = model_root(root) / spec.filename
+    if not path.is_file():
+        raise ModelFileError(f"{name}: model file {path} not found; get {spec.filename} from {spec.source}")
+    return path
+
+
+def load_state_dict(name: str, root: str | os.PathLike[str] | None = None) -> dict:
+    """The checkpoint of ``name`` as a state dict, loaded without unpickling code."""
+    import torch
+
+    path = locate(name, root)
+    spec = MODEL_FILES[name]
+    if spec.sha256 is not None and sha256_of(path) != spec.sha256:
+        raise ModelFileError(
+            f"{name}: {path} is not the released file (sha256 differs); get it from {spec.source}"
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file; all mean "unusable"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{name}: cannot load {path} ({reason[:120]})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelFileError(f"{name}: {path} holds no state dict")
+    return state
