@@ -65,9 +65,14 @@ def test_eval_pairs_end_to_end_and_store_reuse(pair_csv: Path, tmp_path: Path) -
     assert mean["pairs"] == 6 and mean["missing_pairs"] == 1
     assert mean["auc"] == 1.0 and mean["accuracy"] == 1.0
     # Another scorer later: the videos are read back from the store, not processed again.
-    result = CliRunner().invoke(cli, [*base, "--scorer", "factors:sharpness", "--out", str(tmp_path / "o2")])
+    result = CliRunner().invoke(cli, [*base, "--factor", "sharpness", "--out", str(tmp_path / "o2")])
     assert result.exit_code == 0, result.output
     runs = json.loads(CliRunner().invoke(cli, ["tracks", *store]).stdout)
     assert len(runs) == 4  # four videos, one track each, stored once
     data = json.loads((tmp_path / "o2" / "results.json").read_text())
-    assert data["results"][0]["scorer"] == "factors:sharpness"
+    assert [r["scorer"] for r in data["results"]] == [
+        "factors",
+        "factors",
+        "factors:sharpness",
+        "factors:sharpness",
+    ]
