@@ -56,9 +56,11 @@ def _run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--scorer",
-                type=click.Choice(["factors", "ediffiqa-s", "ediffiqa-m", "ediffiqa-l"]),
-                help="Quality scorer; eDifFIQA needs its published weights in the model folder "
-                "[default: factors].",
+                type=click.Choice(
+                    ["factors", "ediffiqa-s", "ediffiqa-m", "ediffiqa-l", "crfiqa-s", "crfiqa-l"]
+                ),
+                help="Quality scorer; eDifFIQA and CR-FIQA need their published weights in the model "
+                "folder (see 'vidfiqa models list') [default: factors].",
             ),
             click.option(
                 "--model-root",
@@ -663,7 +665,8 @@ def eval_group() -> None:
     "--scorer",
     "scorers",
     multiple=True,
-    help="Quality scorer, repeatable: factors, factors:<component>, ediffiqa-s|m|l [default: factors].",
+    help="Quality scorer, repeatable: factors, factors:<component>, ediffiqa-s|m|l, crfiqa-s|l "
+    "[default: factors].",
 )
 @click.option(
     "--strategy",
@@ -987,7 +990,8 @@ def eval_pairs(
     "--scorer",
     "scorers",
     multiple=True,
-    help="Quality scorer, repeatable: factors, factors:<component>, ediffiqa-s|m|l [default: factors].",
+    help="Quality scorer, repeatable: factors, factors:<component>, ediffiqa-s|m|l, crfiqa-s|l "
+    "[default: factors].",
 )
 @click.option(
     "--strategy",

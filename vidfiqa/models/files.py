@@ -51,6 +51,13 @@ MODEL_FILES: dict[str, ModelFile] = {
     )
     for size in "SML"
 }
+_CRFIQA_SOURCE = "the pretrained models linked from github.com/fdbtrs/CR-FIQA (README, 'Pretrained model')"
+_CRFIQA_PAPER = (
+    "Boutros et al., 'CR-FIQA: Face Image Quality Assessment by Learning Sample Relative "
+    "Classifiability', CVPR 2023"
+)
+MODEL_FILES["crfiqa-s"] = ModelFile("crfiqa-s", "32572backbone.pth", _CRFIQA_SOURCE, _CRFIQA_PAPER)
+MODEL_FILES["crfiqa-l"] = ModelFile("crfiqa-l", "181952backbone.pth", _CRFIQA_SOURCE, _CRFIQA_PAPER)
 
 
 def model_root(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -72,14 +72,18 @@ def _load_builtin() -> None:
     register("embedder", "dlib-resnet", dlib_models.DlibResNetEmbedder)
     register("quality", "factors", FactorQuality)
     for size in "sml":
-        register("quality", f"ediffiqa-{size}", _ediffiqa_factory(size))
+        register(
+            "quality", f"ediffiqa-{size}", _torch_factory("vidfiqa.models.ediffiqa", "ediffiqa_scorer", size)
+        )
+    for size in "sl":
+        register("quality", f"crfiqa-{size}", _torch_factory("vidfiqa.models.crfiqa", "crfiqa_scorer", size))
 
 
-def _ediffiqa_factory(size: str) -> Callable[..., Any]:
+def _torch_factory(module: str, function: str, size: str) -> Callable[..., Any]:
     def build(**options: Any) -> Any:
         # torch is imported only when a torch model is asked for.
-        from vidfiqa.models.ediffiqa import EDifFIQAScorer
+        import importlib
 
-        return EDifFIQAScorer(size=size, **options)
+        return getattr(importlib.import_module(module), function)(size=size, **options)
 
     return build
