@@ -665,7 +665,7 @@ def eval_group() -> None:
     "--scorer",
     "scorers",
     multiple=True,
-    help="Quality scorer, repeatable: factors, factors:<component>, ediffiqa-s|m|l, crfiqa-s|l "
+    help="Quality scorer, repeatable: factors, factors:<component>, stability, ediffiqa-s|m|l, crfiqa-s|l "
     "[default: factors].",
 )
 @click.option(
@@ -990,7 +990,7 @@ def eval_pairs(
     "--scorer",
     "scorers",
     multiple=True,
-    help="Quality scorer, repeatable: factors, factors:<component>, ediffiqa-s|m|l, crfiqa-s|l "
+    help="Quality scorer, repeatable: factors, factors:<component>, stability, ediffiqa-s|m|l, crfiqa-s|l "
     "[default: factors].",
 )
 @click.option(

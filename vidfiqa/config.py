@@ -49,7 +49,9 @@ class TrackerConfig(_Section):
 
 
 class QualityConfig(_Section):
-    scorer: Literal["factors", "ediffiqa-s", "ediffiqa-m", "ediffiqa-l", "crfiqa-s", "crfiqa-l"] = "factors"
+    scorer: Literal[
+        "factors", "stability", "ediffiqa-s", "ediffiqa-m", "ediffiqa-l", "crfiqa-s", "crfiqa-l"
+    ] = "factors"
     weights: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_WEIGHTS), description="factors only"
     )

@@ -43,6 +43,8 @@ class Stages:
         q = config.quality
         if q.scorer == "factors":
             scorer_options = {"weights": q.weights}
+        elif q.scorer == "stability":
+            scorer_options = {}
         else:
             scorer_options = {"model_root": q.model_root, "device": q.device}
         return cls(

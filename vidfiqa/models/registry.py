@@ -71,12 +71,20 @@ def _load_builtin() -> None:
     register("landmarker", "dlib5", lambda: dlib_models.DlibLandmarker(points=5))
     register("embedder", "dlib-resnet", dlib_models.DlibResNetEmbedder)
     register("quality", "factors", FactorQuality)
+    register("quality", "stability", _stability)
     for size in "sml":
         register(
             "quality", f"ediffiqa-{size}", _torch_factory("vidfiqa.models.ediffiqa", "ediffiqa_scorer", size)
         )
     for size in "sl":
         register("quality", f"crfiqa-{size}", _torch_factory("vidfiqa.models.crfiqa", "crfiqa_scorer", size))
+
+
+def _stability(**options: Any) -> Any:
+    from vidfiqa.quality.stability import StabilityQuality
+
+    # Model-backed scorers' options (model_root, device) do not apply to the dlib embedder.
+    return StabilityQuality(create("embedder", "dlib-resnet"))
 
 
 def _torch_factory(module: str, function: str, size: str) -> Callable[..., Any]:
