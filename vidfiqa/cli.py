@@ -16,7 +16,7 @@ from typing import Any
 import click
 import numpy as np
 
-from vidfiqa.config import Config, ConfigError, load_config
+from vidfiqa.config import QUALITY_SCORERS, Config, ConfigError, load_config
 from vidfiqa.video import VideoError
 
 _CONFIG_HELP = "YAML config (see configs/default.yaml); command-line options override it."
@@ -56,10 +56,8 @@ def _run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--scorer",
-                type=click.Choice(
-                    ["factors", "ediffiqa-s", "ediffiqa-m", "ediffiqa-l", "crfiqa-s", "crfiqa-l"]
-                ),
-                help="Quality scorer; eDifFIQA and CR-FIQA need their published weights in the model "
+                type=click.Choice(QUALITY_SCORERS),
+                help="Quality scorer; eDifFIQA, CR-FIQA and lightweight need their weights in the model "
                 "folder (see 'vidfiqa models list') [default: factors].",
             ),
             click.option(
@@ -640,6 +638,101 @@ def models_verify(name: str, model_root: str | None) -> None:
     _echo_json({"name": name, "ok": True})
 
 
+@cli.group()
+def train() -> None:
+    """Train quality models."""
+
+
+@train.command("lightweight")
+@click.option("--images", type=click.Path(file_okay=False), required=True, help="Folder of face images.")
+@click.option(
+    "--labels", type=click.Path(dir_okay=False), required=True, help="CSV of file,score (header optional)."
+)
+@click.option(
+    "--out", "out_path", type=click.Path(dir_okay=False), required=True, help="Checkpoint to write (.pth)."
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Passes over the data per branch.",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=2), default=16, show_default=True, help="Images per step."
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1e-3,
+    show_default=True,
+    help="Adam learning rate.",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Weight of 1 - Pearson in the loss.",
+)
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.2,
+    show_default=True,
+    help="Share of images held out for SRCC/PLCC.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (split, order, flips).")
+def train_lightweight_cmd(
+    images: str,
+    labels: str,
+    out_path: str,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    alpha: float,
+    val_fraction: float,
+    seed: int,
+) -> None:
+    """Train the MobileNetV3-Small + ShuffleNetV2 x0.5 ensemble on labelled face images.
+
+    Each branch is trained with MSE + alpha (1 - Pearson); SRCC and PLCC on the held-out split
+    are printed after every epoch and written as JSON at the end. Save the checkpoint as
+    lightweight.pth in the model folder to use it as the 'lightweight' scorer.
+
+    Example:
+
+        vidfiqa train lightweight --images faces/ --labels labels.csv --out models/lightweight.pth
+    """
+    import torch
+
+    from vidfiqa.train import TrainError, load_images, read_labels, train_lightweight
+
+    try:
+        files, scores = read_labels(Path(images), Path(labels))
+        result = train_lightweight(
+            load_images(files),
+            scores,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            alpha=alpha,
+            val_fraction=val_fraction,
+            seed=seed,
+            log=lambda line: click.echo(line, err=True),
+        )
+    except TrainError as exc:
+        raise click.ClickException(str(exc)) from None
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(result.model.state_dict(), out_path)
+    _echo_json(
+        {
+            name: {"loss": r.losses, "val_srcc": r.srcc, "val_plcc": r.plcc}
+            for name, r in result.reports.items()
+        }
+    )
+
+
 @cli.group("eval")
 def eval_group() -> None:
     """Evaluate FIQA scorers and template strategies on video benchmarks."""
@@ -665,8 +758,8 @@ def eval_group() -> None:
     "--scorer",
     "scorers",
     multiple=True,
-    help="Quality scorer, repeatable: factors, factors:<component>, stability, ediffiqa-s|m|l, crfiqa-s|l "
-    "[default: factors].",
+    help="Quality scorer, repeatable: factors, factors:<component>, stability, lightweight, "
+    "ediffiqa-s|m|l, crfiqa-s|l [default: factors].",
 )
 @click.option(
     "--strategy",
@@ -990,8 +1083,8 @@ def eval_pairs(
     "--scorer",
     "scorers",
     multiple=True,
-    help="Quality scorer, repeatable: factors, factors:<component>, stability, ediffiqa-s|m|l, crfiqa-s|l "
-    "[default: factors].",
+    help="Quality scorer, repeatable: factors, factors:<component>, stability, lightweight, "
+    "ediffiqa-s|m|l, crfiqa-s|l [default: factors].",
 )
 @click.option(
     "--strategy",

@@ -7,13 +7,19 @@ default.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vidfiqa.aggregate import Strategy
 from vidfiqa.quality.factors import DEFAULT_WEIGHTS
+
+#: Every quality scorer the pipeline can run by name (``factors:<component>`` only in ``eval``).
+QualityName = Literal[
+    "factors", "stability", "lightweight", "ediffiqa-s", "ediffiqa-m", "ediffiqa-l", "crfiqa-s", "crfiqa-l"
+]
+QUALITY_SCORERS: tuple[str, ...] = get_args(QualityName)
 
 
 class _Section(BaseModel):
@@ -49,9 +55,7 @@ class TrackerConfig(_Section):
 
 
 class QualityConfig(_Section):
-    scorer: Literal[
-        "factors", "stability", "ediffiqa-s", "ediffiqa-m", "ediffiqa-l", "crfiqa-s", "crfiqa-l"
-    ] = "factors"
+    scorer: QualityName = "factors"
     weights: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_WEIGHTS), description="factors only"
     )

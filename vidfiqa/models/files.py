@@ -58,6 +58,12 @@ _CRFIQA_PAPER = (
 )
 MODEL_FILES["crfiqa-s"] = ModelFile("crfiqa-s", "32572backbone.pth", _CRFIQA_SOURCE, _CRFIQA_PAPER)
 MODEL_FILES["crfiqa-l"] = ModelFile("crfiqa-l", "181952backbone.pth", _CRFIQA_SOURCE, _CRFIQA_PAPER)
+MODEL_FILES["lightweight"] = ModelFile(
+    "lightweight",
+    "lightweight.pth",
+    "your own training: vidfiqa train lightweight --images DIR --labels CSV --out MODEL_ROOT/lightweight.pth",
+    "MobileNetV3-Small + ShuffleNetV2 x0.5 ensemble after the VQualA 2025 face-quality challenge entry",
+)
 
 
 def model_root(explicit: str | os.PathLike[str] | None = None) -> Path:

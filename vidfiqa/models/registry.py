@@ -78,6 +78,13 @@ def _load_builtin() -> None:
         )
     for size in "sl":
         register("quality", f"crfiqa-{size}", _torch_factory("vidfiqa.models.crfiqa", "crfiqa_scorer", size))
+    register("quality", "lightweight", _lightweight)
+
+
+def _lightweight(**options: Any) -> Any:
+    from vidfiqa.models.lightweight import LightweightScorer
+
+    return LightweightScorer(**options)
 
 
 def _stability(**options: Any) -> Any:
