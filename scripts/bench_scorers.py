@@ -22,6 +22,7 @@ from vidfiqa.models.base import FaceBatch
 from vidfiqa.models.crfiqa import CRFIQA, crfiqa_scorer
 from vidfiqa.models.dlib_models import DlibResNetEmbedder
 from vidfiqa.models.ediffiqa import EDifFIQA, ediffiqa_scorer
+from vidfiqa.models.lightweight import LightweightEnsemble, LightweightScorer
 from vidfiqa.quality.factors import FactorQuality
 from vidfiqa.quality.stability import StabilityQuality
 
@@ -48,6 +49,7 @@ def main() -> None:
     scorers = {
         "factors": FactorQuality(),
         "stability": StabilityQuality(DlibResNetEmbedder()),
+        "lightweight": LightweightScorer(model=LightweightEnsemble(), device="cpu"),
         **{f"ediffiqa-{s}": ediffiqa_scorer(size=s, model=EDifFIQA(size=s), device="cpu") for s in "sml"},
         **{f"crfiqa-{s}": crfiqa_scorer(size=s, model=CRFIQA(size=s), device="cpu") for s in "sl"},
     }
