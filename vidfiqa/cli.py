@@ -17,6 +17,7 @@ import click
 import numpy as np
 
 from vidfiqa.config import QUALITY_SCORERS, Config, ConfigError, load_config
+from vidfiqa.models.files import MODEL_FILES
 from vidfiqa.video import VideoError
 
 _CONFIG_HELP = "YAML config (see configs/default.yaml); command-line options override it."
@@ -585,9 +586,14 @@ def models_list(model_root: str | None) -> None:
     )
 
 
+def _model_name(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """NAME (one of the known model files) and --model-root, for the models sub-commands."""
+    fn = click.option("--model-root", type=click.Path(file_okay=False), help="Model folder to look in.")(fn)
+    return click.argument("name", type=click.Choice(sorted(MODEL_FILES)))(fn)
+
+
 @models.command("info")
-@click.argument("name")
-@click.option("--model-root", type=click.Path(file_okay=False), help="Model folder to look in.")
+@_model_name
 def models_info(name: str, model_root: str | None) -> None:
     """Where model NAME is looked for, whether it is present, its size and sha256.
 
@@ -595,10 +601,8 @@ def models_info(name: str, model_root: str | None) -> None:
 
         vidfiqa models info ediffiqa-s
     """
-    from vidfiqa.models.files import MODEL_FILES, ModelFileError, locate, sha256_of
+    from vidfiqa.models.files import ModelFileError, locate, sha256_of
 
-    if name not in MODEL_FILES:
-        raise click.ClickException(f"unknown model {name!r}; see 'vidfiqa models list'")
     spec = MODEL_FILES[name]
     info: dict[str, Any] = {
         "name": name,
@@ -616,8 +620,7 @@ def models_info(name: str, model_root: str | None) -> None:
 
 
 @models.command("verify")
-@click.argument("name")
-@click.option("--model-root", type=click.Path(file_okay=False), help="Model folder to look in.")
+@_model_name
 def models_verify(name: str, model_root: str | None) -> None:
     """Load model NAME as the scorer would; exit 1 with the reason if it cannot be used.
 
@@ -626,10 +629,7 @@ def models_verify(name: str, model_root: str | None) -> None:
         vidfiqa models verify ediffiqa-s
     """
     from vidfiqa.models import registry
-    from vidfiqa.models.files import MODEL_FILES
 
-    if name not in MODEL_FILES:
-        raise click.ClickException(f"unknown model {name!r}; see 'vidfiqa models list'")
     try:
         _build(registry.create, "quality", name, model_root=model_root)
     except RuntimeError as exc:  # torch: the state dict does not fit the network
