@@ -733,6 +733,15 @@ def train_lightweight_cmd(
     )
 
 
+_eval_scorers_option = click.option(
+    "--scorer",
+    "scorers",
+    multiple=True,
+    help="Quality scorer, repeatable: factors, factors:<component>, stability, lightweight, "
+    "ediffiqa-s|m|l, crfiqa-s|l [default: factors].",
+)
+
+
 @cli.group("eval")
 def eval_group() -> None:
     """Evaluate FIQA scorers and template strategies on video benchmarks."""
@@ -754,13 +763,7 @@ def eval_group() -> None:
     help="splits.txt or meta_and_splits.mat [default: ROOT/splits.txt, then "
     "ROOT/meta_data/meta_and_splits.mat].",
 )
-@click.option(
-    "--scorer",
-    "scorers",
-    multiple=True,
-    help="Quality scorer, repeatable: factors, factors:<component>, stability, lightweight, "
-    "ediffiqa-s|m|l, crfiqa-s|l [default: factors].",
-)
+@_eval_scorers_option
 @click.option(
     "--strategy",
     "strategies",
@@ -1079,13 +1082,7 @@ def eval_pairs(
     "--meta", "meta_dir", type=click.Path(file_okay=False), required=True, help="Folder of the meta files."
 )
 @click.option("--prefix", default="ijbc", show_default=True, help="Meta file prefix (ijbc, ijbb).")
-@click.option(
-    "--scorer",
-    "scorers",
-    multiple=True,
-    help="Quality scorer, repeatable: factors, factors:<component>, stability, lightweight, "
-    "ediffiqa-s|m|l, crfiqa-s|l [default: factors].",
-)
+@_eval_scorers_option
 @click.option(
     "--strategy",
     "strategies",
