@@ -1,7 +1,9 @@
 """Faces per second of every quality scorer on this machine, as JSON.
 
 Model-backed scorers run with random weights: speed depends on the architecture, not the
-weights, so no published file is needed to measure it.
+weights, so no published file is needed to measure it. CLIB-FIQA's prompts get random token ids
+of the real prompts' length (its vocabulary file is not needed either); their text features are
+computed in the warm-up, once, as the scorer does.
 
     python scripts/bench_scorers.py --out benchmarks/scorers.json
 """
@@ -19,10 +21,12 @@ import numpy as np
 import torch
 
 from vidfiqa.models.base import FaceBatch
+from vidfiqa.models.clibfiqa import ClibFIQA, clibfiqa_scorer, prompts
 from vidfiqa.models.crfiqa import CRFIQA, crfiqa_scorer
 from vidfiqa.models.dlib_models import DlibResNetEmbedder
 from vidfiqa.models.ediffiqa import EDifFIQA, ediffiqa_scorer
 from vidfiqa.models.lightweight import LightweightEnsemble, LightweightScorer
+from vidfiqa.models.magface import MagFace, magface_scorer
 from vidfiqa.quality.factors import FactorQuality
 from vidfiqa.quality.stability import StabilityQuality
 
@@ -52,6 +56,11 @@ def main() -> None:
         "lightweight": LightweightScorer(model=LightweightEnsemble(), device="cpu"),
         **{f"ediffiqa-{s}": ediffiqa_scorer(size=s, model=EDifFIQA(size=s), device="cpu") for s in "sml"},
         **{f"crfiqa-{s}": crfiqa_scorer(size=s, model=CRFIQA(size=s), device="cpu") for s in "sl"},
+        **{
+            f"magface-{s}": magface_scorer(size=s, model=MagFace(depth=d), device="cpu")
+            for s, d in (("r100", 100), ("r50", 50), ("r18", 18))
+        },
+        "clib-fiqa": clibfiqa_scorer(model=ClibFIQA(_prompt_like_tokens(rng)), device="cpu"),
     }
     result = {
         "faces": n,
@@ -67,6 +76,13 @@ def main() -> None:
         print(name, result["faces_per_second"][name])
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+def _prompt_like_tokens(rng: np.random.Generator) -> torch.Tensor:
+    # Start, 25 words, end: the length of the longest real prompt's token list.
+    ids = np.zeros((len(prompts()), 77), np.int64)
+    ids[:, 0], ids[:, 1:26], ids[:, 26] = 49406, rng.integers(256, 49000, (len(ids), 25)), 49407
+    return torch.from_numpy(ids)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
-"""Published FIQA regressors (eDifFIQA, CR-FIQA): architecture against the published checkpoint
-layouts, inference, and loading from the model folder. Weights here are random: these tests check
-the code paths, not quality (the released weights are not redistributable with the tests)."""
+"""Published FIQA models (eDifFIQA, CR-FIQA, MagFace, CLIB-FIQA): architecture against the
+published checkpoint layouts, inference, and loading from the model folder. Weights here are
+random: these tests check the code paths, not quality (the released weights are not
+redistributable with the tests)."""
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +14,14 @@ import torch
 from click.testing import CliRunner
 
 from tests.conftest import SAMPLES
+from tests.test_clibfiqa import clib_network, write_vocab
 from vidfiqa.cli import cli
+from vidfiqa.models.backbones.clip import CLIP
+from vidfiqa.models.clibfiqa import clibfiqa_scorer
 from vidfiqa.models.crfiqa import CRFIQA, crfiqa_scorer
 from vidfiqa.models.ediffiqa import EDifFIQA, ediffiqa_scorer
 from vidfiqa.models.files import MODEL_FILES, ModelFileError
+from vidfiqa.models.magface import MagFace, magface_scorer
 from vidfiqa.models.torch_scorer import TorchQualityScorer
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -28,6 +35,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
         ("ediffiqa_state_dict.json", "ediffiqaL", lambda: EDifFIQA(size="l")),
         ("crfiqa_state_dict.json", "crfiqa-s", lambda: CRFIQA(size="s")),
         ("crfiqa_state_dict.json", "crfiqa-l", lambda: CRFIQA(size="l")),
+        ("magface_state_dict.json", "magface-r100", lambda: _prefixed(MagFace(depth=100), "features.")),
+        ("magface_state_dict.json", "magface-r50", lambda: _prefixed(MagFace(depth=50), "features.")),
+        ("magface_state_dict.json", "magface-r18", lambda: _prefixed(MagFace(depth=18), "features.")),
+        ("clip_rn50_state_dict.json", "clib-fiqa", CLIP),
     ],
 )
 def test_state_dict_matches_the_published_layout(fixture: str, key: str, build) -> None:
@@ -36,11 +47,32 @@ def test_state_dict_matches_the_published_layout(fixture: str, key: str, build) 
     assert ours == published
 
 
+def _prefixed(module: torch.nn.Module, prefix: str) -> torch.nn.Module:
+    # MagFace's inference wrapper holds the iResNet as its ``features`` attribute.
+    wrapper = torch.nn.Module()
+    wrapper.add_module(prefix.rstrip("."), module)
+    return wrapper
+
+
 SCORERS = {
     "ediffiqa-s": lambda **kw: ediffiqa_scorer(size="s", **kw),
     "crfiqa-s": lambda **kw: crfiqa_scorer(size="s", **kw),
+    "magface-r18": lambda **kw: magface_scorer(size="r18", **kw),
+    "clib-fiqa": clibfiqa_scorer,
 }
-NETWORKS = {"ediffiqa-s": lambda: EDifFIQA(size="s"), "crfiqa-s": lambda: CRFIQA(size="s")}
+NETWORKS = {
+    "ediffiqa-s": lambda: EDifFIQA(size="s"),
+    "crfiqa-s": lambda: CRFIQA(size="s"),
+    "magface-r18": lambda: MagFace(depth=18),
+    "clib-fiqa": lambda: clib_network(VOCAB),
+}
+# How each released file stores the network's weights.
+RELEASED_LAYOUT = {
+    "magface-r18": lambda state: {"state_dict": {f"features.module.{k}": v for k, v in state.items()}},
+    # The whole CLIP, saved from DataParallel.
+    "clib-fiqa": lambda state: {"module." + k.removeprefix("clip."): v for k, v in state.items()},
+}
+VOCAB = write_vocab(Path(tempfile.mkdtemp()) / MODEL_FILES["clib-fiqa-vocab"].filename)
 
 
 @pytest.fixture(scope="module", params=sorted(SCORERS))
@@ -54,7 +86,7 @@ def test_predict_shapes_dtypes_and_batch_independence(random_scorer: TorchQualit
     random_scorer.batch_size = 64
     q, f = random_scorer.predict(crops)
     assert q.shape == (5,) and q.dtype == np.float32
-    assert f.shape == (5, 512) and f.dtype == np.float32
+    assert f.shape[0] == 5 and f.ndim == 2 and f.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(f, axis=1), 1, rtol=1e-5)
     random_scorer.batch_size = 2  # batching must not change results (eval-mode BatchNorm)
     q2, f2 = random_scorer.predict(crops)
@@ -83,7 +115,9 @@ def test_cuda_matches_cpu(random_scorer: TorchQualityScorer) -> None:
 
 def test_checkpoints_load_from_the_model_folder(random_scorer: TorchQualityScorer, tmp_path: Path) -> None:
     name = random_scorer.name
-    torch.save(random_scorer.model.state_dict(), tmp_path / MODEL_FILES[name].filename)
+    state = random_scorer.model.state_dict()
+    shutil.copy(VOCAB, tmp_path)
+    torch.save(RELEASED_LAYOUT.get(name, dict)(state), tmp_path / MODEL_FILES[name].filename)
     loaded = SCORERS[name](model_root=str(tmp_path), device="cpu")
     crops = np.random.default_rng(2).integers(0, 256, (3, 112, 112, 3), dtype=np.uint8)
     np.testing.assert_allclose(loaded.predict(crops)[0], random_scorer.predict(crops)[0], atol=1e-6)

@@ -6,6 +6,7 @@ one-line message (for several videos: any video failed), 2 usage errors.
 
 from __future__ import annotations
 
+import csv
 import json
 import warnings
 from collections.abc import Callable
@@ -58,7 +59,7 @@ def _run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--scorer",
                 type=click.Choice(QUALITY_SCORERS),
-                help="Quality scorer; eDifFIQA, CR-FIQA and lightweight need their weights in the model "
+                help="Quality scorer; all but factors and stability need their model files in the model "
                 "folder (see 'vidfiqa models list') [default: factors].",
             ),
             click.option(
@@ -622,7 +623,7 @@ def models_info(name: str, model_root: str | None) -> None:
 @models.command("verify")
 @_model_name
 def models_verify(name: str, model_root: str | None) -> None:
-    """Load model NAME as the scorer would; exit 1 with the reason if it cannot be used.
+    """Load model NAME as the scorer that uses it would; exit 1 with the reason if it cannot be used.
 
     Example:
 
@@ -631,7 +632,7 @@ def models_verify(name: str, model_root: str | None) -> None:
     from vidfiqa.models import registry
 
     try:
-        _build(registry.create, "quality", name, model_root=model_root)
+        _build(registry.create, "quality", MODEL_FILES[name].scorer or name, model_root=model_root)
     except RuntimeError as exc:  # torch: the state dict does not fit the network
         first = str(exc).strip().splitlines()[0]
         raise click.ClickException(f"{name}: the file does not fit the network ({first[:150]})") from None
@@ -643,57 +644,80 @@ def train() -> None:
     """Train quality models."""
 
 
+def _training_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--out and the optimiser settings shared by the train sub-commands."""
+    options = [
+        click.option(
+            "--out",
+            "out_path",
+            type=click.Path(dir_okay=False),
+            required=True,
+            help="Checkpoint to write (.pth).",
+        ),
+        click.option(
+            "--epochs",
+            type=click.IntRange(min=1),
+            default=10,
+            show_default=True,
+            help="Passes over the data per branch.",
+        ),
+        click.option(
+            "--batch-size", type=click.IntRange(min=2), default=16, show_default=True, help="Images per step."
+        ),
+        click.option(
+            "--lr",
+            type=click.FloatRange(min=0, min_open=True),
+            default=1e-3,
+            show_default=True,
+            help="Adam learning rate.",
+        ),
+        click.option(
+            "--alpha",
+            type=click.FloatRange(min=0),
+            default=1.0,
+            show_default=True,
+            help="Weight of 1 - Pearson in the loss.",
+        ),
+        click.option(
+            "--val-fraction",
+            type=click.FloatRange(0, 1, min_open=True, max_open=True),
+            default=0.2,
+            show_default=True,
+            help="Share of images held out for SRCC/PLCC.",
+        ),
+        click.option(
+            "--seed", type=int, default=0, show_default=True, help="Random seed (split, order, flips)."
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _train_and_save(images: Any, labels: Any, out_path: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Train the lightweight ensemble, save it, and return the per-branch reports."""
+    import torch
+
+    from vidfiqa.train import TrainError, train_lightweight
+
+    try:
+        result = train_lightweight(images, labels, log=lambda line: click.echo(line, err=True), **settings)
+    except TrainError as exc:
+        raise click.ClickException(str(exc)) from None
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(result.model.state_dict(), out_path)
+    return {
+        name: {"loss": r.losses, "val_srcc": r.srcc, "val_plcc": r.plcc} for name, r in result.reports.items()
+    }
+
+
 @train.command("lightweight")
 @click.option("--images", type=click.Path(file_okay=False), required=True, help="Folder of face images.")
 @click.option(
     "--labels", type=click.Path(dir_okay=False), required=True, help="CSV of file,score (header optional)."
 )
-@click.option(
-    "--out", "out_path", type=click.Path(dir_okay=False), required=True, help="Checkpoint to write (.pth)."
-)
-@click.option(
-    "--epochs",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Passes over the data per branch.",
-)
-@click.option(
-    "--batch-size", type=click.IntRange(min=2), default=16, show_default=True, help="Images per step."
-)
-@click.option(
-    "--lr",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1e-3,
-    show_default=True,
-    help="Adam learning rate.",
-)
-@click.option(
-    "--alpha",
-    type=click.FloatRange(min=0),
-    default=1.0,
-    show_default=True,
-    help="Weight of 1 - Pearson in the loss.",
-)
-@click.option(
-    "--val-fraction",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=0.2,
-    show_default=True,
-    help="Share of images held out for SRCC/PLCC.",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (split, order, flips).")
-def train_lightweight_cmd(
-    images: str,
-    labels: str,
-    out_path: str,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    alpha: float,
-    val_fraction: float,
-    seed: int,
-) -> None:
+@_training_options
+def train_lightweight_cmd(images: str, labels: str, out_path: str, **settings: Any) -> None:
     """Train the MobileNetV3-Small + ShuffleNetV2 x0.5 ensemble on labelled face images.
 
     Each branch is trained with MSE + alpha (1 - Pearson); SRCC and PLCC on the held-out split
@@ -704,31 +728,135 @@ def train_lightweight_cmd(
 
         vidfiqa train lightweight --images faces/ --labels labels.csv --out models/lightweight.pth
     """
-    import torch
-
-    from vidfiqa.train import TrainError, load_images, read_labels, train_lightweight
+    from vidfiqa.train import TrainError, load_images, read_labels
 
     try:
         files, scores = read_labels(Path(images), Path(labels))
-        result = train_lightweight(
-            load_images(files),
-            scores,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            alpha=alpha,
-            val_fraction=val_fraction,
-            seed=seed,
-            log=lambda line: click.echo(line, err=True),
-        )
+        pixels = load_images(files)
     except TrainError as exc:
         raise click.ClickException(str(exc)) from None
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(result.model.state_dict(), out_path)
+    _echo_json(_train_and_save(pixels, scores, out_path, settings))
+
+
+@train.command("distill")
+@click.option(
+    "--teacher", required=True, help="Scorer to distil: any name 'vidfiqa models list' or --scorer accepts."
+)
+@click.option(
+    "--images",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Folder of face images, one sub-folder per identity.",
+)
+@click.option("--model-root", type=click.Path(file_okay=False), help="Folder of published model files.")
+@click.option(
+    "--embedder",
+    type=click.Choice(["dlib-resnet", "arcface"]),
+    default="dlib-resnet",
+    show_default=True,
+    help="Embeddings for the class centres.",
+)
+@click.option(
+    "--detect", is_flag=True, help="Find the largest face in each image (default: the image is the face)."
+)
+@click.option(
+    "--beta",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.2,
+    show_default=True,
+    help="Share of images, by teacher quality, that build the class centres.",
+)
+@click.option(
+    "--epsilon",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Weight of 1 - cos(embedding, class centre) taken off the label.",
+)
+@click.option(
+    "--min-per-identity",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Identities with fewer high-quality images are left out.",
+)
+@click.option("--labels-out", type=click.Path(dir_okay=False), help="Also write file,teacher,label as CSV.")
+@_training_options
+def train_distill_cmd(
+    teacher: str,
+    images: str,
+    model_root: str | None,
+    embedder: str,
+    detect: bool,
+    beta: float,
+    epsilon: float,
+    min_per_identity: int,
+    labels_out: str | None,
+    out_path: str,
+    **settings: Any,
+) -> None:
+    """Distil the TEACHER scorer into the lightweight ensemble, with eDifFIQA's label optimisation.
+
+    The teacher scores every face; each label is the teacher's score rescaled to [0, 1] minus
+    epsilon (1 - cos) between the face's embedding and its identity's class centre (the mean
+    embedding of its images in the top beta of teacher quality), clamped to [0, 1]. The student
+    is then trained on the labels as 'train lightweight' does. Save the checkpoint as
+    lightweight.pth in the model folder to score with it.
+
+    Example:
+
+        vidfiqa train distill --teacher ediffiqa-l --images faces/ --out models/lightweight.pth
+    """
+    from tqdm import tqdm
+
+    from vidfiqa.distill import describe_images, face_images, optimise_labels
+    from vidfiqa.models import registry
+    from vidfiqa.train import TrainError
+
+    if teacher not in QUALITY_SCORERS and not teacher.startswith("factors:"):
+        raise click.ClickException(f"unknown teacher {teacher!r}; one of {', '.join(QUALITY_SCORERS)}")
+    try:
+        files, identities = face_images(Path(images))
+        scorer = _build(registry.quality_scorer, teacher, model_root=model_root)
+        embed_options = {"model_root": model_root} if embedder == "arcface" else {}
+        with tqdm(total=len(files), desc="faces", unit="image", leave=False, dynamic_ncols=True) as bar:
+            faces = describe_images(
+                files,
+                landmarker=registry.create("landmarker", "dlib68"),
+                embedder=_build(registry.create, "embedder", embedder, **embed_options),
+                teacher=scorer,
+                detector=registry.create("detector", "dlib-hog", upsample=1) if detect else None,
+                progress=bar.update,
+            )
+        ids = [identities[i] for i in faces.index]
+        opt = optimise_labels(
+            faces.scores, faces.embeddings, ids, beta=beta, epsilon=epsilon, min_per_identity=min_per_identity
+        )
+        if opt.keep.sum() < 4:
+            raise TrainError(
+                f"only {int(opt.keep.sum())} images left after dropping identities with fewer than "
+                f"{min_per_identity} high-quality images; lower --min-per-identity"
+            )
+    except TrainError as exc:
+        raise click.ClickException(str(exc)) from None
+    if labels_out:
+        with Path(labels_out).open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["file", "teacher", "label", "used"])
+            for j, i in enumerate(faces.index):
+                rel = files[i].relative_to(images).as_posix()
+                writer.writerow([rel, f"{faces.scores[j]:.6g}", f"{opt.labels[j]:.6g}", int(opt.keep[j])])
+    reports = _train_and_save(faces.batch.crops[opt.keep], opt.labels[opt.keep], out_path, settings)
     _echo_json(
         {
-            name: {"loss": r.losses, "val_srcc": r.srcc, "val_plcc": r.plcc}
-            for name, r in result.reports.items()
+            "teacher": teacher,
+            "images": len(files),
+            "faces": len(faces.index),
+            "trained_on": int(opt.keep.sum()),
+            "quality_threshold": round(opt.threshold, 6),
+            "identities": len(opt.identities),
+            "dropped_identities": opt.dropped,
+            "branches": reports,
         }
     )
 
@@ -738,7 +866,7 @@ _eval_scorers_option = click.option(
     "scorers",
     multiple=True,
     help="Quality scorer, repeatable: factors, factors:<component>, stability, lightweight, "
-    "ediffiqa-s|m|l, crfiqa-s|l [default: factors].",
+    "ediffiqa-s|m|l, crfiqa-s|l, magface-r100|r50|r18, clib-fiqa [default: factors].",
 )
 
 
@@ -1002,6 +1130,7 @@ def eval_pairs(
     from vidfiqa.eval.pairs import frame_folder, read_pair_list, video_features_from_store
     from vidfiqa.eval.ytf import FeatureExtractor, YtfError, make_templates
     from vidfiqa.models import registry
+    from vidfiqa.pipeline import stage_options
     from vidfiqa.process import Processor
 
     try:
@@ -1024,10 +1153,19 @@ def eval_pairs(
         if Path(item).is_dir():
             if extractor is None:
                 extractor = FeatureExtractor(
-                    landmarker=registry.create("landmarker", config.landmarks.name),
-                    embedder=registry.create("embedder", config.embedder.name),
+                    landmarker=registry.create(
+                        "landmarker", config.landmarks.name, **stage_options(config, config.landmarks.name)
+                    ),
+                    embedder=registry.create(
+                        "embedder", config.embedder.name, **stage_options(config, config.embedder.name)
+                    ),
                     scorers=scorer_map,
-                    detector=registry.create("detector", config.detector.name, upsample=1),
+                    detector=registry.create(
+                        "detector",
+                        config.detector.name,
+                        upsample=1,
+                        **stage_options(config, config.detector.name),
+                    ),
                     max_frames=config.video.max_frames,
                     cache=out / "cache",
                 )

@@ -17,7 +17,18 @@ from vidfiqa.quality.factors import DEFAULT_WEIGHTS
 
 #: Every quality scorer the pipeline can run by name (``factors:<component>`` only in ``eval``).
 QualityName = Literal[
-    "factors", "stability", "lightweight", "ediffiqa-s", "ediffiqa-m", "ediffiqa-l", "crfiqa-s", "crfiqa-l"
+    "factors",
+    "stability",
+    "lightweight",
+    "ediffiqa-s",
+    "ediffiqa-m",
+    "ediffiqa-l",
+    "crfiqa-s",
+    "crfiqa-l",
+    "magface-r100",
+    "magface-r50",
+    "magface-r18",
+    "clib-fiqa",
 ]
 QUALITY_SCORERS: tuple[str, ...] = get_args(QualityName)
 
@@ -36,14 +47,19 @@ class VideoConfig(_Section):
 
 
 class DetectorConfig(_Section):
-    name: Literal["dlib-hog", "dlib-cnn"] = "dlib-hog"
+    name: Literal["dlib-hog", "dlib-cnn", "scrfd"] = "dlib-hog"
     upsample: int = Field(0, ge=0, le=3)
     max_side: int | None = Field(None, ge=64, description="detect on frames shrunk to this side")
     every: int = Field(2, ge=1, description="run detection every n read frames; track between")
 
 
 class LandmarkConfig(_Section):
-    name: Literal["dlib68", "dlib5"] = "dlib68"
+    name: Literal["dlib68", "dlib5", "scrfd5"] = "dlib68"
+
+
+class InsightfaceConfig(_Section):
+    pack: str = Field("buffalo_l", description="insightface pack for scrfd, scrfd5 and arcface")
+    model_root: str | None = Field(None, description="looked in before ~/.insightface/models")
 
 
 class TrackerConfig(_Section):
@@ -77,7 +93,7 @@ class SelectConfig(_Section):
 
 
 class EmbedderConfig(_Section):
-    name: Literal["dlib-resnet"] = "dlib-resnet"
+    name: Literal["dlib-resnet", "arcface"] = "dlib-resnet"
 
 
 class TemplateConfig(_Section):
@@ -103,6 +119,7 @@ class Config(_Section):
     quality: QualityConfig = QualityConfig()
     select: SelectConfig = SelectConfig()
     embedder: EmbedderConfig = EmbedderConfig()
+    insightface: InsightfaceConfig = InsightfaceConfig()
     templates: TemplateConfig = TemplateConfig()
 
 

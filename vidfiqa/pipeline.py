@@ -28,6 +28,14 @@ from vidfiqa.types import Detections, FaceObservation, Frame, Track
 from vidfiqa.video import ReadOptions, VideoInfo, open_video
 
 
+def stage_options(config: Config, name: str) -> dict[str, str | None]:
+    """Options a detector, landmarker or embedder ``name`` takes from the config besides its own
+    section: the insightface pack for the insightface stages, nothing for the others."""
+    if name in ("scrfd", "scrfd5", "arcface"):
+        return {"pack": config.insightface.pack, "model_root": config.insightface.model_root}
+    return {}
+
+
 @dataclass(slots=True)
 class Stages:
     """The models one run uses; built once and reused across videos."""
@@ -39,7 +47,7 @@ class Stages:
     @classmethod
     def from_config(cls, config: Config) -> Stages:
         det = config.detector
-        options = {"upsample": det.upsample, "max_side": det.max_side}
+        options = {"upsample": det.upsample, "max_side": det.max_side} | stage_options(config, det.name)
         q = config.quality
         if q.scorer == "factors":
             scorer_options = {"weights": q.weights}
@@ -49,7 +57,9 @@ class Stages:
             scorer_options = {"model_root": q.model_root, "device": q.device}
         return cls(
             detector=registry.create("detector", det.name, **options),
-            landmarker=registry.create("landmarker", config.landmarks.name),
+            landmarker=registry.create(
+                "landmarker", config.landmarks.name, **stage_options(config, config.landmarks.name)
+            ),
             scorer=registry.create("quality", q.scorer, **scorer_options),
         )
 

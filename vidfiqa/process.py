@@ -24,7 +24,7 @@ from vidfiqa.config import Config
 from vidfiqa.index import IndexDir, Space, SpaceIndex
 from vidfiqa.models import registry
 from vidfiqa.models.base import Embedder
-from vidfiqa.pipeline import Stages, VideoAnalysis, analyse_video
+from vidfiqa.pipeline import Stages, VideoAnalysis, analyse_video, stage_options
 from vidfiqa.store import ObservationRow, Store, TemplateRow, TrackRow, Video, config_json, to_bytes
 from vidfiqa.templates import TrackTemplates, build_templates
 from vidfiqa.video import VideoError, VideoInfo
@@ -140,7 +140,9 @@ class Processor:
         self.store = store
         self.index_dir = index_dir
         self.stages = Stages.from_config(config)
-        self.embedder: Embedder = registry.create("embedder", config.embedder.name)
+        self.embedder: Embedder = registry.create(
+            "embedder", config.embedder.name, **stage_options(config, config.embedder.name)
+        )
         self.strategies = [Strategy.parse(s) for s in config.templates.strategies]
         self.hash = config_hash(config)
         self.run_id = store.start_run(command, config_json(config), package_versions())

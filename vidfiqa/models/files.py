@@ -31,6 +31,7 @@ class ModelFile:
         source: where to get it (the authors' release page).
         paper: the method's paper.
         sha256: of the released file, when known; checked on load.
+        scorer: the scorer that loads it, when not ``name`` itself.
     """
 
     name: str
@@ -38,6 +39,7 @@ class ModelFile:
     source: str
     paper: str
     sha256: str | None = None
+    scorer: str | None = None
 
 
 _EDIFFIQA_SOURCE = "the weights linked from github.com/LSIbabnikz/eDifFIQA (README)"
@@ -63,6 +65,36 @@ MODEL_FILES["lightweight"] = ModelFile(
     "lightweight.pth",
     "your own training: vidfiqa train lightweight --images DIR --labels CSV --out MODEL_ROOT/lightweight.pth",
     "MobileNetV3-Small + ShuffleNetV2 x0.5 ensemble after the VQualA 2025 face-quality challenge entry",
+)
+_MAGFACE_PAPER = (
+    "Meng et al., 'MagFace: A Universal Representation for Face Recognition and Quality Assessment', "
+    "CVPR 2021"
+)
+for _size, _file, _what in (
+    ("r100", "magface_epoch_00025.pth", "iResNet100 MS1MV2"),
+    ("r50", "magface_iresnet50_MS1MV2.pth", "iResNet50 MS1MV2 (DDP)"),
+    ("r18", "magface_iresnet18_CASIA.pth", "iResNet18 CASIA-WebFace"),
+):
+    MODEL_FILES[f"magface-{_size}"] = ModelFile(
+        f"magface-{_size}",
+        _file,
+        f"the MagFace {_what} model linked from github.com/IrvingMeng/MagFace (README, Model Zoo), "
+        f"saved as {_file}",
+        _MAGFACE_PAPER,
+    )
+_CLIB_PAPER = "Ou et al., 'CLIB-FIQA: Face Image Quality Assessment with Confidence Calibration', CVPR 2024"
+MODEL_FILES["clib-fiqa"] = ModelFile(
+    "clib-fiqa",
+    "CLIB-FIQA_R50.pth",
+    "the CLIB-FIQA model linked from github.com/oufuzhao/CLIB-FIQA (README, Inference)",
+    _CLIB_PAPER,
+)
+MODEL_FILES["clib-fiqa-vocab"] = ModelFile(
+    "clib-fiqa-vocab",
+    "bpe_simple_vocab_16e6.txt.gz",
+    "github.com/oufuzhao/CLIB-FIQA (model/) or github.com/openai/CLIP (clip/): CLIP's BPE merge list",
+    _CLIB_PAPER,
+    scorer="clib-fiqa",
 )
 
 

@@ -70,6 +70,9 @@ def _load_builtin() -> None:
     register("landmarker", "dlib68", lambda: dlib_models.DlibLandmarker(points=68))
     register("landmarker", "dlib5", lambda: dlib_models.DlibLandmarker(points=5))
     register("embedder", "dlib-resnet", dlib_models.DlibResNetEmbedder)
+    register("detector", "scrfd", _insightface("ScrfdDetector"))
+    register("landmarker", "scrfd5", _insightface("ScrfdLandmarker"))
+    register("embedder", "arcface", _insightface("ArcFaceEmbedder"))
     register("quality", "factors", FactorQuality)
     register("quality", "stability", _stability)
     for size in "sml":
@@ -78,7 +81,28 @@ def _load_builtin() -> None:
         )
     for size in "sl":
         register("quality", f"crfiqa-{size}", _torch_factory("vidfiqa.models.crfiqa", "crfiqa_scorer", size))
+    for size in ("r100", "r50", "r18"):
+        register(
+            "quality", f"magface-{size}", _torch_factory("vidfiqa.models.magface", "magface_scorer", size)
+        )
+    register("quality", "clib-fiqa", _clibfiqa)
     register("quality", "lightweight", _lightweight)
+
+
+def _insightface(cls: str) -> Callable[..., Any]:
+    def build(**options: Any) -> Any:
+        # onnxruntime and insightface load only when an insightface stage is asked for.
+        from vidfiqa.models import insightface_pack
+
+        return getattr(insightface_pack, cls)(**options)
+
+    return build
+
+
+def _clibfiqa(**options: Any) -> Any:
+    from vidfiqa.models.clibfiqa import clibfiqa_scorer
+
+    return clibfiqa_scorer(**options)
 
 
 def _lightweight(**options: Any) -> Any:

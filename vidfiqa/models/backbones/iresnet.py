@@ -27,18 +27,18 @@ DEPTHS: dict[int, tuple[int, int, int, int]] = {
 class IBasicBlock(nn.Module):
     """Pre-activation-style residual block: BN, 3x3 conv, BN, PReLU, 3x3 conv (stride), BN."""
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1):
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, eps: float = 1e-5):
         super().__init__()
-        self.bn1 = nn.BatchNorm2d(inplanes, eps=1e-5)
+        self.bn1 = nn.BatchNorm2d(inplanes, eps=eps)
         self.conv1 = nn.Conv2d(inplanes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes, eps=1e-5)
+        self.bn2 = nn.BatchNorm2d(planes, eps=eps)
         self.prelu = nn.PReLU(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(planes, eps=1e-5)
+        self.bn3 = nn.BatchNorm2d(planes, eps=eps)
         self.downsample: nn.Sequential | None = None
         if stride != 1 or inplanes != planes:
             self.downsample = nn.Sequential(
-                nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes, eps=1e-5)
+                nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes, eps=eps)
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -53,26 +53,29 @@ class IResNet(nn.Module):
         depth: 18, 34, 50, 100 or 200.
         num_features: embedding size.
         dropout: before the embedding layer (0 at inference).
+        bn_eps: BatchNorm epsilon: 1e-5 in arcface_torch, 2e-5 in the older insightface/MagFace code.
     """
 
-    def __init__(self, *, depth: int = 50, num_features: int = 512, dropout: float = 0.0):
+    def __init__(
+        self, *, depth: int = 50, num_features: int = 512, dropout: float = 0.0, bn_eps: float = 1e-5
+    ):
         super().__init__()
         if depth not in DEPTHS:
             raise ValueError(f"iResNet depth must be one of {sorted(DEPTHS)}, got {depth}")
         self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64, eps=1e-5)
+        self.bn1 = nn.BatchNorm2d(64, eps=bn_eps)
         self.prelu = nn.PReLU(64)
         widths = (64, 128, 256, 512)
         inplanes = 64
         for i, (width, blocks) in enumerate(zip(widths, DEPTHS[depth]), start=1):
-            layers = [IBasicBlock(inplanes, width, stride=2)]
-            layers += [IBasicBlock(width, width) for _ in range(blocks - 1)]
+            layers = [IBasicBlock(inplanes, width, stride=2, eps=bn_eps)]
+            layers += [IBasicBlock(width, width, eps=bn_eps) for _ in range(blocks - 1)]
             setattr(self, f"layer{i}", nn.Sequential(*layers))
             inplanes = width
-        self.bn2 = nn.BatchNorm2d(512, eps=1e-5)
+        self.bn2 = nn.BatchNorm2d(512, eps=bn_eps)
         self.dropout = nn.Dropout(p=dropout)
         self.fc = nn.Linear(512 * 7 * 7, num_features)
-        self.features = nn.BatchNorm1d(num_features, eps=1e-5)
+        self.features = nn.BatchNorm1d(num_features, eps=bn_eps)
         nn.init.constant_(self.features.weight, 1.0)
         self.features.weight.requires_grad = False
 
