@@ -3,7 +3,14 @@
 Ratios between numbers of the same run are what to compare across machines; absolute frames/s
 depend on the machine and its load.
 
-    python scripts/bench.py ../shared/data/videos/talking_head_a.mp4 --out bench.json
+``--compare`` also runs, on the first ``--compare-frames`` frames, the naive pipeline (detect,
+landmarks and embed every frame; one mean template per track) and the tuned one (the default
+config: detect every 2nd frame and track between, embed only the top 5 frames of each track) and
+reports frames/s of each end to end (templates included), their ratios to decode-only and to each
+other, and the cosine between each tuned track template and the naive template of the same track
+(tracks matched by box overlap), which is what the tuning costs in accuracy.
+
+    python scripts/bench.py ../shared/data/videos/talking_head_a.mp4 --compare --out bench.json
 """
 
 from __future__ import annotations
@@ -17,10 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from vidfiqa.aggregate import Strategy
 from vidfiqa.align import align_dlib_chip
-from vidfiqa.config import load_config
+from vidfiqa.config import Config, load_config
 from vidfiqa.models.dlib_models import DlibHogDetector, DlibLandmarker, DlibResNetEmbedder
-from vidfiqa.pipeline import Stages, analyse_video
+from vidfiqa.pipeline import Stages, VideoAnalysis, analyse_video
+from vidfiqa.templates import build_templates
+from vidfiqa.track import box_iou
 from vidfiqa.video import ReadOptions, open_video
 
 
@@ -63,12 +73,81 @@ def stage_speeds(path: Path, frames: int, batch: int) -> dict:
     return out
 
 
+def _end_to_end(path: Path, config: Config, strategy: str, embed: str) -> tuple[dict, VideoAnalysis, dict]:
+    stages = Stages.from_config(config)
+    embedder = DlibResNetEmbedder()
+    t = time.perf_counter()
+    analysis = analyse_video(path, config, stages)
+    analysed = time.perf_counter()
+    results = build_templates(path, config, analysis, embedder, [Strategy.parse(strategy)], embed=embed)
+    seconds = time.perf_counter() - t
+    templates = {r.track_position: r.templates[strategy].vector for r in results if r.templates}
+    embedded = sum(len(r.embeddings) for r in results)
+    report = {
+        "frames": analysis.frames_read,
+        "seconds": seconds,
+        "fps": analysis.frames_read / seconds,
+        "tracks": len(analysis.tracks),
+        "faces_scored": sum(len(t.observations) for t in analysis.tracks),
+        "faces_embedded": embedded,
+        "analyse_seconds": analysed - t,
+        "template_seconds": seconds - (analysed - t),
+        "stage_seconds": analysis.seconds,
+        "detector_calls": analysis.detections,
+    }
+    return report, analysis, templates
+
+
+def _match_tracks(a: VideoAnalysis, b: VideoAnalysis) -> dict[int, int]:
+    """Track of ``b`` -> track of ``a`` with the highest mean box IoU over shared frames (> 0.5)."""
+    pairs = {}
+    for j, tb in enumerate(b.tracks):
+        boxes_b = {o.frame_index: o.box for o in tb.observations}
+        best, best_iou = None, 0.5
+        for i, ta in enumerate(a.tracks):
+            shared = [(o.box, boxes_b[o.frame_index]) for o in ta.observations if o.frame_index in boxes_b]
+            if shared:
+                iou = float(np.mean([box_iou(x, y)[0, 0] for x, y in shared]))
+                if iou > best_iou:
+                    best, best_iou = i, iou
+        if best is not None:
+            pairs[j] = best
+    return pairs
+
+
+def compare(path: Path, frames: int, decode: dict) -> dict:
+    """Naive vs tuned pipeline on the first ``frames`` frames; see the module docstring."""
+    base = load_config(None).model_copy(
+        update={"video": load_config(None).video.model_copy(update={"max_frames": frames})}
+    )
+    naive_config = base.model_copy(update={"detector": base.detector.model_copy(update={"every": 1})})
+    naive, naive_analysis, naive_t = _end_to_end(path, naive_config, "mean", "all")
+    tuned, tuned_analysis, tuned_t = _end_to_end(path, base, "topk:5", "needed")
+    matched = _match_tracks(naive_analysis, tuned_analysis)
+    cosines = [float(tuned_t[j] @ naive_t[i]) for j, i in matched.items() if j in tuned_t and i in naive_t]
+    return {
+        "frames": frames,
+        "naive": {"config": "detect + landmarks + embed every frame; mean template"} | naive,
+        "tuned": {"config": "default: detect every 2nd frame, track between; topk:5 template"} | tuned,
+        "ratio_tuned_to_decode": tuned["fps"] / decode["pyav"]["fps"],
+        "ratio_tuned_to_naive": tuned["fps"] / naive["fps"],
+        "template_cosine": {
+            "tracks_matched": len(cosines),
+            "tuned_tracks": len(tuned_t),
+            "min": min(cosines, default=None),
+            "mean": float(np.mean(cosines)) if cosines else None,
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("video", type=Path)
     parser.add_argument("--out", type=Path, help="JSON file (default: stdout)")
     parser.add_argument("--stage-frames", type=int, default=20, help="frames for the per-stage timings")
     parser.add_argument("--batch", type=int, default=32, help="embedder batch size")
+    parser.add_argument("--compare", action="store_true", help="also run naive vs tuned (slow)")
+    parser.add_argument("--compare-frames", type=int, default=150, help="frames for --compare")
     args = parser.parse_args()
 
     decode = {
@@ -101,6 +180,8 @@ def main() -> None:
         },
         "stages": stage_speeds(args.video, args.stage_frames, args.batch),
     }
+    if args.compare:
+        result["naive_vs_tuned"] = compare(args.video, args.compare_frames, decode)
     text = json.dumps(result, indent=1)
     if args.out:
         args.out.write_text(text + "\n")
