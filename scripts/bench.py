@@ -3,9 +3,10 @@
 Ratios between numbers of the same run are what to compare across machines; absolute frames/s
 depend on the machine and its load.
 
-``--compare`` also runs, on the first ``--compare-frames`` frames, the naive pipeline (detect,
-landmarks and embed every frame; one mean template per track) and the tuned one (the default
-config: detect every 2nd frame and track between, embed only the top 5 frames of each track) and
+``--compare`` also runs, on the first ``--compare-frames`` frames, the naive pipeline (dlib's
+models: detect, landmarks and embed every frame; one mean template per track) and the tuned one
+(the default config: decode thread, detect every 2nd frame and track between, the torch port of
+dlib's embedder on only the top 5 frames of each track) and
 reports frames/s of each end to end (templates included), their ratios to decode-only and to each
 other, and the cosine between each tuned track template and the naive template of the same track
 (tracks matched by box overlap), which is what the tuning costs in accuracy.
@@ -27,7 +28,10 @@ import numpy as np
 from vidfiqa.aggregate import Strategy
 from vidfiqa.align import align_dlib_chip
 from vidfiqa.config import Config, load_config
-from vidfiqa.models.dlib_models import DlibHogDetector, DlibLandmarker, DlibResNetEmbedder
+from vidfiqa.models import registry
+from vidfiqa.models.dlib_mmod_torch import TorchMmodDetector
+from vidfiqa.models.dlib_models import DlibCnnDetector, DlibHogDetector, DlibLandmarker, DlibResNetEmbedder
+from vidfiqa.models.dlib_torch import TorchDlibEmbedder
 from vidfiqa.pipeline import Stages, VideoAnalysis, analyse_video
 from vidfiqa.templates import build_templates
 from vidfiqa.track import box_iou
@@ -43,10 +47,11 @@ def decode_fps(path: Path, backend: str) -> dict:
 
 
 def stage_speeds(path: Path, frames: int, batch: int) -> dict:
-    """Detector ms/frame, landmarks ms/face and embedder ms/face at ``batch``."""
+    """Detector ms/frame, landmarks ms/face, and faces/s of dlib's embedder and of its torch port
+    at ``batch``."""
     with open_video(path, ReadOptions(max_frames=frames)) as reader:
         images = [f.image for f in reader]
-    detector, landmarker, embedder = DlibHogDetector(), DlibLandmarker(), DlibResNetEmbedder()
+    detector, landmarker = DlibHogDetector(), DlibLandmarker()
     t = time.perf_counter()
     found = detector.detect(images)
     detect_s = time.perf_counter() - t
@@ -59,23 +64,32 @@ def stage_speeds(path: Path, frames: int, batch: int) -> dict:
     ]
     landmark_s = time.perf_counter() - t
     out = {"frames": len(images), "faces": faces, "detect_ms_per_frame": 1000 * detect_s / len(images)}
+    # dlib's CNN detector takes seconds a frame on CPU: two frames are enough to time it.
+    for key, cnn in (("detect_cnn_dlib", DlibCnnDetector()), ("detect_cnn_torch", TorchMmodDetector())):
+        t = time.perf_counter()
+        cnn.detect(images[:2])
+        out[f"{key}_ms_per_frame"] = 1000 * (time.perf_counter() - t) / len(images[:2])
+    out["detect_cnn_torch_speedup"] = (
+        out["detect_cnn_dlib_ms_per_frame"] / out["detect_cnn_torch_ms_per_frame"]
+    )
     if faces:
         stack = np.concatenate(chips)
         reps = np.resize(stack, (max(batch, len(stack)), *stack.shape[1:]))[:batch]
-        t = time.perf_counter()
-        embedder.embed(reps)
-        embed_s = time.perf_counter() - t
-        out |= {
-            "landmarks_align_ms_per_face": 1000 * landmark_s / faces,
-            "embed_ms_per_face": 1000 * embed_s / len(reps),
-            "embed_batch": len(reps),
-        }
+        out |= {"landmarks_align_ms_per_face": 1000 * landmark_s / faces, "embed_batch": len(reps)}
+        for key, embedder in (("embed_dlib", DlibResNetEmbedder()), ("embed_torch", TorchDlibEmbedder())):
+            embedder.embed(reps[:2])  # warm-up
+            t = time.perf_counter()
+            embedder.embed(reps)
+            out[f"{key}_faces_per_second"] = len(reps) / (time.perf_counter() - t)
+        out["embed_torch_over_dlib"] = (
+            out["embed_torch_faces_per_second"] / out["embed_dlib_faces_per_second"]
+        )
     return out
 
 
 def _end_to_end(path: Path, config: Config, strategy: str, embed: str) -> tuple[dict, VideoAnalysis, dict]:
     stages = Stages.from_config(config)
-    embedder = DlibResNetEmbedder()
+    embedder = registry.create("embedder", config.embedder.name)
     t = time.perf_counter()
     analysis = analyse_video(path, config, stages)
     analysed = time.perf_counter()
@@ -120,15 +134,28 @@ def compare(path: Path, frames: int, decode: dict) -> dict:
     base = load_config(None).model_copy(
         update={"video": load_config(None).video.model_copy(update={"max_frames": frames})}
     )
-    naive_config = base.model_copy(update={"detector": base.detector.model_copy(update={"every": 1})})
+    naive_config = base.model_copy(
+        update={
+            "detector": base.detector.model_copy(update={"every": 1}),
+            "embedder": base.embedder.model_copy(update={"name": "dlib-resnet-dlib"}),
+            "video": base.video.model_copy(update={"prefetch": 0}),
+        }
+    )
     naive, naive_analysis, naive_t = _end_to_end(path, naive_config, "mean", "all")
     tuned, tuned_analysis, tuned_t = _end_to_end(path, base, "topk:5", "needed")
     matched = _match_tracks(naive_analysis, tuned_analysis)
     cosines = [float(tuned_t[j] @ naive_t[i]) for j, i in matched.items() if j in tuned_t and i in naive_t]
     return {
         "frames": frames,
-        "naive": {"config": "detect + landmarks + embed every frame; mean template"} | naive,
-        "tuned": {"config": "default: detect every 2nd frame, track between; topk:5 template"} | tuned,
+        "naive": {
+            "config": "dlib models, detect + landmarks + embed every frame, decode inline; mean template"
+        }
+        | naive,
+        "tuned": {
+            "config": "default: decode thread, detect every 2nd frame and track between, torch port of "
+            "dlib's embedder on the top 5 frames of each track; topk:5 template"
+        }
+        | tuned,
         "ratio_tuned_to_decode": tuned["fps"] / decode["pyav"]["fps"],
         "ratio_tuned_to_naive": tuned["fps"] / naive["fps"],
         "template_cosine": {

@@ -1,3 +1,5 @@
+import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -5,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import pattern_frames, write_clip
-from vidfiqa.video import ReadOptions, VideoError, count_frames_estimate, open_video
+from vidfiqa.video import ReadOptions, VideoError, count_frames_estimate, open_video, prefetch
 
 
 def frame_number(image: np.ndarray) -> int:
@@ -122,3 +124,36 @@ def test_truncated_file_keeps_the_decodable_frames(tmp_path: Path) -> None:
 def test_unknown_backend_is_rejected(tiny_clip: Path) -> None:
     with pytest.raises(ValueError, match="unknown video backend"):
         open_video(tiny_clip, backend="opencv")  # type: ignore[arg-type]
+
+
+def test_prefetch_yields_the_same_frames_and_stays_bounded(tiny_clip: Path) -> None:
+    with open_video(tiny_clip) as reader:
+        direct = [frame_number(f.image) for f in reader]
+    with open_video(tiny_clip) as reader:
+        assert [frame_number(f.image) for f in prefetch(iter(reader), 3)] == direct
+    produced: list[int] = []
+
+    def source():
+        for i in range(100):
+            produced.append(i)
+            yield i
+
+    frames = prefetch(source(), depth=4)
+    assert next(frames) == 0
+    time.sleep(0.2)
+    # One taken, four waiting, one held by the thread until there is room.
+    assert len(produced) <= 6
+    frames.close()  # stops the thread
+    assert not any(t.name == "vidfiqa-decode" for t in threading.enumerate())
+
+
+def test_prefetch_raises_the_decoders_error_where_it_happened() -> None:
+    def source():
+        yield 1
+        yield 2
+        raise VideoError("broken at 3")
+
+    frames = prefetch(source(), depth=2)
+    assert [next(frames), next(frames)] == [1, 2]
+    with pytest.raises(VideoError, match="broken at 3"):
+        next(frames)

@@ -38,8 +38,9 @@ def _run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--max-frames", type=click.IntRange(min=1), help="Stop after this many frames."),
             click.option(
                 "--detector",
-                type=click.Choice(["dlib-hog", "dlib-cnn"]),
-                help="Face detector [default: dlib-hog].",
+                type=click.Choice(["dlib-hog", "dlib-cnn", "dlib-cnn-dlib", "scrfd"]),
+                help="Face detector: dlib's HOG, dlib's MMOD CNN (run by torch; -dlib: dlib's own), "
+                "SCRFD of an insightface pack [default: dlib-hog].",
             ),
             click.option(
                 "--upsample",

@@ -44,10 +44,11 @@ class VideoConfig(_Section):
     end: float | None = Field(None, gt=0, description="seconds")
     max_frames: int | None = Field(None, ge=1)
     threads: int = Field(0, ge=0, description="decoder threads, 0 = automatic")
+    prefetch: int = Field(8, ge=0, description="frames decoded ahead on a thread; 0 = no thread")
 
 
 class DetectorConfig(_Section):
-    name: Literal["dlib-hog", "dlib-cnn", "scrfd"] = "dlib-hog"
+    name: Literal["dlib-hog", "dlib-cnn", "dlib-cnn-dlib", "scrfd"] = "dlib-hog"
     upsample: int = Field(0, ge=0, le=3)
     max_side: int | None = Field(None, ge=64, description="detect on frames shrunk to this side")
     every: int = Field(2, ge=1, description="run detection every n read frames; track between")
@@ -93,7 +94,7 @@ class SelectConfig(_Section):
 
 
 class EmbedderConfig(_Section):
-    name: Literal["dlib-resnet", "arcface"] = "dlib-resnet"
+    name: Literal["dlib-resnet", "dlib-resnet-dlib", "arcface"] = "dlib-resnet"
 
 
 class TemplateConfig(_Section):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from vidfiqa.quality.factors import FACE_REGION
 from vidfiqa.shots import ShotDetector
 from vidfiqa.track import IouTracker
 from vidfiqa.types import Detections, FaceObservation, Frame, Track
-from vidfiqa.video import ReadOptions, VideoInfo, open_video
+from vidfiqa.video import ReadOptions, VideoInfo, open_video, prefetch
 
 
 def stage_options(config: Config, name: str) -> dict[str, str | None]:
@@ -75,7 +76,9 @@ class VideoAnalysis:
         frames_read: frames yielded by the reader (after stride and time window).
         shot_starts: frame index at which each shot starts.
         decode_errors: damaged packets skipped by the decoder.
-        seconds: wall time per stage (``decode``, ``detect``, ``landmarks``, ``quality``).
+        seconds: wall time per stage (``decode``, ``detect``, ``landmarks``, ``quality``); with
+            the decode thread (``video.prefetch`` > 0) ``decode`` is the time spent waiting for
+            frames, not the decoder's own time.
         detections: number of detector calls (key frames).
     """
 
@@ -116,8 +119,11 @@ def revisit(path: str | Path, config: Config, indices: set[int]) -> Iterator[Fra
     if not indices:
         return
     last = max(indices)
-    with open_video(path, read_options(config), backend=config.video.backend) as reader:
-        for frame in reader:
+    with (
+        open_video(path, read_options(config), backend=config.video.backend) as reader,
+        closing(prefetch(iter(reader), config.video.prefetch)) as frames,
+    ):
+        for frame in frames:
             if frame.index in indices:
                 yield frame
             if frame.index >= last:
@@ -283,7 +289,9 @@ def analyse_video(
         if on_open:
             on_open(reader.info)
         run = _VideoRun(config, stages, timer)
-        read = run.run(_timed_frames(iter(reader), timer), progress)
+        # Closed before the reader is, so the decode thread never outlives the container.
+        with closing(prefetch(iter(reader), config.video.prefetch)) as frames:
+            read = run.run(_timed_frames(frames, timer), progress)
         errors = reader.errors
         info = reader.info
     min_len = config.select.min_track_length

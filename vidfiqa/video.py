@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -361,3 +363,52 @@ def count_frames_estimate(info: VideoInfo, options: ReadOptions) -> int | None:
     last = total if options.end is None else min(total, int(math.ceil(options.end * info.fps)))
     n = max(0, math.ceil((last - first) / options.stride))
     return n if options.max_frames is None else min(n, options.max_frames)
+
+
+_END = object()
+
+
+def prefetch(frames: Iterator[Frame], depth: int = 8) -> Iterator[Frame]:
+    """Yield ``frames``, decoded ahead on a background thread with at most ``depth`` frames
+    waiting, so decoding overlaps the work done on each frame (PyAV and decord release the GIL
+    while decoding). Memory stays bounded by ``depth`` frames. An exception of the decoder is
+    raised here, at the frame where it happened; closing this generator early stops the thread.
+    ``depth`` 0 yields ``frames`` unchanged.
+    """
+    if depth <= 0:
+        yield from frames
+        return
+    buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def decode() -> None:
+        try:
+            for frame in frames:
+                if not put(frame):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put(exc)
+
+    worker = threading.Thread(target=decode, name="vidfiqa-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()

@@ -66,10 +66,14 @@ def _load_builtin() -> None:
     from vidfiqa.quality.factors import FactorQuality
 
     register("detector", "dlib-hog", dlib_models.DlibHogDetector)
-    register("detector", "dlib-cnn", dlib_models.DlibCnnDetector)
+    register("detector", "dlib-cnn", _torch_mmod_detector)
+    register("detector", "dlib-cnn-dlib", dlib_models.DlibCnnDetector)
     register("landmarker", "dlib68", lambda: dlib_models.DlibLandmarker(points=68))
     register("landmarker", "dlib5", lambda: dlib_models.DlibLandmarker(points=5))
-    register("embedder", "dlib-resnet", dlib_models.DlibResNetEmbedder)
+    # dlib's embedder run by torch (same descriptors, batched, CUDA-capable) is the default;
+    # dlib's own implementation stays selectable.
+    register("embedder", "dlib-resnet", _torch_dlib_embedder)
+    register("embedder", "dlib-resnet-dlib", dlib_models.DlibResNetEmbedder)
     register("detector", "scrfd", _insightface("ScrfdDetector"))
     register("landmarker", "scrfd5", _insightface("ScrfdLandmarker"))
     register("embedder", "arcface", _insightface("ArcFaceEmbedder"))
@@ -87,6 +91,18 @@ def _load_builtin() -> None:
         )
     register("quality", "clib-fiqa", _clibfiqa)
     register("quality", "lightweight", _lightweight)
+
+
+def _torch_mmod_detector(**options: Any) -> Any:
+    from vidfiqa.models.dlib_mmod_torch import TorchMmodDetector
+
+    return TorchMmodDetector(**options)
+
+
+def _torch_dlib_embedder(**options: Any) -> Any:
+    from vidfiqa.models.dlib_torch import TorchDlibEmbedder
+
+    return TorchDlibEmbedder(**options)
 
 
 def _insightface(cls: str) -> Callable[..., Any]:
