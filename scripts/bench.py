@@ -1,15 +1,5 @@
-"""Measure decode and stage speeds on one clip, in one process, and write JSON.
-
-Ratios between numbers of the same run are what to compare across machines; absolute frames/s
-depend on the machine and its load.
-
-``--compare`` also runs, on the first ``--compare-frames`` frames, the naive pipeline (dlib's
-models: detect, landmarks and embed every frame; one mean template per track) and the tuned one
-(the default config: decode thread, detect every 2nd frame and track between, the torch port of
-dlib's embedder on only the top 5 frames of each track) and
-reports frames/s of each end to end (templates included), their ratios to decode-only and to each
-other, and the cosine between each tuned track template and the naive template of the same track
-(tracks matched by box overlap), which is what the tuning costs in accuracy.
+"""Measure decode, stage and pipeline speeds on one clip, in one process, and write JSON
+(``vidfiqa bench`` does the same; the measurements are in ``vidfiqa/benchmark.py``).
 
     python scripts/bench.py ../shared/data/videos/talking_head_a.mp4 --compare --out bench.json
 """
@@ -18,153 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import time
 from pathlib import Path
 
-import numpy as np
-
-from vidfiqa.aggregate import Strategy
-from vidfiqa.align import align_dlib_chip
-from vidfiqa.config import Config, load_config
-from vidfiqa.models import registry
-from vidfiqa.models.dlib_mmod_torch import TorchMmodDetector
-from vidfiqa.models.dlib_models import DlibCnnDetector, DlibHogDetector, DlibLandmarker, DlibResNetEmbedder
-from vidfiqa.models.dlib_torch import TorchDlibEmbedder
-from vidfiqa.pipeline import Stages, VideoAnalysis, analyse_video
-from vidfiqa.templates import build_templates
-from vidfiqa.track import box_iou
-from vidfiqa.video import ReadOptions, open_video
-
-
-def decode_fps(path: Path, backend: str) -> dict:
-    t = time.perf_counter()
-    with open_video(path, backend=backend) as reader:
-        n = sum(1 for _ in reader)
-    seconds = time.perf_counter() - t
-    return {"frames": n, "seconds": seconds, "fps": n / seconds}
-
-
-def stage_speeds(path: Path, frames: int, batch: int) -> dict:
-    """Detector ms/frame, landmarks ms/face, and faces/s of dlib's embedder and of its torch port
-    at ``batch``."""
-    with open_video(path, ReadOptions(max_frames=frames)) as reader:
-        images = [f.image for f in reader]
-    detector, landmarker = DlibHogDetector(), DlibLandmarker()
-    t = time.perf_counter()
-    found = detector.detect(images)
-    detect_s = time.perf_counter() - t
-    faces = sum(len(d) for d in found)
-    t = time.perf_counter()
-    chips = [
-        align_dlib_chip(im, landmarker.landmark(im, d).data["dlib5"])
-        for im, d in zip(images, found)
-        if len(d)
-    ]
-    landmark_s = time.perf_counter() - t
-    out = {"frames": len(images), "faces": faces, "detect_ms_per_frame": 1000 * detect_s / len(images)}
-    # dlib's CNN detector takes seconds a frame on CPU: two frames are enough to time it.
-    for key, cnn in (("detect_cnn_dlib", DlibCnnDetector()), ("detect_cnn_torch", TorchMmodDetector())):
-        t = time.perf_counter()
-        cnn.detect(images[:2])
-        out[f"{key}_ms_per_frame"] = 1000 * (time.perf_counter() - t) / len(images[:2])
-    out["detect_cnn_torch_speedup"] = (
-        out["detect_cnn_dlib_ms_per_frame"] / out["detect_cnn_torch_ms_per_frame"]
-    )
-    if faces:
-        stack = np.concatenate(chips)
-        reps = np.resize(stack, (max(batch, len(stack)), *stack.shape[1:]))[:batch]
-        out |= {"landmarks_align_ms_per_face": 1000 * landmark_s / faces, "embed_batch": len(reps)}
-        for key, embedder in (("embed_dlib", DlibResNetEmbedder()), ("embed_torch", TorchDlibEmbedder())):
-            embedder.embed(reps[:2])  # warm-up
-            t = time.perf_counter()
-            embedder.embed(reps)
-            out[f"{key}_faces_per_second"] = len(reps) / (time.perf_counter() - t)
-        out["embed_torch_over_dlib"] = (
-            out["embed_torch_faces_per_second"] / out["embed_dlib_faces_per_second"]
-        )
-    return out
-
-
-def _end_to_end(path: Path, config: Config, strategy: str, embed: str) -> tuple[dict, VideoAnalysis, dict]:
-    stages = Stages.from_config(config)
-    embedder = registry.create("embedder", config.embedder.name)
-    t = time.perf_counter()
-    analysis = analyse_video(path, config, stages)
-    analysed = time.perf_counter()
-    results = build_templates(path, config, analysis, embedder, [Strategy.parse(strategy)], embed=embed)
-    seconds = time.perf_counter() - t
-    templates = {r.track_position: r.templates[strategy].vector for r in results if r.templates}
-    embedded = sum(len(r.embeddings) for r in results)
-    report = {
-        "frames": analysis.frames_read,
-        "seconds": seconds,
-        "fps": analysis.frames_read / seconds,
-        "tracks": len(analysis.tracks),
-        "faces_scored": sum(len(t.observations) for t in analysis.tracks),
-        "faces_embedded": embedded,
-        "analyse_seconds": analysed - t,
-        "template_seconds": seconds - (analysed - t),
-        "stage_seconds": analysis.seconds,
-        "detector_calls": analysis.detections,
-    }
-    return report, analysis, templates
-
-
-def _match_tracks(a: VideoAnalysis, b: VideoAnalysis) -> dict[int, int]:
-    """Track of ``b`` -> track of ``a`` with the highest mean box IoU over shared frames (> 0.5)."""
-    pairs = {}
-    for j, tb in enumerate(b.tracks):
-        boxes_b = {o.frame_index: o.box for o in tb.observations}
-        best, best_iou = None, 0.5
-        for i, ta in enumerate(a.tracks):
-            shared = [(o.box, boxes_b[o.frame_index]) for o in ta.observations if o.frame_index in boxes_b]
-            if shared:
-                iou = float(np.mean([box_iou(x, y)[0, 0] for x, y in shared]))
-                if iou > best_iou:
-                    best, best_iou = i, iou
-        if best is not None:
-            pairs[j] = best
-    return pairs
-
-
-def compare(path: Path, frames: int, decode: dict) -> dict:
-    """Naive vs tuned pipeline on the first ``frames`` frames; see the module docstring."""
-    base = load_config(None).model_copy(
-        update={"video": load_config(None).video.model_copy(update={"max_frames": frames})}
-    )
-    naive_config = base.model_copy(
-        update={
-            "detector": base.detector.model_copy(update={"every": 1}),
-            "embedder": base.embedder.model_copy(update={"name": "dlib-resnet-dlib"}),
-            "video": base.video.model_copy(update={"prefetch": 0}),
-        }
-    )
-    naive, naive_analysis, naive_t = _end_to_end(path, naive_config, "mean", "all")
-    tuned, tuned_analysis, tuned_t = _end_to_end(path, base, "topk:5", "needed")
-    matched = _match_tracks(naive_analysis, tuned_analysis)
-    cosines = [float(tuned_t[j] @ naive_t[i]) for j, i in matched.items() if j in tuned_t and i in naive_t]
-    return {
-        "frames": frames,
-        "naive": {
-            "config": "dlib models, detect + landmarks + embed every frame, decode inline; mean template"
-        }
-        | naive,
-        "tuned": {
-            "config": "default: decode thread, detect every 2nd frame and track between, torch port of "
-            "dlib's embedder on the top 5 frames of each track; topk:5 template"
-        }
-        | tuned,
-        "ratio_tuned_to_decode": tuned["fps"] / decode["pyav"]["fps"],
-        "ratio_tuned_to_naive": tuned["fps"] / naive["fps"],
-        "template_cosine": {
-            "tracks_matched": len(cosines),
-            "tuned_tracks": len(tuned_t),
-            "min": min(cosines, default=None),
-            "mean": float(np.mean(cosines)) if cosines else None,
-        },
-    }
+from vidfiqa.benchmark import run_benchmark
+from vidfiqa.config import load_config
 
 
 def main() -> None:
@@ -175,40 +22,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32, help="embedder batch size")
     parser.add_argument("--compare", action="store_true", help="also run naive vs tuned (slow)")
     parser.add_argument("--compare-frames", type=int, default=150, help="frames for --compare")
+    parser.add_argument("--tuned-config", type=Path, help="YAML config of the tuned run (default: defaults)")
     args = parser.parse_args()
-
-    decode = {
-        b: decode_fps(args.video, b)
-        for b in ("pyav", "decord")
-        if b == "pyav" or args.video.suffix != ".h264"
-    }
-    config = load_config(None)
-    stages = Stages.from_config(config)
-    t = time.perf_counter()
-    analysis = analyse_video(args.video, config, stages)
-    seconds = time.perf_counter() - t
-    result = {
-        "video": str(args.video),
-        "size": [analysis.info.width, analysis.info.height],
-        "machine": {
-            "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-        },
-        "decode": decode,
-        "pipeline": {
-            "config": "default (dlib-hog, dlib68, factors, detect every 2)",
-            "frames": analysis.frames_read,
-            "fps": analysis.frames_read / seconds,
-            "tracks": len(analysis.tracks),
-            "faces": sum(len(t.observations) for t in analysis.tracks),
-            "stage_seconds": analysis.seconds,
-            "ratio_to_decode_pyav": (analysis.frames_read / seconds) / decode["pyav"]["fps"],
-        },
-        "stages": stage_speeds(args.video, args.stage_frames, args.batch),
-    }
-    if args.compare:
-        result["naive_vs_tuned"] = compare(args.video, args.compare_frames, decode)
+    result = run_benchmark(
+        args.video,
+        stage_frames=args.stage_frames,
+        batch=args.batch,
+        compare_frames=args.compare_frames if args.compare else None,
+        tuned_config=load_config(args.tuned_config) if args.tuned_config else None,
+    )
     text = json.dumps(result, indent=1)
     if args.out:
         args.out.write_text(text + "\n")

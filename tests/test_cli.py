@@ -154,3 +154,21 @@ def test_bad_config_is_a_one_line_error(tmp_path: Path) -> None:
 def test_usage_error_exit_code(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["best-frames", "x.mp4", "--out", str(tmp_path), "--top-k", "0"])
     assert result.exit_code == 2
+
+
+def test_bench_measures_naive_and_tuned_pipelines(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench", str(SAMPLES / "single_face_motion.mp4"), "--compare-frames", "24", "--stage-frames", "4"]
+    result = CliRunner().invoke(cli, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["decode"]["pyav"]["fps"] > 0 and report["stages"]["embed_torch_over_dlib"] > 0
+    c = report["naive_vs_tuned"]
+    assert c["naive"]["faces_embedded"] == 24 and c["tuned"]["faces_embedded"] == 5
+    # Every frame vs every 2nd (the last frame is detected too, to close the interpolation).
+    assert c["naive"]["detector_calls"] == 24 and c["tuned"]["detector_calls"] == 13
+    assert c["ratio_tuned_to_naive"] == pytest.approx(c["tuned"]["fps"] / c["naive"]["fps"])
+    # One face moving in a circle: one track each, and the cheap template stays close.
+    assert c["template_cosine"]["tracks_matched"] == 1 and c["template_cosine"]["min"] >= 0.98
+    missing = CliRunner().invoke(cli, ["bench", str(tmp_path / "none.mp4")])
+    assert missing.exit_code == 1 and len(missing.output.strip().splitlines()) == 1

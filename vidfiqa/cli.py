@@ -1326,5 +1326,57 @@ def probe(video: str, backend: str) -> None:
     click.echo(json.dumps(asdict(info), indent=1))
 
 
+@cli.command()
+@click.argument("video", type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False), help="JSON file to write [default: print].")
+@click.option(
+    "--compare-frames",
+    type=click.IntRange(min=0),
+    default=150,
+    show_default=True,
+    help="Frames for the naive-vs-tuned comparison (the slow part); 0 skips it.",
+)
+@click.option(
+    "--stage-frames",
+    type=click.IntRange(min=2),
+    default=20,
+    show_default=True,
+    help="Frames for stage timings.",
+)
+@click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False), help="YAML config of the tuned run."
+)
+def bench(
+    video: str, out: str | None, compare_frames: int, stage_frames: int, config_path: str | None
+) -> None:
+    """Measure speeds on VIDEO in one process and print them as JSON.
+
+    Decode-only frames/s (PyAV, decord), the default pipeline, each stage (HOG and CNN
+    detection, landmarks, dlib's embedder and its torch port at batch 32) and, on the first
+    --compare-frames frames, the naive pipeline (dlib's models on every frame) against the tuned
+    one (the config: detection every few frames, decode thread, embedding only what templates
+    need), with their ratios and the cosine between the two templates of each track. Compare
+    ratios across machines, not frames/s.
+
+    Example:
+
+        vidfiqa bench ../shared/data/videos/talking_head_a.mp4 --out bench.json
+    """
+    from vidfiqa.benchmark import run_benchmark
+
+    tuned = _load(config_path) if config_path else None
+    try:
+        result = run_benchmark(
+            Path(video), stage_frames=stage_frames, compare_frames=compare_frames or None, tuned_config=tuned
+        )
+    except VideoError as exc:
+        raise click.ClickException(str(exc)) from None
+    text = json.dumps(result, indent=1)
+    if out:
+        Path(out).write_text(text + "\n")
+    else:
+        click.echo(text)
+
+
 def main() -> None:
     cli()
