@@ -304,7 +304,7 @@ def process(
     )
     store, index_dir = _open_store(db, index_path, index_kind)
     processor = _build(Processor, config, store, index_dir)
-    failed = 0
+    outcomes = []
     for video in videos:
         bar = _progress_bar(progress, Path(video).name)
         outcome = processor.process(
@@ -315,13 +315,25 @@ def process(
         )
         bar.close()
         if outcome.status == "failed":
-            failed += 1
             click.echo(f"error: {outcome.reason}", err=True)
         click.echo(json.dumps(asdict(outcome)))
+        outcomes.append(outcome)
     changes = processor.finish()
     click.echo(f"index: {json.dumps(changes)}", err=True)
+    _echo_summary(outcomes)
+    failed = sum(o.status == "failed" for o in outcomes)
     if failed:
         raise click.ClickException(f"{failed} of {len(videos)} videos failed")
+
+
+def _echo_summary(outcomes: list[Any]) -> None:
+    """What happened to each file, as a table on stderr (stdout keeps the JSON lines)."""
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "partial", "failed", "skipped")}
+    click.echo("summary: " + ", ".join(f"{n} {s}" for s, n in counts.items()), err=True)
+    width = max(len(Path(o.path).name) for o in outcomes)
+    for o in outcomes:
+        detail = o.reason.removeprefix(f"{o.path}: ") if o.reason else f"{o.tracks} tracks"
+        click.echo(f"  {o.status:<8} {Path(o.path).name:<{width}}  {detail}", err=True)
 
 
 def _resolve_template(store, ref: str, strategy: str | None):

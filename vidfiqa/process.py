@@ -46,6 +46,25 @@ class Outcome:
     seconds: float = 0.0
 
 
+def _damage(analysis: VideoAnalysis, config: Config) -> str:
+    """Why a video that decoded counts as partial; empty if it does not."""
+    problems = []
+    if analysis.decode_errors:
+        problems.append(f"{analysis.decode_errors} damaged packets skipped")
+    v = config.video
+    whole_file = v.stride == 1 and v.start is None and v.end is None
+    listed = analysis.info.num_frames
+    if (
+        whole_file
+        and listed
+        and analysis.frames_read < listed
+        and (v.max_frames or listed) > analysis.frames_read
+    ):
+        # The container's index lists frames the stream no longer holds: cut or damaged.
+        problems.append(f"decoded {analysis.frames_read} of the {listed} frames the container lists")
+    return "; ".join(problems)
+
+
 def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -166,7 +185,10 @@ class Processor:
             return Outcome(path, "failed", f"{path}: {reason}")
         # Stored paths are absolute, so that a video is found again from any working directory.
         path = str(p.resolve())
-        sha = file_sha256(p)
+        try:
+            sha = file_sha256(p)
+        except OSError as exc:
+            return Outcome(path, "failed", f"{path}: cannot read ({exc.strerror})")
         known = self.store.find_video(sha, self.hash)
         if known is not None and known.status in ("done", "partial") and not force:
             return Outcome(path, "skipped", "already stored with this configuration", known.id)
@@ -177,14 +199,19 @@ class Processor:
             results = build_templates(
                 p, self.config, analysis, self.embedder, self.strategies, embed=self.config.templates.embed
             )
-        except VideoError as exc:
+        except Exception as exc:  # one bad video must never stop a batch
+            if isinstance(exc, VideoError):
+                reason = str(exc)
+            else:  # an input no check foresaw: recorded with its type, for a bug report
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                reason = f"{path}: {type(exc).__name__}: {first[:200]}"
             video_id = self.store.replace_video(
-                _video_row(path, sha, self.hash, self.run_id, info, "failed", str(exc)), [], []
+                _video_row(path, sha, self.hash, self.run_id, info, "failed", reason), [], []
             )
-            return Outcome(path, "failed", str(exc), video_id, seconds=time.perf_counter() - start)
-        status, reason = "done", ""
-        if analysis.decode_errors:
-            status, reason = "partial", f"{analysis.decode_errors} damaged packets skipped"
+            return Outcome(path, "failed", reason, video_id, seconds=time.perf_counter() - start)
+        status, reason = "partial", _damage(analysis, self.config)
+        if not reason:
+            status = "done"
         tracks, embeddings = _rows(analysis, results, self.embedder, self.stages.scorer.name)
         video_id = self.store.replace_video(
             _video_row(path, sha, self.hash, self.run_id, info, status, reason), tracks, embeddings
