@@ -117,6 +117,9 @@ def build(out: Path, shared: Path | None) -> dict[str, Path]:
         files[f"truncated_{pct}"] = out / f"truncated_{pct}.mp4"
         files[f"truncated_{pct}"].write_bytes(data[: len(data) * pct // 100])
     files["no_moov"] = _without_moov(whole, out / "no_moov.mp4")
+    # A codec FFmpeg does not know (found by the fuzzer: it used to raise AttributeError).
+    files["unknown_codec"] = out / "unknown_codec.mp4"
+    files["unknown_codec"].write_bytes(data.replace(b"avc1", b"zzz9"))
     if shared is not None:
         files["lossy_h264"] = _lossy_h264(shared / "videos" / "foreman_cif.h264", out / "lossy.h264")
     files["audio_only"] = _audio_only(out / "audio_only.mp4")

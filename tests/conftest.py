@@ -85,3 +85,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     Base.metadata.drop_all(engine)
     engine.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, int, int]]:
+    """What an uninterrupted local `process` of the batch-test clips stores (tests/batches.py)."""
+    from tests.batches import VIDEOS, contents, run_process
+
+    root = tmp_path_factory.mktemp("reference")
+    db = f"sqlite:///{root / 'v.db'}"
+    proc = run_process(db, root / "idx", VIDEOS)
+    assert proc.wait(timeout=600) == 0, proc.stderr.read()
+    return contents(db)

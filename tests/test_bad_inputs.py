@@ -19,6 +19,7 @@ EXPECTED = {
     "truncated_50": ("partial", "decoded 7 of the 40 frames", 1),
     "truncated_90": ("partial", "of the 40 frames the container lists", 1),
     "no_moov": ("failed", "cannot open video", 0),
+    "unknown_codec": ("failed", "unsupported or unknown video codec", 0),
     "lossy_h264": (None, None, 1),
     "audio_only": ("failed", "no video stream", 0),
     "still_image": ("done", None, 0),

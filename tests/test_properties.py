@@ -1,5 +1,7 @@
 """Property tests (hypothesis) of the metrics, the template aggregation and the tracker."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,6 +11,7 @@ from hypothesis.extra.numpy import arrays
 from vidfiqa.aggregate import Strategy
 from vidfiqa.eval.edc import edc
 from vidfiqa.eval.metrics import tar_at_far
+from vidfiqa.export import safe_name
 from vidfiqa.track import IouTracker
 from vidfiqa.types import Detections
 
@@ -112,3 +115,12 @@ def test_tracker_never_reuses_an_id(rounds, cuts) -> None:
         assert not set(ids) & ended  # an ended track's id never comes back
         ended |= live - set(ids) - {t.track_id for t in tracker._tracks}
         live = {t.track_id for t in tracker._tracks}
+
+
+@given(st.text(max_size=200))
+def test_output_names_never_leave_their_folder(text) -> None:
+    name = safe_name(text)
+    assert name and len(name) <= 80 and name not in (".", "..")
+    assert set(name) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+    folder = Path("/out")
+    assert (folder / name).resolve().parent == folder

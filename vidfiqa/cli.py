@@ -267,6 +267,18 @@ def best_frames(
 )
 @_index_kind_option
 @click.option("--force", is_flag=True, help="Reprocess videos already stored with this configuration.")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: one video after another in this process; ray: a pool of Ray workers.",
+)
+@click.option("--address", help="Ray cluster to join (e.g. ray://head:10001, auto) [default: a local Ray].")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Ray workers.")
+@click.option(
+    "--gpus-per-worker", type=click.FloatRange(min=0), default=0, show_default=True, help="Ray GPUs a worker."
+)
 @_run_options
 def process(
     videos: tuple[str, ...],
@@ -276,6 +288,10 @@ def process(
     embed: str | None,
     index_kind: str,
     force: bool,
+    executor: str,
+    address: str | None,
+    workers: int,
+    gpus_per_worker: float,
     config_path: str | None,
     progress: bool,
     **video_opts: Any,
@@ -303,6 +319,11 @@ def process(
         },
     )
     store, index_dir = _open_store(db, index_path, index_kind)
+    if executor == "ray":
+        _process_on_ray(
+            list(videos), config, db, index_path, store, index_dir, address, workers, gpus_per_worker, force
+        )
+        return
     processor = _build(Processor, config, store, index_dir)
     outcomes = []
     for video in videos:
@@ -318,22 +339,61 @@ def process(
             click.echo(f"error: {outcome.reason}", err=True)
         click.echo(json.dumps(asdict(outcome)))
         outcomes.append(outcome)
-    changes = processor.finish()
-    click.echo(f"index: {json.dumps(changes)}", err=True)
-    _echo_summary(outcomes)
-    failed = sum(o.status == "failed" for o in outcomes)
-    if failed:
-        raise click.ClickException(f"{failed} of {len(videos)} videos failed")
+    _finish_batch(outcomes, processor.finish())
 
 
-def _echo_summary(outcomes: list[Any]) -> None:
-    """What happened to each file, as a table on stderr (stdout keeps the JSON lines)."""
+def _process_on_ray(
+    videos: list[str],
+    config: Config,
+    db: str,
+    index_path: str,
+    store: Any,
+    index_dir: Any,
+    address: str | None,
+    workers: int,
+    gpus: float,
+    force: bool,
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from vidfiqa.process import sync_index
+    from vidfiqa.ray_executor import process_with_ray
+
+    # Workers may start in another directory: give them absolute paths.
+    url = make_url(db)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_absolute():
+        db = url.set(database=str(Path(url.database).resolve())).render_as_string(hide_password=False)
+    paths = [str(Path(v).resolve()) if Path(v).exists() else v for v in videos]
+    outcomes = process_with_ray(
+        paths,
+        config,
+        db,
+        str(Path(index_path).resolve()),
+        address=address,
+        workers=workers,
+        gpus_per_worker=gpus,
+        force=force,
+    )
+    for outcome in outcomes:
+        if outcome.status == "failed":
+            click.echo(f"error: {outcome.reason}", err=True)
+        click.echo(json.dumps(asdict(outcome)))
+    _finish_batch(outcomes, sync_index(store, index_dir))
+
+
+def _finish_batch(outcomes: list[Any], index_changes: dict[str, Any]) -> None:
+    """The index changes and a table of what happened to each file, on stderr (stdout keeps the
+    JSON lines); exit 1 if any file failed."""
+    click.echo(f"index: {json.dumps(index_changes)}", err=True)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "partial", "failed", "skipped")}
     click.echo("summary: " + ", ".join(f"{n} {s}" for s, n in counts.items()), err=True)
     width = max(len(Path(o.path).name) for o in outcomes)
     for o in outcomes:
         detail = o.reason.removeprefix(f"{o.path}: ") if o.reason else f"{o.tracks} tracks"
         click.echo(f"  {o.status:<8} {Path(o.path).name:<{width}}  {detail}", err=True)
+    failed = counts["failed"]
+    if failed:
+        raise click.ClickException(f"{failed} of {len(outcomes)} videos failed")
 
 
 def _resolve_template(store, ref: str, strategy: str | None):
@@ -883,12 +943,18 @@ _eval_scorers_option = click.option(
 )
 
 
+_eval_report_option = click.option(
+    "--report", is_flag=True, help="Also write results.html: the table and both plots in one page."
+)
+
+
 @cli.group("eval")
 def eval_group() -> None:
     """Evaluate FIQA scorers and template strategies on video benchmarks."""
 
 
 @eval_group.command("ytf")
+@_eval_report_option
 @click.option("--root", type=click.Path(file_okay=False), required=True, help="YouTube Faces root folder.")
 @click.option(
     "--protocol",
@@ -949,6 +1015,7 @@ def eval_ytf(
     edc_fmr: float | None,
     out_dir: str,
     progress: bool,
+    report: bool,
 ) -> None:
     """Reproduce the YouTube Faces video protocols for FIQA scorers and template strategies.
 
@@ -1028,6 +1095,7 @@ def eval_ytf(
             "embedder": "dlib-resnet",
             "videos": len(features),
         },
+        html=report,
     )
 
 
@@ -1041,6 +1109,7 @@ def _evaluate_and_report(
     out: Path,
     meta: dict[str, Any],
     fars: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1),
+    html: bool = False,
 ) -> None:
     """Templates per scorer and strategy (``build(scorer, strategy)``), the protocol's metrics,
     and the report files.
@@ -1081,7 +1150,7 @@ def _evaluate_and_report(
         if len(fars) > 4:  # IJB: the TAR@FAR ladder is the table
             columns = [f"tar@far={f:g}" for f in fars] + ["auc", "pauc20"]
         meta = {**meta, "pairs": int(first.metrics["pairs"]), "edc_fmr": edc_fmr}
-        paths = write_report(out, meta, results, columns)
+        paths = write_report(out, meta, results, columns, html=html)
     for message in sorted({str(w.message) for w in caught}):
         click.echo(f"note: {message} (n/a in the table)", err=True)
     click.echo((out / "results.md").read_text())
@@ -1089,6 +1158,7 @@ def _evaluate_and_report(
 
 
 @eval_group.command("pairs")
+@_eval_report_option
 @click.option(
     "--pairs",
     "pair_list",
@@ -1126,6 +1196,7 @@ def eval_pairs(
     out_dir: str,
     config_path: str | None,
     progress: bool,
+    report: bool,
     **video_opts: Any,
 ) -> None:
     """Verification on any list of video pairs, per quality scorer and template strategy.
@@ -1222,10 +1293,12 @@ def eval_pairs(
             "pair_list": str(Path(pair_list).resolve()),
             "embedder": config.embedder.name,
         },
+        html=report,
     )
 
 
 @eval_group.command("ijb")
+@_eval_report_option
 @click.option(
     "--images", type=click.Path(file_okay=False), required=True, help="Folder of the images (loose_crop)."
 )
@@ -1258,6 +1331,7 @@ def eval_ijb(
     edc_fmr: float,
     out_dir: str,
     progress: bool,
+    report: bool,
 ) -> None:
     """IJB-B/IJB-C style template verification: TAR at FAR 1e-6 ... 1e-1.
 
@@ -1309,6 +1383,7 @@ def eval_ijb(
             "embedder": "dlib-resnet",
         },
         fars=IJB_FARS,
+        html=report,
     )
 
 
@@ -1336,6 +1411,59 @@ def probe(video: str, backend: str) -> None:
     except VideoError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(asdict(info), indent=1))
+
+
+@cli.command()
+@click.argument("video", type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="HTML file to write.")
+@click.option("--top-k", type=click.IntRange(min=1), help="Best frames shown per track [default: 5].")
+@click.option(
+    "--strategy",
+    "strategies",
+    multiple=True,
+    help="Template strategy, repeatable [default: the config's, best and topk:5].",
+)
+@_run_options
+def report(
+    video: str,
+    out: str,
+    top_k: int | None,
+    strategies: tuple[str, ...],
+    config_path: str | None,
+    progress: bool,
+    **video_opts: Any,
+) -> None:
+    """Write one self-contained HTML page about VIDEO.
+
+    The page shows the tracks, a quality timeline per track with the chosen best frames marked,
+    the contact sheet, each best frame's crop, factor breakdown and reasons, and which frames
+    built each template with what weight. Images are inline: the file opens anywhere, offline.
+
+    Example:
+
+        vidfiqa report sample_videos/group_walk.mp4 --out report.html
+    """
+    from vidfiqa.aggregate import Strategy
+    from vidfiqa.models import registry
+    from vidfiqa.pipeline import Stages, stage_options
+    from vidfiqa.report import video_report
+
+    config = _config_from_options(
+        config_path, video_opts, {"select.top_k": top_k, "templates.strategies": list(strategies) or None}
+    )
+    stages = _build(Stages.from_config, config)
+    embedder = _build(
+        registry.create, "embedder", config.embedder.name, **stage_options(config, config.embedder.name)
+    )
+    try:
+        text = video_report(
+            video, config, stages, embedder, [Strategy.parse(s) for s in config.templates.strategies]
+        )
+    except VideoError as exc:
+        raise click.ClickException(str(exc)) from None
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(text, encoding="utf-8")
+    click.echo(f"report: {out}")
 
 
 @cli.command()

@@ -17,9 +17,16 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; concurrent runs there must not share an index folder
+    fcntl = None  # type: ignore[assignment]
 
 import faiss
 import numpy as np
@@ -152,6 +159,20 @@ class IndexDir:
 
     def file(self, space: Space) -> Path:
         return self.path / space.filename
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder's lock file exclusively (``flock``), so that processes syncing one
+        index folder do so one at a time. Waits for the holder; released on exit or death."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / ".lock", "a") as fh:
+            if fcntl is not None:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
 
     def load(self, space: Space) -> SpaceIndex | None:
         f = self.file(space)

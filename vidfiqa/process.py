@@ -234,7 +234,17 @@ class Processor:
 
 
 def sync_index(store: Store, index_dir: IndexDir, *, rebuild: bool = False) -> dict[str, dict[str, int]]:
-    """Make the index hold exactly the stored templates, space by space."""
+    """Make the index hold exactly the stored templates, space by space.
+
+    Runs under the index folder's lock and reads the database inside it: two runs finishing at
+    once sync one after the other, and the second sees everything the first did and more, so a
+    slower sync can never write back an older state over a newer one.
+    """
+    with index_dir.lock():
+        return _sync_locked(store, index_dir, rebuild)
+
+
+def _sync_locked(store: Store, index_dir: IndexDir, rebuild: bool) -> dict[str, dict[str, int]]:
     spaces = {Space(*s) for s in store.spaces()}
     on_disk = {f.name for f in index_dir.path.glob("*.faiss")} if index_dir.path.is_dir() else set()
     changes = {}

@@ -9,6 +9,7 @@ Vectors are stored as little-endian float32 bytes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +31,9 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    insert,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
@@ -185,6 +188,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_immediate(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite would open transactions itself, lazily at the first write, so a read-then-write
+    # transaction could act on a read another writer has made stale; SQLAlchemy's "begin" event
+    # below opens each one with BEGIN IMMEDIATE instead, taking the write lock up front.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+#: PostgreSQL advisory lock held while the schema is created and checked.
+_SCHEMA_LOCK = 0x7669_6466
+
+
+def _video_lock(sha256: str, config_hash: str) -> int:
+    """A signed 64-bit advisory-lock key for one (file, configuration)."""
+    digest = hashlib.sha256(f"{sha256}:{config_hash}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 def _redact(url: str) -> str:
     try:
         from sqlalchemy.engine import make_url
@@ -213,21 +237,27 @@ class Store:
             raise StoreError(f"{_redact(url)}: cannot use database URL ({exc})") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", _sqlite_immediate)
+            event.listen(self.engine, "begin", _sqlite_begin)
         try:
-            Base.metadata.create_all(self.engine)
-            self._check_version()
+            self._create_schema()
         except OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise StoreError(f"{_redact(url)}: cannot open database ({reason})") from None
 
-    def _check_version(self) -> None:
-        with self.session() as s:
-            row = s.get(Meta, "schema_version")
-            if row is None:
-                s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
-            elif row.value != str(SCHEMA_VERSION):
+    def _create_schema(self) -> None:
+        # One transaction under a lock, so that processes starting together on a new database
+        # neither race to create the tables nor both write the version row.
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+            Base.metadata.create_all(conn)
+            value = conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
+            if value is None:
+                conn.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+            elif value != str(SCHEMA_VERSION):
                 raise StoreError(
-                    f"{_redact(self.url)}: database schema version {row.value}, this vidfiqa "
+                    f"{_redact(self.url)}: database schema version {value}, this vidfiqa "
                     f"needs {SCHEMA_VERSION}; use a new database or an older vidfiqa"
                 )
 
@@ -286,6 +316,13 @@ class Store:
             The new video id.
         """
         with self.session() as s:
+            if self.engine.dialect.name == "postgresql":
+                # Two runs storing the same video serialise here, so the second replaces the
+                # first instead of both inserting (SQLite's BEGIN IMMEDIATE does the same).
+                s.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"),
+                    {"key": _video_lock(video.sha256, video.config_hash)},
+                )
             old = s.scalar(
                 select(Video).where(Video.sha256 == video.sha256, Video.config_hash == video.config_hash)
             )

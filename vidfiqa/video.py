@@ -145,6 +145,10 @@ class PyAVReader:
             self._container.close()
             raise VideoError(f"{self.path}: no video stream")
         self._stream = self._container.streams.video[0]
+        if self._stream.codec_context is None:
+            # The container names a codec FFmpeg cannot decode (or a damaged header names none).
+            self._container.close()
+            raise VideoError(f"{self.path}: unsupported or unknown video codec")
         self._stream.thread_type = "AUTO"
         if self.options.threads:
             self._stream.codec_context.thread_count = self.options.threads

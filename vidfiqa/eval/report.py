@@ -44,8 +44,11 @@ def write_report(
     meta: dict[str, Any],
     results: dict[tuple[str, str], ProtocolResult],
     columns: list[str],
+    *,
+    html: bool = False,
 ) -> dict[str, Path]:
-    """Write ``results.json``, ``results.md``, ``roc.png`` and ``edc.png`` into ``out``."""
+    """Write ``results.json``, ``results.md``, ``roc.png`` and ``edc.png`` into ``out``, and with
+    ``html`` also ``results.html`` (all of it in one self-contained page)."""
     out.mkdir(parents=True, exist_ok=True)
     rows = [
         {"scorer": scorer, "strategy": strategy, "metrics": r.metrics, "missing": r.missing}
@@ -89,4 +92,35 @@ def write_report(
     fig.tight_layout()
     fig.savefig(paths["edc"], dpi=120)
     plt.close(fig)
+    if html:
+        paths["html"] = out / "results.html"
+        paths["html"].write_text(html_page(meta, rows, columns, paths["roc"], paths["edc"]), encoding="utf-8")
     return paths
+
+
+def html_page(
+    meta: dict[str, Any], rows: list[dict[str, Any]], columns: list[str], roc: Path, edc_png: Path
+) -> str:
+    """The results table and the ROC and EDC plots as one self-contained page."""
+    from PIL import Image
+
+    from vidfiqa.html import esc, img, page, png_uri, table
+
+    notes = table(
+        ["setting", "value"],
+        ([esc(k), esc(v)] for k, v in meta.items() if k != "title" and not isinstance(v, dict | list)),
+    )
+    cells = []
+    for r in rows:
+        values = [
+            _fmt(r["metrics"].get(c, float("nan")), percent=c.startswith(("tar", "accuracy", "eer", "auc")))
+            for c in columns
+        ]
+        cells.append([esc(r["scorer"]), esc(r["strategy"]), *values])
+    results = table(["scorer", "strategy", *columns], cells, numeric=set(range(2, 2 + len(columns))))
+    plots = "".join(
+        f"<h2>{name}</h2>" + img(png_uri(Image.open(path).convert("RGB")), name)
+        for name, path in (("ROC", roc), ("EDC", edc_png))
+    )
+    legend = "<p class=meta>Rates (TAR, accuracy, EER, AUC) in percent; pAUC of the EDC as decimals.</p>"
+    return page(str(meta.get("title", "Evaluation")), notes + "<h2>Results</h2>" + results + legend + plots)
