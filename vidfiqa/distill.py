@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vidfiqa.align import align_dlib_chip
 from vidfiqa.models.base import Detector, Embedder, FaceBatch, Landmarker, QualityScorer
 from vidfiqa.pipeline import describe_faces
+from vidfiqa.templates import chips_for
 from vidfiqa.train import TrainError
 from vidfiqa.types import Detections
 
@@ -92,7 +92,8 @@ def face_images(folder: Path) -> tuple[list[Path], list[str]]:
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if len(files) < 4:
         raise TrainError(f"{folder}: need at least 4 face images, found {len(files)}")
-    return files, [p.parent.relative_to(folder).as_posix().strip(".") for p in files]
+    identities = [p.parent.relative_to(folder).as_posix() for p in files]
+    return files, ["" if i == "." else i for i in identities]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +118,7 @@ def describe_images(
 ) -> DescribedFaces:
     """Align, score and embed the face of each image: the whole image is the face box (face
     crops), or the largest face the ``detector`` finds. Images where none is found are skipped."""
-    index, batches, embeddings = [], [], []
+    index, batches, chips = [], [], []
     for i, path in enumerate(files):
         try:
             image = np.asarray(Image.open(path).convert("RGB"))
@@ -134,16 +135,15 @@ def describe_images(
                 continue
             found = found[[int(np.argmax(np.prod(found.boxes[:, 2:] - found.boxes[:, :2], axis=1)))]]
         batch = describe_faces(image, found, landmarker)
-        chips = (
-            batch.crops if embedder.alignment == "arcface112" else align_dlib_chip(image, found.data["dlib5"])
-        )
         index.append(i)
         batches.append(batch)
-        embeddings.append(embedder.embed(chips))
+        chips.append(chips_for(embedder, [image], [found], batch))
         if progress:
             progress(1)
     if len(index) < 4:
         raise TrainError(f"faces found in only {len(index)} of {len(files)} images; need at least 4")
     batch = FaceBatch.concat(batches)
     scores = np.asarray(teacher.score(batch).scores, np.float32)
-    return DescribedFaces(np.array(index), batch, scores, np.concatenate(embeddings).astype(np.float32))
+    # One call, so the embedder batches across images.
+    embeddings = embedder.embed(np.concatenate(chips)).astype(np.float32)
+    return DescribedFaces(np.array(index), batch, scores, embeddings)

@@ -29,7 +29,6 @@ class _Worker:
     def __init__(self, config: dict[str, Any], db: str, index: str, threads: int):
         import torch
 
-        from vidfiqa.config import Config
         from vidfiqa.index import IndexDir
         from vidfiqa.process import Processor
         from vidfiqa.store import Store

@@ -17,8 +17,9 @@ import numpy as np
 from vidfiqa.aggregate import Aggregate, Strategy
 from vidfiqa.align import align_arcface, align_dlib_chip
 from vidfiqa.config import Config
-from vidfiqa.models.base import Embedder
+from vidfiqa.models.base import Embedder, FaceBatch
 from vidfiqa.pipeline import VideoAnalysis, revisit
+from vidfiqa.types import Detections
 
 EmbedMode = Literal["needed", "all"]
 
@@ -36,6 +37,16 @@ class TrackTemplates:
     track_position: int
     embeddings: dict[int, np.ndarray]
     templates: dict[str, Aggregate]
+
+
+def chips_for(
+    embedder: Embedder, images: list[np.ndarray], detections: list[Detections], batch: FaceBatch
+) -> np.ndarray:
+    """What ``embedder`` takes of faces just described (``batch``, from ``detections`` in
+    ``images``, in order): the ArcFace crops, or dlib's 150x150 chips from dlib's own points."""
+    if embedder.alignment == "arcface112":
+        return batch.crops
+    return np.concatenate([align_dlib_chip(im, d.data["dlib5"]) for im, d in zip(images, detections)])
 
 
 def embed_observations(

@@ -31,6 +31,7 @@ from PIL import Image
 from vidfiqa.aggregate import Strategy
 from vidfiqa.models.base import Detector, Embedder, FaceBatch, Landmarker, QualityScorer
 from vidfiqa.pipeline import describe_faces
+from vidfiqa.templates import chips_for
 from vidfiqa.types import Detections
 
 
@@ -282,7 +283,7 @@ class FeatureExtractor:
         batches = [describe_faces(im, d, self.landmarker) for im, d in zip(images, dets)]
         batch = FaceBatch.concat(batches)
         if "embeddings" not in stored:
-            chips = _chips(self.embedder, images, dets, batch)
+            chips = chips_for(self.embedder, images, dets, batch)
             stored["embeddings"] = self.embedder.embed(chips)
             stored["frames"] = np.array([frames[i].number for i in used], np.int64)
         for name in missing:
@@ -301,16 +302,6 @@ def _from_store(stored: dict[str, np.ndarray], scorers: list[str]) -> VideoFeatu
         embeddings=stored["embeddings"].astype(np.float32),
         qualities={s: stored[f"quality__{s}"].astype(np.float32) for s in scorers},
     )
-
-
-def _chips(
-    embedder: Embedder, images: list[np.ndarray], dets: list[Detections], batch: FaceBatch
-) -> np.ndarray:
-    if embedder.alignment == "arcface112":
-        return batch.crops
-    from vidfiqa.align import align_dlib_chip
-
-    return np.concatenate([align_dlib_chip(im, d.data["dlib5"]) for im, d in zip(images, dets)])
 
 
 @dataclass(frozen=True, slots=True)
