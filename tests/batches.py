@@ -17,9 +17,11 @@ VIDEOS = [SAMPLES / "blur_ramp.mp4", SAMPLES / "single_face_motion.mp4", SAMPLES
 OPTIONS = ["--max-frames", "110", "--no-progress", "--strategy", "best", "--strategy", "mean"]
 
 
-def run_process(db: str, index: Path, videos: list[Path]) -> subprocess.Popen:
+def run_process(db: str, index: Path, videos: list[Path], *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "vidfiqa", "process", *map(str, videos), "--db", db, "--index", str(index)]
-    return subprocess.Popen([*cmd, *OPTIONS], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [*cmd, *OPTIONS, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def contents(db: str) -> dict[str, tuple[str, int, int]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -88,12 +89,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, int, int]]:
-    """What an uninterrupted local `process` of the batch-test clips stores (tests/batches.py)."""
+def reference_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, tuple[str, int, int]], float]:
+    """What an uninterrupted local `process` of the batch-test clips stores (tests/batches.py),
+    and its wall time in seconds on this machine."""
     from tests.batches import VIDEOS, contents, run_process
 
     root = tmp_path_factory.mktemp("reference")
     db = f"sqlite:///{root / 'v.db'}"
+    start = time.perf_counter()
     proc = run_process(db, root / "idx", VIDEOS)
     assert proc.wait(timeout=600) == 0, proc.stderr.read()
-    return contents(db)
+    return contents(db), time.perf_counter() - start
+
+
+@pytest.fixture(scope="session")
+def reference(reference_run) -> dict[str, tuple[str, int, int]]:
+    return reference_run[0]

@@ -1,9 +1,10 @@
-"""HTML reports: `vidfiqa report` for a video and `eval ... --report`, their content, and that
-they render in a real browser (Debian's chromium, headless): every image decodes, no console
-error, and the screenshot shows a page."""
+"""HTML reports: `vidfiqa report` for a video file, for what a `process` run stored, and
+`eval ... --report`; their content, and that they render in a real browser (Debian's chromium,
+headless): every image decodes, no console error, and the screenshot shows a page."""
 
 import base64
 import io
+import json
 import os
 import re
 import shutil
@@ -18,14 +19,42 @@ from PIL import Image
 from tests.conftest import SAMPLES
 from vidfiqa.cli import cli
 
+STRATEGIES = ["--strategy", "best", "--strategy", "softmax:0.05"]
+
 
 @pytest.fixture(scope="module")
 def video_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report") / "group walk report.html"
     args = ["report", str(SAMPLES / "group_walk.mp4"), "--out", str(out), "--no-progress", "--top-k", "3"]
-    result = CliRunner().invoke(cli, [*args, "--strategy", "best", "--strategy", "softmax:0.05"])
+    result = CliRunner().invoke(cli, [*args, *STRATEGIES])
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """A database where one run stored group_walk (as the fresh report analyses it) and
+    blur_ramp, and the folder of that run's report pages."""
+    root = tmp_path_factory.mktemp("stored")
+    db = f"sqlite:///{root / 'v.db'}"
+    videos = [str(SAMPLES / "group_walk.mp4"), str(SAMPLES / "blur_ramp.mp4")]
+    store = ["--db", db, "--index", str(root / "idx")]
+    result = CliRunner().invoke(cli, ["process", *videos, *store, "--no-progress", *STRATEGIES])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(
+        cli, ["report", "run:last", "--db", db, "--out", str(root / "pages"), "--top-k", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"report: {root / 'pages' / 'video1_group_walk.html'}",
+        f"report: {root / 'pages' / 'video2_blur_ramp.html'}",
+    ]
+    return db, root / "pages"
+
+
+@pytest.fixture(scope="module")
+def stored_report(stored: tuple[str, Path]) -> Path:
+    return stored[1] / "video1_group_walk.html"
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +92,96 @@ def test_video_report_shows_tracks_timelines_best_frames_and_templates(video_rep
     assert html.count("<td>best</td>") == len(tracks) and html.count("<td>softmax:0.05</td>") == len(tracks)
 
 
+def _without_store_references(html: str) -> str:
+    """The page after its summary table, less what names stored rows (track:ID, template:ID)."""
+    html = html.split("</table>", 1)[1]
+    html = re.sub(r"<p class=meta>track:\d+, ", "<p class=meta>", html)
+    return re.sub(r"<td>template:\d+</td>", "", html.replace("<th>stored as</th>", ""))
+
+
+def test_stored_run_report_is_the_fresh_report_of_the_same_video(
+    video_report: Path, stored_report: Path
+) -> None:
+    # Same tracks, qualities, picks, crops, timelines and template weights, byte for byte: the
+    # page of a stored run is made from the database and loses nothing.
+    html = stored_report.read_text()
+    assert _without_store_references(html) == _without_store_references(video_report.read_text())
+    assert "<td>video:1, run:1</td><td>done</td><td>960x540</td><td>25.00</td><td>150</td><td>8</td>" in html
+    track_refs = re.findall(r"<h2>Track \d+</h2><p class=meta>track:(\d+), ", html)
+    assert track_refs == [str(i) for i in range(1, 9)]
+    assert len(re.findall(r"<td>template:\d+</td><td>best</td>", html)) == 8
+
+
+def test_stored_report_of_one_video_with_a_strategy_and_a_label(
+    stored: tuple[str, Path], tmp_path: Path
+) -> None:
+    db, _ = stored
+    result = CliRunner().invoke(cli, ["enroll", "track:9", "--label", "Eileen Collins", "--db", db])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "blur.html"
+    args = ["report", "video:2", "--db", db, "--out", str(out), "--strategy", "softmax:0.05"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"report: {out}\n"
+    html = out.read_text()
+    assert "track:9 (Eileen Collins), " in html and "<h2>Contact sheet</h2>" in html
+    assert "<td>softmax:0.05</td>" in html and "<td>best</td>" not in html
+    assert len(re.findall(r"<td><img ", html)) == 5  # the five best frames with their faces
+
+
+def test_stored_report_without_its_video_file_keeps_the_rest(tmp_path: Path) -> None:
+    clip = tmp_path / "clip.mp4"
+    shutil.copy(SAMPLES / "blur_ramp.mp4", clip)
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    store = ["--db", db, "--index", str(tmp_path / "idx")]
+    result = CliRunner().invoke(cli, ["process", str(clip), *store, "--no-progress", "--max-frames", "40"])
+    assert result.exit_code == 0, result.output
+    pages = {}
+    for case in ("changed", "gone"):
+        if case == "changed":
+            clip.write_bytes(clip.read_bytes()[:-100])
+        else:
+            clip.unlink()
+        pages[case] = tmp_path / f"{case}.html"
+        result = CliRunner().invoke(cli, ["report", "run:1", "--db", db, "--out", str(pages[case])])
+        assert result.exit_code == 0, result.output
+    changed, gone = pages["changed"].read_text(), pages["gone"].read_text()
+    assert (
+        f"{clip.resolve()} has changed since it was processed: best frames shown without their faces"
+        in changed
+    )
+    assert f"{clip.resolve()} cannot be read any more: best frames shown without their faces" in gone
+    for html in (changed, gone):
+        assert "<h2>Track 0</h2>" in html and "<h2>Contact sheet</h2>" not in html
+        assert "<td><img " not in html and "quality timeline of track 0" in html
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["run:7", "--out", "r.html"], 1, "Error: no run 7 in the database; see 'vidfiqa runs'"),
+        (["video:7", "--out", "r.html"], 1, "Error: no video 7 in the database; see 'vidfiqa runs'"),
+        (["run:1", "--out", "r.html"], 1, "Error: 2 videos to report: give --out a folder for one page each"),
+        (["run:1", "--out", "r", "--detector", "dlib-cnn"], 2, "Error: --detector applies to a video file"),
+        (["video:last", "--out", "r"], 2, "Error: video:last is not a reference; use video:ID or run:last"),
+    ],
+)
+def test_stored_report_errors_are_one_line(stored, args, code, message, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["report", *args, "--db", stored[0]])
+    assert result.exit_code == code
+    assert result.stderr.splitlines()[-1].startswith(message), result.stderr
+    assert "Traceback" not in result.output and not list(tmp_path.iterdir())
+
+
+def test_runs_lists_what_each_run_stored(stored: tuple[str, Path]) -> None:
+    result = CliRunner().invoke(cli, ["runs", "--db", stored[0]])
+    assert result.exit_code == 0, result.output
+    (run,) = json.loads(result.stdout)
+    assert run["run_id"] == 1 and run["command"] == "process" and run["finished_at"]
+    assert run["video_ids"] == [1, 2] and run["statuses"] == {"done": 2}
+
+
 def test_eval_report_holds_the_table_and_both_plots(eval_report: Path) -> None:
     html = eval_report.read_text()
     assert "<h2>ROC</h2>" in html and "<h2>EDC</h2>" in html
@@ -79,7 +198,7 @@ def _chromium() -> str:
     return found
 
 
-@pytest.mark.parametrize("page", ["video_report", "eval_report"])
+@pytest.mark.parametrize("page", ["video_report", "stored_report", "eval_report"])
 def test_pages_render_in_chromium(page: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     browser = _chromium()
     url = request.getfixturevalue(page).resolve().as_uri()

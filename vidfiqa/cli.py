@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict
@@ -107,6 +108,14 @@ def _config_from_options(
     )
 
 
+_db_option = click.option(
+    "--db",
+    default="sqlite:///vidfiqa.db",
+    show_default=True,
+    help="SQLAlchemy database URL (SQLite file or postgresql+psycopg://...).",
+)
+
+
 def _store_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--db and --index, shared by every command that reads or writes the store."""
     fn = click.option(
@@ -117,12 +126,7 @@ def _store_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         show_default=True,
         help="Folder of FAISS index files, one per (model, strategy, scorer).",
     )(fn)
-    return click.option(
-        "--db",
-        default="sqlite:///vidfiqa.db",
-        show_default=True,
-        help="SQLAlchemy database URL (SQLite file or postgresql+psycopg://...).",
-    )(fn)
+    return _db_option(fn)
 
 
 _index_kind_option = click.option(
@@ -277,7 +281,27 @@ def best_frames(
 @click.option("--address", help="Ray cluster to join (e.g. ray://head:10001, auto) [default: a local Ray].")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Ray workers.")
 @click.option(
-    "--gpus-per-worker", type=click.FloatRange(min=0), default=0, show_default=True, help="Ray GPUs a worker."
+    "--cpus-per-worker",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1,
+    show_default=True,
+    help="Ray CPUs reserved for a worker (fractions let workers share a core); its torch threads "
+    "are the whole part, at least 1.",
+)
+@click.option(
+    "--gpus-per-worker",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    help="Ray GPUs a worker; a fraction (0.5) lets workers share a GPU.",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Ray: how many more times a video is tried after its worker died (killed, out of memory) "
+    "processing it.",
 )
 @_run_options
 def process(
@@ -291,7 +315,9 @@ def process(
     executor: str,
     address: str | None,
     workers: int,
+    cpus_per_worker: float,
     gpus_per_worker: float,
+    retries: int,
     config_path: str | None,
     progress: bool,
     **video_opts: Any,
@@ -320,8 +346,13 @@ def process(
     )
     store, index_dir = _open_store(db, index_path, index_kind)
     if executor == "ray":
+        resources = {
+            "workers": workers,
+            "cpus_per_worker": cpus_per_worker,
+            "gpus_per_worker": gpus_per_worker,
+        }
         _process_on_ray(
-            list(videos), config, db, index_path, store, index_dir, address, workers, gpus_per_worker, force
+            list(videos), config, db, index_path, store, index_dir, address, resources, retries, force
         )
         return
     processor = _build(Processor, config, store, index_dir)
@@ -350,35 +381,43 @@ def _process_on_ray(
     store: Any,
     index_dir: Any,
     address: str | None,
-    workers: int,
-    gpus: float,
+    resources: dict[str, Any],
+    retries: int,
     force: bool,
 ) -> None:
     from sqlalchemy.engine import make_url
 
-    from vidfiqa.process import sync_index
-    from vidfiqa.ray_executor import process_with_ray
+    from vidfiqa.process import start_run, sync_index
+    from vidfiqa.ray_executor import WorkerStartError, process_with_ray
 
     # Workers may start in another directory: give them absolute paths.
     url = make_url(db)
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_absolute():
         db = url.set(database=str(Path(url.database).resolve())).render_as_string(hide_password=False)
     paths = [str(Path(v).resolve()) if Path(v).exists() else v for v in videos]
-    outcomes = process_with_ray(
-        paths,
-        config,
-        db,
-        str(Path(index_path).resolve()),
-        address=address,
-        workers=workers,
-        gpus_per_worker=gpus,
-        force=force,
-    )
+    run_id = start_run(store, config, "process --executor ray")
+    try:
+        outcomes = process_with_ray(
+            paths,
+            config,
+            store,
+            db,
+            str(Path(index_path).resolve()),
+            run_id,
+            address=address,
+            retries=retries,
+            force=force,
+            **resources,
+        )
+    except WorkerStartError as exc:
+        raise click.ClickException(str(exc)) from None
     for outcome in outcomes:
         if outcome.status == "failed":
             click.echo(f"error: {outcome.reason}", err=True)
         click.echo(json.dumps(asdict(outcome)))
-    _finish_batch(outcomes, sync_index(store, index_dir))
+    changes = sync_index(store, index_dir)
+    store.finish_run(run_id)
+    _finish_batch(outcomes, changes)
 
 
 def _finish_batch(outcomes: list[Any], index_changes: dict[str, Any]) -> None:
@@ -541,6 +580,24 @@ def enroll(ref: str, label: str, db: str, index_path: str) -> None:
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     _echo_json({"track_id": track_id, "label": label})
+
+
+@cli.command()
+@_db_option
+def runs(db: str) -> None:
+    """List the runs that wrote to the store, as JSON: command, start and finish times, and
+    the ids and statuses of the videos each stored ('vidfiqa report run:ID' shows them).
+
+    Example:
+
+        vidfiqa runs
+    """
+    from vidfiqa.store import Store, StoreError
+
+    try:
+        _echo_json(Store(db).runs())
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.command()
@@ -1413,36 +1470,125 @@ def probe(video: str, backend: str) -> None:
     click.echo(json.dumps(asdict(info), indent=1))
 
 
+_STORED_REF = re.compile(r"(run|video):(\d+|last)")
+
+
+def _stored_videos(store: Any, ref: str) -> list[int]:
+    """Video ids named by ``run:ID``, ``run:last`` or ``video:ID``."""
+    kind, ident = _STORED_REF.fullmatch(ref).groups()
+    if kind == "video":
+        if ident == "last":
+            raise click.UsageError("video:last is not a reference; use video:ID or run:last")
+        return [int(ident)]
+    run_id = store.last_run_id() if ident == "last" else int(ident)
+    if run_id is None:
+        raise click.ClickException("no runs in the database yet; run 'vidfiqa process' first")
+    if not store.run_exists(run_id):
+        raise click.ClickException(f"no run {ident} in the database; see 'vidfiqa runs'")
+    ids = store.video_ids_of_run(run_id)
+    if not ids:
+        raise click.ClickException(
+            f"run {run_id} stored no videos (all were stored before it); see 'vidfiqa runs'"
+        )
+    return ids
+
+
+def _report_paths(out: str, names: list[str]) -> list[Path]:
+    """One page per name: ``out`` itself if it names an .html file, else files in folder ``out``."""
+    target = Path(out)
+    if target.suffix.lower() in (".html", ".htm"):
+        if len(names) > 1:
+            raise click.ClickException(
+                f"{len(names)} videos to report: give --out a folder for one page each, not {out}"
+            )
+        return [target]
+    return [target / f"{name}.html" for name in names]
+
+
 @cli.command()
-@click.argument("video", type=click.Path())
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="HTML file to write.")
+@click.argument("ref", metavar="VIDEO_OR_RUN")
+@click.option(
+    "--out",
+    type=click.Path(),
+    required=True,
+    help="HTML file to write, or a folder for one page per video (needed when a run stored several).",
+)
+@_db_option
 @click.option("--top-k", type=click.IntRange(min=1), help="Best frames shown per track [default: 5].")
 @click.option(
     "--strategy",
     "strategies",
     multiple=True,
-    help="Template strategy, repeatable [default: the config's, best and topk:5].",
+    help="Template strategy, repeatable [default: the config's, best and topk:5; stored: all].",
 )
 @_run_options
 def report(
-    video: str,
+    ref: str,
     out: str,
+    db: str,
     top_k: int | None,
     strategies: tuple[str, ...],
     config_path: str | None,
     progress: bool,
     **video_opts: Any,
 ) -> None:
-    """Write one self-contained HTML page about VIDEO.
+    """Write a self-contained HTML page per video: a VIDEO file, analysed now, or what a
+    'vidfiqa process' run stored: run:ID, run:last (one page per video of the run) or video:ID,
+    read from --db.
 
     The page shows the tracks, a quality timeline per track with the chosen best frames marked,
     the contact sheet, each best frame's crop, factor breakdown and reasons, and which frames
     built each template with what weight. Images are inline: the file opens anywhere, offline.
+    A stored video's page is made from the database alone (qualities, factors, templates as
+    stored, best frames selected with the run's settings); only the crops are cut from the file,
+    when it is still there and unchanged.
 
     Example:
 
+    \b
         vidfiqa report sample_videos/group_walk.mp4 --out report.html
+        vidfiqa process sample_videos/group_walk.mp4
+        vidfiqa report run:last --out reports/
     """
+    from vidfiqa.export import safe_name
+
+    if not Path(ref).exists() and _STORED_REF.fullmatch(ref):
+        given = [n for n, v in video_opts.items() if v is not None] + (["config"] if config_path else [])
+        if given:
+            option = "--" + given[0].replace("_", "-")
+            raise click.UsageError(
+                f"{option} applies to a video file; {ref} keeps the settings it was run with"
+            )
+        from vidfiqa.report import stored_video_report
+        from vidfiqa.store import Store, StoreError
+
+        try:
+            store = Store(db)
+            ids = _stored_videos(store, ref)
+            stems = {v.id: Path(v.path).stem for v in store.videos()}
+            paths = _report_paths(out, [f"video{i}_{safe_name(stems.get(i, ''))}" for i in ids])
+            pages = [
+                (path, stored_video_report(store, i, top_k=top_k, strategies=list(strategies)))
+                for i, path in zip(ids, paths)
+            ]
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+    else:
+        text = _fresh_report(ref, top_k, strategies, config_path, video_opts)
+        pages = [(_report_paths(out, [safe_name(Path(ref).stem)])[0], text)]
+    for path, text in pages:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        click.echo(f"report: {path}")
+
+
+def _fresh_report(
+    video: str,
+    top_k: int | None,
+    strategies: tuple[str, ...],
+    config_path: str | None,
+    video_opts: dict[str, Any],
+) -> str:
     from vidfiqa.aggregate import Strategy
     from vidfiqa.models import registry
     from vidfiqa.pipeline import Stages, stage_options
@@ -1456,14 +1602,11 @@ def report(
         registry.create, "embedder", config.embedder.name, **stage_options(config, config.embedder.name)
     )
     try:
-        text = video_report(
+        return video_report(
             video, config, stages, embedder, [Strategy.parse(s) for s in config.templates.strategies]
         )
     except VideoError as exc:
         raise click.ClickException(str(exc)) from None
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(text, encoding="utf-8")
-    click.echo(f"report: {out}")
 
 
 @cli.command()

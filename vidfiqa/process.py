@@ -151,10 +151,41 @@ def _video_row(
     )
 
 
-class Processor:
-    """Runs :func:`process` for one store, index and configuration; models load once."""
+def start_run(store: Store, config: Config, command: str) -> int:
+    """A new run row holding ``config`` and the package versions; returns its id."""
+    return store.start_run(command, config_json(config), package_versions())
 
-    def __init__(self, config: Config, store: Store, index_dir: IndexDir, *, command: str = "process"):
+
+def store_failure(
+    store: Store, config: Config, run_id: int, path: str, reason: str, *, info: VideoInfo | None = None
+) -> int | None:
+    """Record ``path`` as failed with ``reason`` (replacing what was stored for it with this
+    configuration); returns the video id, or ``None`` if the file cannot be read to hash it."""
+    try:
+        sha = file_sha256(path)
+    except OSError:
+        return None
+    return store.replace_video(
+        _video_row(path, sha, config_hash(config), run_id, info, "failed", reason), [], []
+    )
+
+
+class Processor:
+    """Runs :func:`process` for one store, index and configuration; models load once.
+
+    ``run_id`` names the run the videos are stored under; by default a new one is started, so
+    that workers of one distributed batch can share the driver's.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        index_dir: IndexDir,
+        *,
+        command: str = "process",
+        run_id: int | None = None,
+    ):
         self.config = config
         self.store = store
         self.index_dir = index_dir
@@ -164,7 +195,7 @@ class Processor:
         )
         self.strategies = [Strategy.parse(s) for s in config.templates.strategies]
         self.hash = config_hash(config)
-        self.run_id = store.start_run(command, config_json(config), package_versions())
+        self.run_id = start_run(store, config, command) if run_id is None else run_id
 
     def process(
         self,

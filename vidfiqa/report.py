@@ -1,27 +1,69 @@
 """One self-contained HTML page per video: its tracks, a quality timeline per track with the
 chosen best frames marked, the contact sheet, each best frame's factor breakdown and reasons, and
-which frames built each template with what weight."""
+which frames built each template with what weight.
+
+A page is made either from a video file analysed now (:func:`video_report`) or from what a
+``vidfiqa process`` run stored (:func:`stored_video_report`): the observations, qualities and
+templates come from the database, only the best frames' pixels from the file, if it is still
+there unchanged.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
 
 from vidfiqa.aggregate import Strategy  # noqa: E402
 from vidfiqa.config import Config  # noqa: E402
-from vidfiqa.export import contact_sheet, extract_crops  # noqa: E402
+from vidfiqa.export import Crops, contact_sheet, extract_crops  # noqa: E402
 from vidfiqa.html import esc, figure_uri, img, page, png_uri, table  # noqa: E402
 from vidfiqa.models.base import Embedder  # noqa: E402
-from vidfiqa.pipeline import Stages, VideoAnalysis, analyse_video  # noqa: E402
+from vidfiqa.pipeline import Stages, analyse_video  # noqa: E402
+from vidfiqa.process import file_sha256  # noqa: E402
 from vidfiqa.select import Selection, select_best  # noqa: E402
-from vidfiqa.templates import TrackTemplates, build_templates  # noqa: E402
-from vidfiqa.types import Track  # noqa: E402
+from vidfiqa.store import Store, StoreError, TrackRow, Video  # noqa: E402
+from vidfiqa.templates import build_templates  # noqa: E402
+from vidfiqa.types import FaceObservation, Track  # noqa: E402
+from vidfiqa.video import VideoError  # noqa: E402
 
 _WEIGHTS_SHOWN = 12  # frames listed per template; the rest are summed in one line
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateUse:
+    """Which frames built one template, and with what weight.
+
+    Attributes:
+        strategy: the strategy's label (``best``, ``softmax:0.05``...).
+        frames: frame indices of the contributing observations.
+        weights: their weights, in the same order (they sum to 1).
+        template_id: the stored template's id, if it is stored.
+    """
+
+    strategy: str
+    frames: list[int]
+    weights: list[float]
+    template_id: int | None = None
+
+
+@dataclass(slots=True)
+class TrackSection:
+    """What the page shows of one track: its observations, picks and templates.
+
+    ``ref`` names the track in the store (``track:17``) when it is stored.
+    """
+
+    track: Track
+    picks: list[Selection]
+    templates: list[TemplateUse]
+    ref: str = ""
 
 
 def _timeline(track: Track, picks: list[Selection]) -> str:
@@ -38,7 +80,7 @@ def _timeline(track: Track, picks: list[Selection]) -> str:
     return figure_uri(fig)
 
 
-def _best_frames_table(picks: list[Selection], crops: dict) -> str:
+def _best_frames_table(picks: list[Selection], crops: dict[tuple[int, int], Crops]) -> str:
     rows = []
     for s in picks:
         o = s.observation
@@ -57,85 +99,191 @@ def _best_frames_table(picks: list[Selection], crops: dict) -> str:
     return table(["rank", "face", "frame", "quality", "factors", "why"], rows, numeric={0, 3})
 
 
-def _templates_table(track: Track, result: TrackTemplates | None) -> str:
-    if result is None or not result.templates:
+def _templates_table(templates: list[TemplateUse]) -> str:
+    if not templates:
         return "<p class=meta>No template (nothing embedded).</p>"
+    stored = any(t.template_id is not None for t in templates)
     rows = []
-    for label, agg in result.templates.items():
-        order = sorted(zip(agg.frames.tolist(), agg.weights.tolist()), key=lambda fw: -fw[1])
-        shown = ", ".join(f"{track.observations[f].frame_index} ({w:.3f})" for f, w in order[:_WEIGHTS_SHOWN])
+    for t in templates:
+        order = sorted(zip(t.frames, t.weights), key=lambda fw: -fw[1])
+        shown = ", ".join(f"{f} ({w:.3f})" for f, w in order[:_WEIGHTS_SHOWN])
         rest = order[_WEIGHTS_SHOWN:]
         if rest:
             shown += f", and {len(rest)} more frames ({sum(w for _, w in rest):.3f} in all)"
-        rows.append([esc(label), str(len(order)), esc(shown)])
-    return table(["strategy", "frames", "frame (weight), by weight"], rows, numeric={1})
+        row = [esc(t.strategy), str(len(order)), esc(shown)]
+        rows.append([f"template:{t.template_id}", *row] if stored else row)
+    headers = ["strategy", "frames", "frame (weight), by weight"]
+    return table(["stored as", *headers] if stored else headers, rows, numeric={2 if stored else 1})
 
 
 def render(
-    video: str,
-    config: Config,
-    analysis: VideoAnalysis,
-    picks: list[Selection],
-    crops: dict,
-    templates: list[TrackTemplates],
+    title: str,
+    summary: dict[str, str],
+    sections: list[TrackSection],
+    crops: dict[tuple[int, int], Crops],
+    *,
+    notes: list[str] | None = None,
 ) -> str:
-    """The page for one analysed video."""
-    info = analysis.info
-    by_track: dict[int, list[Selection]] = {}
-    for s in picks:
-        by_track.setdefault(s.track_id, []).append(s)
-    results = {r.track_position: r for r in templates}
-    summary = table(
-        ["video", "size", "fps", "frames read", "shots", "tracks", "quality scorer", "detector"],
-        [
-            [
-                esc(video),
-                f"{info.width}x{info.height}",
-                f"{info.fps:.2f}",
-                str(analysis.frames_read),
-                str(len(analysis.shot_starts)),
-                str(len(analysis.tracks)),
-                esc(config.quality.scorer),
-                esc(f"{config.detector.name}, every {config.detector.every} frames"),
-            ]
-        ],
-    )
-    parts = [summary]
-    if picks:
-        sheet = contact_sheet(picks, crops, title=Path(video).name)
-        parts.append("<h2>Contact sheet</h2>" + img(png_uri(sheet), "contact sheet"))
-    else:
+    """The page of one video.
+
+    Args:
+        title: the page's heading (the video's file name).
+        summary: column -> value of the one-row table at the top (plain text, escaped here).
+        sections: one per track, in track order.
+        crops: ``(track_id, frame_index)`` -> pixels of the picks; picks without crops are shown
+            without a face, and no contact sheet is drawn when there are none.
+        notes: lines shown under the summary (why something is missing).
+    """
+    parts = [table(list(summary), [[esc(v) for v in summary.values()]])]
+    parts += [f"<p class=meta>{esc(n)}</p>" for n in notes or []]
+    picks = [s for section in sections for s in section.picks]
+    if not sections:
         parts.append("<p class=meta>No face track in this video.</p>")
-    for position, track in enumerate(analysis.tracks):
-        mine = by_track.get(track.track_id, [])
+    elif crops:
+        sheet = contact_sheet(picks, crops, title=title)
+        parts.append("<h2>Contact sheet</h2>" + img(png_uri(sheet), "contact sheet"))
+    for section in sections:
+        track = section.track
         first, last = track.observations[0], track.observations[-1]
+        ref = f"{esc(section.ref)}, " if section.ref else ""
         parts.append(
-            f"<h2>Track {track.track_id}</h2><p class=meta>shot {track.shot}, frames "
+            f"<h2>Track {track.track_id}</h2><p class=meta>{ref}shot {track.shot}, frames "
             f"{first.frame_index}-{last.frame_index}, {len(track.observations)} faces, quality "
             f"{track.qualities.min():.3f}-{track.qualities.max():.3f}</p>"
-            + img(_timeline(track, mine), f"quality timeline of track {track.track_id}")
+            + img(_timeline(track, section.picks), f"quality timeline of track {track.track_id}")
             + "<h3>Best frames</h3>"
-            + _best_frames_table(mine, crops)
+            + _best_frames_table(section.picks, crops)
             + "<h3>Templates</h3>"
-            + _templates_table(track, results.get(position))
+            + _templates_table(section.templates)
         )
-    return page(f"vidfiqa report: {Path(video).name}", "".join(parts))
+    return page(f"vidfiqa report: {title}", "".join(parts))
 
 
 def video_report(
     video: str, config: Config, stages: Stages, embedder: Embedder, strategies: list[Strategy]
 ) -> str:
-    """Analyse ``video`` and return its report page.
+    """Analyse ``video`` now and return its report page.
 
     Raises:
         VideoError: the video cannot be read.
     """
     analysis = analyse_video(video, config, stages)
-    picks = [
-        s
+    sections = [
+        TrackSection(track, select_best(track, config.select.top_k, min_gap=config.select.min_gap), [])
         for track in analysis.tracks
-        for s in select_best(track, config.select.top_k, min_gap=config.select.min_gap)
     ]
-    crops = extract_crops(video, config, picks)
-    templates = build_templates(video, config, analysis, embedder, strategies, embed=config.templates.embed)
-    return render(video, config, analysis, picks, crops, templates)
+    results = build_templates(video, config, analysis, embedder, strategies, embed=config.templates.embed)
+    for result in results:
+        track = analysis.tracks[result.track_position]
+        sections[result.track_position].templates = [
+            TemplateUse(
+                label,
+                [track.observations[int(i)].frame_index for i in agg.frames],
+                [float(w) for w in agg.weights],
+            )
+            for label, agg in result.templates.items()
+        ]
+    crops = extract_crops(video, config, [s for section in sections for s in section.picks])
+    info = analysis.info
+    summary = {
+        "video": video,
+        "size": f"{info.width}x{info.height}",
+        "fps": f"{info.fps:.2f}",
+        "frames read": str(analysis.frames_read),
+        "shots": str(len(analysis.shot_starts)),
+        "tracks": str(len(analysis.tracks)),
+        "quality scorer": config.quality.scorer,
+        "detector": f"{config.detector.name}, every {config.detector.every} frames",
+    }
+    return render(Path(video).name, summary, sections, crops)
+
+
+def _track(row: TrackRow) -> Track:
+    return Track(
+        track_id=row.track_index,
+        shot=row.shot,
+        observations=[
+            FaceObservation(
+                frame_index=o.frame_index,
+                time=o.time,
+                box=np.asarray(o.box, np.float32),
+                landmarks=np.asarray(o.landmarks, np.float32),
+                detector_score=o.detector_score,
+                quality=o.quality,
+                factors=dict(o.factors),
+                interpolated=o.interpolated,
+                landmarks_estimated=o.landmarks_estimated,
+            )
+            for o in row.observations
+        ],
+    )
+
+
+def _stored_crops(
+    video: Video, config: Config, picks: list[Selection]
+) -> tuple[dict[tuple[int, int], Crops], str]:
+    """The picks' pixels from the video file, or none and the reason."""
+    if not picks:
+        return {}, ""
+    without = "best frames shown without their faces"
+    try:
+        changed = file_sha256(video.path) != video.sha256
+    except OSError:
+        return {}, f"{video.path} cannot be read any more: {without}."
+    if changed:
+        return {}, f"{video.path} has changed since it was processed: {without}."
+    try:
+        return extract_crops(video.path, config, picks), ""
+    except VideoError as exc:
+        return {}, f"{exc}: {without}."
+
+
+def stored_video_report(
+    store: Store, video_id: int, *, top_k: int | None = None, strategies: list[str] | None = None
+) -> str:
+    """The report page of stored video ``video_id``.
+
+    Best frames are selected from the stored qualities with the run's own selection settings
+    (``top_k`` overrides the number); templates are those stored (``strategies`` keeps only
+    those labels). Crops are cut from the video file when it is still there and unchanged
+    (same sha256); otherwise the page says so and shows the rest.
+
+    Raises:
+        StoreError: no such video, or its run's configuration is not one this vidfiqa reads.
+    """
+    video = store.stored_video(video_id)
+    if video is None:
+        raise StoreError(f"no video {video_id} in the database; see 'vidfiqa runs'")
+    try:
+        config = Config.model_validate(video.run.config)
+    except ValidationError as exc:
+        reason = str(exc).splitlines()[0]
+        raise StoreError(
+            f"run {video.run_id} stored a configuration this vidfiqa cannot read ({reason})"
+        ) from None
+    k = top_k or config.select.top_k
+    sections = []
+    for row in video.tracks:
+        track = _track(row)
+        templates = [
+            TemplateUse(t.strategy, list(t.frames), list(t.weights), t.id)
+            for t in sorted(row.templates, key=lambda t: t.id)
+            if not strategies or t.strategy in strategies
+        ]
+        picks = select_best(track, k, min_gap=config.select.min_gap)
+        label = f" ({row.label.name})" if row.label else ""
+        sections.append(TrackSection(track, picks, templates, ref=f"track:{row.id}{label}"))
+    crops, missing = _stored_crops(video, config, [s for section in sections for s in section.picks])
+    summary = {
+        "video": video.path,
+        "stored as": f"video:{video.id}, run:{video.run_id}",
+        "status": video.status + (f" ({video.reason})" if video.reason else ""),
+        "size": f"{video.width}x{video.height}" if video.width else "?",
+        "fps": f"{video.fps:.2f}" if video.fps else "?",
+        "frames listed": str(video.frame_count) if video.frame_count else "?",
+        "tracks": str(len(sections)),
+        "quality scorer": config.quality.scorer,
+        "detector": f"{config.detector.name}, every {config.detector.every} frames",
+        "processed": f"{video.created_at:%Y-%m-%d %H:%M:%S}",
+    }
+    return render(Path(video.path).name, summary, sections, crops, notes=[missing] if missing else [])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -37,7 +38,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    joinedload,
+    mapped_column,
+    relationship,
+    selectinload,
+)
 
 #: Bumped on every incompatible schema change; a database of another version is refused.
 SCHEMA_VERSION = 1
@@ -98,8 +107,12 @@ class Video(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     frame_count: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    run: Mapped[Run] = relationship()
     tracks: Mapped[list[TrackRow]] = relationship(
-        back_populates="video", cascade="all, delete-orphan", passive_deletes=True
+        back_populates="video",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="TrackRow.track_index",
     )
 
 
@@ -287,6 +300,54 @@ class Store:
     def finish_run(self, run_id: int) -> None:
         with self.session() as s:
             s.get(Run, run_id).finished_at = now()
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Runs in order, each with its command, times and the ids and statuses of the videos it
+        stored (a video skipped as already stored belongs to the run that stored it)."""
+        with self.session() as s:
+            videos: dict[int, list[tuple[int, str]]] = {}
+            for vid, run_id, status in s.execute(select(Video.id, Video.run_id, Video.status)):
+                videos.setdefault(run_id, []).append((vid, status))
+            return [
+                {
+                    "run_id": r.id,
+                    "command": r.command,
+                    "started_at": r.started_at.isoformat(),
+                    "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+                    "video_ids": sorted(v for v, _ in videos.get(r.id, [])),
+                    "statuses": dict(sorted(Counter(st for _, st in videos.get(r.id, [])).items())),
+                }
+                for r in s.scalars(select(Run).order_by(Run.id))
+            ]
+
+    def run_exists(self, run_id: int) -> bool:
+        with self.session() as s:
+            return s.get(Run, run_id) is not None
+
+    def last_run_id(self) -> int | None:
+        with self.session() as s:
+            return s.scalar(select(Run.id).order_by(Run.id.desc()).limit(1))
+
+    def video_ids_of_run(self, run_id: int) -> list[int]:
+        with self.session() as s:
+            return list(s.scalars(select(Video.id).where(Video.run_id == run_id).order_by(Video.id)))
+
+    def stored_video(self, video_id: int) -> Video | None:
+        """A video with its run, and its tracks with their observations, templates and label, all
+        loaded: usable after the session has closed."""
+        tracks = selectinload(Video.tracks)
+        stmt = (
+            select(Video)
+            .where(Video.id == video_id)
+            .options(
+                joinedload(Video.run),
+                tracks.selectinload(TrackRow.observations),
+                tracks.selectinload(TrackRow.templates),
+                tracks.joinedload(TrackRow.label),
+            )
+        )
+        with self.session() as s:
+            return s.scalar(stmt)
 
     # Videos -----------------------------------------------------------------------------------
 

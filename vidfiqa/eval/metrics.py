@@ -142,7 +142,9 @@ def tar_at_far(
     threshold is the ``(m+1)``-th highest impostor score and pairs scoring **strictly above** it
     are accepted; impostors tied with it are all rejected, so ties never push the FAR past the
     target (the achieved FAR can then be below it). A target below ``1 / n`` cannot be measured
-    and gives NaN with an :class:`UndefinedMetricWarning`.
+    and gives NaN with an :class:`UndefinedMetricWarning`. ``far * n`` is rounded up to an integer
+    within 1e-9 of it, so that float error (``0.57 * 100`` is 56.99999999999999) never costs a
+    pair.
 
     Two impostors tie at 0.8: at FAR 0.25 one may pass, so both are rejected (achieved FAR 0):
 
