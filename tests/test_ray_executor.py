@@ -5,6 +5,7 @@ killed with SIGKILL mid-video restarted with their video retried."""
 import json
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -107,6 +108,16 @@ def test_a_video_that_kills_every_try_fails_alone(reference, tmp_path: Path) -> 
     assert stored[str(doomed.resolve())] == ("failed", 0, 0)
     assert stored[str(fine.resolve())] == reference[str(fine.resolve())]
     index_agrees(db, index)
+
+
+def test_without_ray_installed_the_ray_executor_says_how_to_get_it(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an install without the extra sees
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    args = ["process", str(VIDEOS[0]), "--db", db, "--index", str(tmp_path / "idx"), "--executor", "ray"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert result.output == "Error: --executor ray needs Ray: pip install 'vidfiqa[ray]'\n"
+    assert Store(db).runs() == []  # nothing started
 
 
 def test_workers_that_cannot_load_their_models_stop_the_batch_in_one_line(tmp_path: Path) -> None:

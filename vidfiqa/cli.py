@@ -390,6 +390,10 @@ def _process_on_ray(
     from vidfiqa.process import start_run, sync_index
     from vidfiqa.ray_executor import WorkerStartError, process_with_ray
 
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise click.ClickException("--executor ray needs Ray: pip install 'vidfiqa[ray]'") from None
     # Workers may start in another directory: give them absolute paths.
     url = make_url(db)
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_absolute():
