@@ -1497,16 +1497,21 @@ def _stored_videos(store: Any, ref: str) -> list[int]:
     return ids
 
 
-def _report_paths(out: str, names: list[str]) -> list[Path]:
-    """One page per name: ``out`` itself if it names an .html file, else files in folder ``out``."""
-    target = Path(out)
-    if target.suffix.lower() in (".html", ".htm"):
-        if len(names) > 1:
-            raise click.ClickException(
-                f"{len(names)} videos to report: give --out a folder for one page each, not {out}"
-            )
-        return [target]
-    return [target / f"{name}.html" for name in names]
+def _report_file(out: str, count: int) -> Path | None:
+    """The file ``--out`` names for a single page, or ``None`` when it is a folder of pages."""
+    if Path(out).suffix.lower() not in (".html", ".htm"):
+        return None
+    if count > 1:
+        raise click.ClickException(
+            f"{count} videos to report: give --out a folder for one page each, not {out}"
+        )
+    return Path(out)
+
+
+def _write_page(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    click.echo(f"report: {path}")
 
 
 @cli.command()
@@ -1569,21 +1574,20 @@ def report(
         try:
             store = Store(db)
             ids = _stored_videos(store, ref)
-            stems = {v.id: Path(v.path).stem for v in store.videos()}
-            paths = _report_paths(out, [f"video{i}_{safe_name(stems.get(i, ''))}" for i in ids])
-            pages = [
-                (path, stored_video_report(store, i, top_k=top_k, strategies=list(strategies)))
-                for i, path in zip(ids, paths)
-            ]
+            single = _report_file(out, len(ids))
+            for video_id in ids:  # one page at a time: a run's pages need not fit in memory
+                video = store.stored_video(video_id)
+                if video is None:
+                    raise click.ClickException(f"no video {video_id} in the database; see 'vidfiqa runs'")
+                text = stored_video_report(video, top_k=top_k, strategies=list(strategies))
+                name = f"video{video_id}_{safe_name(Path(video.path).stem)}.html"
+                _write_page(single or Path(out) / name, text)
         except StoreError as exc:
             raise click.ClickException(str(exc)) from None
     else:
+        single = _report_file(out, 1)
         text = _fresh_report(ref, top_k, strategies, config_path, video_opts)
-        pages = [(_report_paths(out, [safe_name(Path(ref).stem)])[0], text)]
-    for path, text in pages:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        click.echo(f"report: {path}")
+        _write_page(single or Path(out) / f"{safe_name(Path(ref).stem)}.html", text)
 
 
 def _fresh_report(

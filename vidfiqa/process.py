@@ -156,9 +156,7 @@ def start_run(store: Store, config: Config, command: str) -> int:
     return store.start_run(command, config_json(config), package_versions())
 
 
-def store_failure(
-    store: Store, config: Config, run_id: int, path: str, reason: str, *, info: VideoInfo | None = None
-) -> int | None:
+def store_failure(store: Store, config: Config, run_id: int, path: str, reason: str) -> int | None:
     """Record ``path`` as failed with ``reason`` (replacing what was stored for it with this
     configuration); returns the video id, or ``None`` if the file cannot be read to hash it."""
     try:
@@ -166,7 +164,7 @@ def store_failure(
     except OSError:
         return None
     return store.replace_video(
-        _video_row(path, sha, config_hash(config), run_id, info, "failed", reason), [], []
+        _video_row(path, sha, config_hash(config), run_id, None, "failed", reason), [], []
     )
 
 

@@ -138,7 +138,7 @@ def process_with_ray(
                 raise WorkerStartError(f"a Ray worker could not start: {_first_line(exc)}") from None
             if errors:
                 raise WorkerStartError(sorted(errors)[0])
-            rows: list[dict[str, Any] | None] = [None] * len(videos)
+            outcomes: dict[int, Outcome] = {}
             # Largest files first (popped from the end): a long video started last would keep
             # one worker busy while the others idle.
             waiting = sorted(enumerate(videos), key=lambda iv: (_size(iv[1]), -iv[0]))
@@ -151,14 +151,14 @@ def process_with_ray(
                 (ref,), _ = ray.wait(list(running), num_returns=1)
                 worker, i = running.pop(ref)
                 try:
-                    rows[i] = ray.get(ref)
+                    outcomes[i] = Outcome(**ray.get(ref))
                 except RayActorError as exc:
                     video = videos[i]
                     reason = f"{video}: its worker died on all {retries + 1} tries ({_first_line(exc)})"
                     video_id = store_failure(store, config, run_id, video, reason)
-                    rows[i] = asdict(Outcome(video, "failed", reason, video_id))
+                    outcomes[i] = Outcome(video, "failed", reason, video_id)
                 pool.append(worker)
         finally:
             if started_here:
                 ray.shutdown()
-    return [Outcome(**row) for row in rows if row is not None]
+    return [outcomes[i] for i in range(len(videos))]

@@ -28,7 +28,7 @@ from vidfiqa.models.base import Embedder  # noqa: E402
 from vidfiqa.pipeline import Stages, analyse_video  # noqa: E402
 from vidfiqa.process import file_sha256  # noqa: E402
 from vidfiqa.select import Selection, select_best  # noqa: E402
-from vidfiqa.store import Store, StoreError, TrackRow, Video  # noqa: E402
+from vidfiqa.store import StoreError, TrackRow, Video  # noqa: E402
 from vidfiqa.templates import build_templates  # noqa: E402
 from vidfiqa.types import FaceObservation, Track  # noqa: E402
 from vidfiqa.video import VideoError  # noqa: E402
@@ -239,9 +239,9 @@ def _stored_crops(
 
 
 def stored_video_report(
-    store: Store, video_id: int, *, top_k: int | None = None, strategies: list[str] | None = None
+    video: Video, *, top_k: int | None = None, strategies: list[str] | None = None
 ) -> str:
-    """The report page of stored video ``video_id``.
+    """The report page of a stored video, as :meth:`Store.stored_video` loads it.
 
     Best frames are selected from the stored qualities with the run's own selection settings
     (``top_k`` overrides the number); templates are those stored (``strategies`` keeps only
@@ -249,11 +249,8 @@ def stored_video_report(
     (same sha256); otherwise the page says so and shows the rest.
 
     Raises:
-        StoreError: no such video, or its run's configuration is not one this vidfiqa reads.
+        StoreError: the video's run stored a configuration this vidfiqa cannot read.
     """
-    video = store.stored_video(video_id)
-    if video is None:
-        raise StoreError(f"no video {video_id} in the database; see 'vidfiqa runs'")
     try:
         config = Config.model_validate(video.run.config)
     except ValidationError as exc:
