@@ -134,6 +134,14 @@ def test_bad_urls() -> None:
         Store("postgresql+psycopg://nobody@127.0.0.1:1/none")
 
 
+def test_a_file_that_is_no_database_is_refused_and_left_alone(tmp_path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"my notes, not SQLite" * 100)
+    with pytest.raises(StoreError, match=r"notes.db: cannot open database \(file is not a database\)"):
+        Store(f"sqlite:///{path}")
+    assert path.read_bytes() == b"my notes, not SQLite" * 100
+
+
 def test_vector_bytes_round_trip() -> None:
     v = np.random.default_rng(1).normal(size=7).astype(np.float32)
     np.testing.assert_array_equal(from_bytes(to_bytes(v)), v)

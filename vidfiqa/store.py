@@ -37,7 +37,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DatabaseError, SQLAlchemyError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -254,7 +254,7 @@ class Store:
             event.listen(self.engine, "begin", _sqlite_begin)
         try:
             self._create_schema()
-        except OperationalError as exc:
+        except DatabaseError as exc:  # unreachable server, or a file that is no database
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise StoreError(f"{_redact(url)}: cannot open database ({reason})") from None
 
