@@ -67,6 +67,32 @@ def _lossy_h264(src: Path, dst: Path) -> Path:
     return dst
 
 
+def lost_slices_h264(src: Path, dst: Path) -> Path:
+    """``src`` (Foreman: two slices a frame) with every tenth P slice after the first 20 NAL units
+    dropped: frames keep arriving, each missing part of its picture, which the decoder fills in
+    by error concealment and flags corrupt (58 frames)."""
+    units = [u for u in src.read_bytes().split(b"\x00\x00\x01") if u]
+    keep = [u for i, u in enumerate(units) if not (u[0] & 0x1F == 1 and i > 20 and i % 10 == 0)]
+    dst.write_bytes(b"".join(b"\x00\x00\x01" + u for u in keep))
+    return dst
+
+
+def size_change_h264(dst: Path, faces: list[np.ndarray]) -> Path:
+    """A raw H.264 stream that switches from 352x288 to 640x480 for frames 8-13 and back, as a
+    damaged or spliced broadcast stream does. The face sits left in the small frames
+    (x < 352) and at x 312-447 in the large ones, so boxes show whose pixels they are in."""
+    small = [cv2.resize(f, (352, 264)) for f in faces]
+    small = [np.pad(f, ((12, 12), (0, 0), (0, 0)), constant_values=110) for f in small]
+    large = [np.pad(f, ((120, 0), (160, 0), (0, 0)), constant_values=110) for f in faces]
+    parts = []
+    for k, frames in enumerate((small[:8], large[:6], small[:8])):
+        part = write_video(dst.with_name(f"{dst.stem}.part{k}.h264"), frames)  # raw: no container
+        parts.append(part.read_bytes())
+        part.unlink()
+    dst.write_bytes(b"".join(parts))
+    return dst
+
+
 def _audio_only(path: Path) -> Path:
     with av.open(str(path), "w") as container:
         stream = container.add_stream("aac", rate=16000)

@@ -85,6 +85,7 @@ def test_best_frames_end_to_end_on_sample(tmp_path: Path, sample) -> None:
     assert f"-> {out / 'group_walk'}" in result.output
 
 
+@pytest.mark.slow
 def test_best_frames_on_every_shared_video(tmp_path: Path, shared_data: Path) -> None:
     videos = sorted((shared_data / "videos").iterdir())
     out = tmp_path / "best"
@@ -156,6 +157,7 @@ def test_usage_error_exit_code(tmp_path: Path) -> None:
     assert result.exit_code == 2
 
 
+@pytest.mark.slow
 def test_bench_measures_naive_and_tuned_pipelines(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     args = ["bench", str(SAMPLES / "single_face_motion.mp4"), "--compare-frames", "24", "--stage-frames", "4"]

@@ -76,6 +76,7 @@ def test_tokenizer_ids_and_layout(tokenizer: ClipTokenizer) -> None:
         tokenizer(["a " * 80])
 
 
+@pytest.mark.slow
 def test_quality_is_the_expectation_of_the_quality_distribution() -> None:
     net = clib_network().eval()
     x = torch.rand(3, 3, 112, 112)

@@ -11,6 +11,8 @@ import pytest
 
 from tests.batches import VIDEOS, contents, index_agrees, run_process
 
+pytestmark = pytest.mark.slow  # subprocesses, kills, fuzzing: minutes
+
 
 def test_killed_runs_leave_no_duplicates_and_rerun_completes(reference_run, tmp_path: Path) -> None:
     reference, seconds = reference_run

@@ -71,6 +71,7 @@ def face_folder(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return root
 
 
+@pytest.mark.slow
 def test_distill_command_trains_a_loadable_student(face_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "models" / "lightweight.pth"
     labels = tmp_path / "labels.csv"

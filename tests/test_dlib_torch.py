@@ -107,6 +107,7 @@ def frames(shared_data: Path) -> list[np.ndarray]:
     return out
 
 
+@pytest.mark.slow
 def test_mmod_detections_match_dlib_on_real_frames(frames: list[np.ndarray]) -> None:
     reference = DlibCnnDetector().detect(frames)
     ours = TorchMmodDetector(device="cpu", batch_size=2).detect(frames)

@@ -11,6 +11,9 @@ import pytest
 from tests.conftest import SAMPLES
 
 pytest.importorskip("atheris")
+pytestmark = pytest.mark.slow  # subprocesses, kills, fuzzing: minutes
+
+
 HARNESS = Path(__file__).parent / "fuzz" / "fuzz_open_video.py"
 
 

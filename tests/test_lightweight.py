@@ -70,6 +70,7 @@ def blur_faces() -> tuple[np.ndarray, np.ndarray]:
     return np.stack([crops[i] for i in frames]), labels
 
 
+@pytest.mark.slow
 def test_training_lowers_loss_and_raises_srcc(blur_faces: tuple[np.ndarray, np.ndarray]) -> None:
     # The target here is the blur amount itself: an untrained network's output already follows
     # image detail (SRCC ~ -0.98 against this target), so a rise shows learning, not the prior.
@@ -89,6 +90,7 @@ def test_training_lowers_loss_and_raises_srcc(blur_faces: tuple[np.ndarray, np.n
     assert after > before + 0.5
 
 
+@pytest.mark.slow
 def test_train_command_and_trained_scorer_in_the_pipeline(
     blur_faces: tuple[np.ndarray, np.ndarray], tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from tests.conftest import SAMPLES, write_clip
 from vidfiqa.cli import cli
+from vidfiqa.store import Store
 from vidfiqa.video import open_video
 
 STRATEGIES = ["best", "topk:5", "mean", "linear", "softmax:0.05", "threshold:0.7"]
@@ -152,5 +153,6 @@ def test_store_errors_are_one_line(tmp_path: Path) -> None:
         "Error: postgresql+psycopg://nobody@127.0.0.1:1/none: cannot open database"
     )
     assert len(err.strip().splitlines()) == 1
+    Store(f"sqlite:///{tmp_path / 'empty.db'}")  # an empty vidfiqa database
     code, _, err = run("verify", "1", "2", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
     assert code == 1 and err == "Error: no template 1; see 'vidfiqa templates'\n"

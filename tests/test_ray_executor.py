@@ -20,6 +20,9 @@ from vidfiqa.store import Store
 pytest.importorskip("ray")
 
 
+pytestmark = pytest.mark.slow  # subprocesses, kills, fuzzing: minutes
+
+
 def test_ray_workers_store_what_a_local_run_stores(reference, db_url: str, tmp_path: Path) -> None:
     index = tmp_path / "idx"
     missing = tmp_path / "missing.mp4"

@@ -72,13 +72,14 @@ def _images(html: str) -> list[Image.Image]:
     return [Image.open(io.BytesIO(base64.b64decode(s.split(",", 1)[1]))) for s in sources]
 
 
+@pytest.mark.slow
 def test_video_report_shows_tracks_timelines_best_frames_and_templates(video_report: Path) -> None:
     html = video_report.read_text()
     tracks = re.findall(r"<h2>Track (\d+)</h2>", html)
     assert len(tracks) == 8  # the clip's eight identities (tests/test_tracking_accuracy.py)
     assert "<h2>Contact sheet</h2>" in html
     assert (
-        "<td>960x540</td><td>25.00</td><td>150</td><td>2</td><td>8</td>" in html
+        "<td>960x540</td><td>25.00</td><td>150</td><td>clean</td><td>2</td><td>8</td>" in html
     )  # size, fps, frames, shots, tracks
     images = _images(html)
     # Contact sheet + per track a timeline and up to 3 crops.
@@ -99,6 +100,7 @@ def _without_store_references(html: str) -> str:
     return re.sub(r"<td>template:\d+</td>", "", html.replace("<th>stored as</th>", ""))
 
 
+@pytest.mark.slow
 def test_stored_run_report_is_the_fresh_report_of_the_same_video(
     video_report: Path, stored_report: Path
 ) -> None:
@@ -106,7 +108,8 @@ def test_stored_run_report_is_the_fresh_report_of_the_same_video(
     # page of a stored run is made from the database and loses nothing.
     html = stored_report.read_text()
     assert _without_store_references(html) == _without_store_references(video_report.read_text())
-    assert "<td>video:1, run:1</td><td>done</td><td>960x540</td><td>25.00</td><td>150</td><td>8</td>" in html
+    row = "<td>video:1, run:1</td><td>done</td><td>960x540</td><td>25.00</td><td>150</td><td>clean</td>"
+    assert row + "<td>8</td>" in html
     track_refs = re.findall(r"<h2>Track \d+</h2><p class=meta>track:(\d+), ", html)
     assert track_refs == [str(i) for i in range(1, 9)]
     assert len(re.findall(r"<td>template:\d+</td><td>best</td>", html)) == 8

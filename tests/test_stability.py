@@ -25,6 +25,7 @@ def faces(shared_data: Path) -> FaceBatch:
     return FaceBatch.concat(batches)
 
 
+@pytest.mark.slow
 def test_degraded_faces_are_less_stable(faces: FaceBatch) -> None:
     def degrade(crop: np.ndarray) -> np.ndarray:  # a face seen at 28 px, upscaled
         small = cv2.resize(crop, (28, 28), interpolation=cv2.INTER_AREA)

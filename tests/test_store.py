@@ -3,6 +3,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from vidfiqa.store import (
+    SCHEMA_VERSION,
     EmbeddingRow,
     Meta,
     ObservationRow,
@@ -123,7 +124,7 @@ def test_schema_version_mismatch_is_refused(db_url: str) -> None:
     with store.session() as s:
         s.execute(update(Meta).where(Meta.key == "schema_version").values(value="0"))
     store.close()
-    with pytest.raises(StoreError, match="database schema version 0, this vidfiqa needs 1"):
+    with pytest.raises(StoreError, match=f"database schema version 0, this vidfiqa needs {SCHEMA_VERSION}"):
         Store(db_url)
 
 

@@ -151,7 +151,7 @@ def test_prefetch_raises_the_decoders_error_where_it_happened() -> None:
     def source():
         yield 1
         yield 2
-        raise VideoError("broken at 3")
+        raise VideoError("clip.mp4", "broken at 3")
 
     frames = prefetch(source(), depth=2)
     assert [next(frames), next(frames)] == [1, 2]

@@ -139,12 +139,14 @@ _index_kind_option = click.option(
 )
 
 
-def _open_store(db: str, index_path: str, kind: str = "flat"):
+def _open_store(db: str, index_path: str, kind: str = "flat", *, create: bool = False):
+    """The store and index folder; only commands that write pass ``create`` (a read-only
+    command given a mistyped --db must refuse it, not create an empty database)."""
     from vidfiqa.index import IndexDir, IndexFileError
     from vidfiqa.store import Store, StoreError
 
     try:
-        return Store(db), IndexDir(index_path, kind=kind)
+        return Store(db, create=create), IndexDir(index_path, kind=kind)
     except (StoreError, IndexFileError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -163,10 +165,38 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=1, default=str))
 
 
-def _progress_bar(enabled: bool, name: str):
+def _progress_bar(enabled: bool, name: str, total: int | None = None):
+    """A bar over items whose number is known up front (videos, images)."""
     from tqdm import tqdm
 
-    return tqdm(desc=name, unit="frame", disable=not enabled, leave=False, dynamic_ncols=True)
+    return tqdm(total=total, desc=name, disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+def _frame_progress(enabled: bool, video: str, config: Config):
+    """A bar over one video's frames, shown once it has opened (see FrameProgress)."""
+    from vidfiqa.pipeline import read_options
+    from vidfiqa.progress import FrameProgress
+
+    return FrameProgress(Path(video).name, read_options(config), enabled=enabled)
+
+
+def _writable_dir(path: str, what: str) -> Path:
+    """Create and probe an output folder before any work, or stop with one line."""
+    from vidfiqa.inputs import PathError, ensure_output_dir
+
+    try:
+        return ensure_output_dir(path, what=what)
+    except PathError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _writable_file(path: str, what: str) -> Path:
+    from vidfiqa.inputs import PathError, check_output_file
+
+    try:
+        return check_output_file(path, what=what)
+    except PathError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.group()
@@ -209,12 +239,19 @@ def best_frames(
         vidfiqa best-frames sample_videos/group_walk.mp4 --top-k 5 --out best/
     """
     from vidfiqa.export import safe_name, write_best_frames, write_manifest
-    from vidfiqa.pipeline import Stages, analyse_video
+    from vidfiqa.pipeline import Stages, analyse_video, summary_notes
     from vidfiqa.select import select_best
 
     config = _config_from_options(config_path, video_opts, {"select.top_k": top_k, "select.min_gap": min_gap})
-    out = Path(out_dir)
-    stages = _build(Stages.from_config, config)
+    created = not Path(out_dir).exists()
+    out = _writable_dir(out_dir, "output folder")
+    stages: list[Stages] = []  # built once, when the first video has opened
+
+    def models() -> Stages:
+        if not stages:
+            stages.append(_build(Stages.from_config, config))
+        return stages[0]
+
     rows: list[dict] = []
     failed = 0
     used: set[str] = set()
@@ -223,33 +260,29 @@ def best_frames(
         while folder in used:
             folder += "_"
         used.add(folder)
-        bar = _progress_bar(progress, Path(video).name)
         try:
-            analysis = analyse_video(
-                video,
-                config,
-                stages,
-                progress=bar.update,
-                on_open=lambda info, bar=bar: setattr(bar, "total", info.num_frames),
-            )
+            with _frame_progress(progress, video, config) as bar:
+                analysis = analyse_video(video, config, models, progress=bar.update, on_open=bar.opened)
         except VideoError as exc:
-            bar.close()
             click.echo(f"error: {exc}", err=True)
             failed += 1
             continue
-        bar.close()
         picks = [
             s
             for track in analysis.tracks
             for s in select_best(track, config.select.top_k, min_gap=config.select.min_gap)
         ]
         rows += write_best_frames(out, video, folder, analysis, picks, config)
+        notes = "".join(f"; {n}" for n in summary_notes(analysis, config))
         click.echo(
             f"{video}: {analysis.frames_read} frames, {len(analysis.tracks)} tracks, "
-            f"{len(picks)} best frames -> {out / folder}"
+            f"{len(picks)} best frames -> {out / folder}{notes}"
         )
-    json_path, _ = write_manifest(out, rows)
-    click.echo(f"manifest: {json_path}")
+    if failed < len(videos):
+        json_path, _ = write_manifest(out, rows)
+        click.echo(f"manifest: {json_path}")
+    elif created:
+        out.rmdir()  # made only to prove it writable; nothing went into it
     if failed:
         raise click.ClickException(f"{failed} of {len(videos)} videos failed")
 
@@ -344,7 +377,8 @@ def process(
             "templates.embed": embed,
         },
     )
-    store, index_dir = _open_store(db, index_path, index_kind)
+    _writable_dir(index_path, "index folder")
+    store, index_dir = _open_store(db, index_path, index_kind, create=True)
     if executor == "ray":
         resources = {
             "workers": workers,
@@ -355,22 +389,16 @@ def process(
             list(videos), config, db, index_path, store, index_dir, address, resources, retries, force
         )
         return
-    processor = _build(Processor, config, store, index_dir)
+    processor = Processor(config, store, index_dir)
     outcomes = []
     for video in videos:
-        bar = _progress_bar(progress, Path(video).name)
-        outcome = processor.process(
-            video,
-            force=force,
-            progress=bar.update,
-            on_open=lambda info, bar=bar: setattr(bar, "total", info.num_frames),
-        )
-        bar.close()
+        with _frame_progress(progress, video, config) as bar:
+            outcome = _build(processor.process, video, force=force, progress=bar.update, on_open=bar.opened)
         if outcome.status == "failed":
             click.echo(f"error: {outcome.reason}", err=True)
         click.echo(json.dumps(asdict(outcome)))
         outcomes.append(outcome)
-    _finish_batch(outcomes, processor.finish())
+    _finish_batch(outcomes, _sync(processor.finish))
 
 
 def _process_on_ray(
@@ -419,9 +447,24 @@ def _process_on_ray(
         if outcome.status == "failed":
             click.echo(f"error: {outcome.reason}", err=True)
         click.echo(json.dumps(asdict(outcome)))
-    changes = sync_index(store, index_dir)
+    changes = _sync(lambda: sync_index(store, index_dir))
     store.finish_run(run_id)
     _finish_batch(outcomes, changes)
+
+
+def _sync(sync: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run an index sync after the videos were stored; a failure keeps the database as stored
+    and says how to repair the index."""
+    from vidfiqa.index import IndexFileError
+
+    try:
+        return sync()
+    except (OSError, IndexFileError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise click.ClickException(
+            f"the videos are stored, but the index could not be updated ({reason}); "
+            "run 'vidfiqa index rebuild' once it can be written"
+        ) from None
 
 
 def _finish_batch(outcomes: list[Any], index_changes: dict[str, Any]) -> None:
@@ -432,7 +475,11 @@ def _finish_batch(outcomes: list[Any], index_changes: dict[str, Any]) -> None:
     click.echo("summary: " + ", ".join(f"{n} {s}" for s, n in counts.items()), err=True)
     width = max(len(Path(o.path).name) for o in outcomes)
     for o in outcomes:
-        detail = o.reason.removeprefix(f"{o.path}: ") if o.reason else f"{o.tracks} tracks"
+        reason = o.reason.removeprefix(f"{o.path}: ")
+        if o.status in ("failed", "skipped"):
+            detail = reason
+        else:
+            detail = "; ".join(d for d in (f"{o.tracks} tracks", reason, o.notes) if d)
         click.echo(f"  {o.status:<8} {Path(o.path).name:<{width}}  {detail}", err=True)
     failed = counts["failed"]
     if failed:
@@ -548,7 +595,7 @@ def verify(a: str, b: str, db: str, index_path: str, strategy: str | None, thres
             f"{tb.model}/{tb.strategy}); pass --strategy"
         )
     if threshold is None:
-        threshold = registry.create("embedder", ta.model).threshold
+        threshold = registry.embedder_threshold(ta.model)
     sim = float(ta.array @ tb.array)
     _echo_json(
         {
@@ -599,7 +646,7 @@ def runs(db: str) -> None:
     from vidfiqa.store import Store, StoreError
 
     try:
-        _echo_json(Store(db).runs())
+        _echo_json(Store(db, create=False).runs())
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -686,7 +733,8 @@ def index_rebuild(db: str, index_path: str, index_kind: str) -> None:
     from vidfiqa.process import sync_index
 
     store, index_dir = _open_store(db, index_path, index_kind)
-    _echo_json(sync_index(store, index_dir, rebuild=True))
+    _writable_dir(index_path, "index folder")
+    _echo_json(_sync(lambda: sync_index(store, index_dir, rebuild=True)))
 
 
 @cli.group()
@@ -1093,6 +1141,7 @@ def eval_ytf(
         FeatureExtractor,
         YtfError,
         YtfPair,
+        drop_missing_frames,
         extract_all,
         load_aligned,
         load_ytf,
@@ -1105,7 +1154,8 @@ def eval_ytf(
     try:
         chosen = [Strategy.parse(s) for s in strategies or ("best", "mean", "softmax:0.05")]
         scorer_map = {n: _build(registry.quality_scorer, n) for n in scorers or ("factors",)}
-        videos = load_aligned(root) if aligned else load_ytf(root)
+        listed = load_aligned(root) if aligned else load_ytf(root)
+        videos = drop_missing_frames(listed)
         detect = detect or aligned
         if halves:
             videos = split_halves(videos)
@@ -1119,7 +1169,8 @@ def eval_ytf(
             pairs = read_splits(splits)
     except (YtfError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    out = Path(out_dir)
+    out = _writable_dir(out_dir, "output folder")
+    _report_missing_frames(listed)
     extractor = FeatureExtractor(
         landmarker=registry.create("landmarker", "dlib68"),
         embedder=registry.create("embedder", "dlib-resnet"),
@@ -1128,8 +1179,7 @@ def eval_ytf(
         max_frames=max_frames,
         cache=Path(cache) if cache else out / "cache",
     )
-    bar = _progress_bar(progress, "videos")
-    bar.total = len(videos)
+    bar = _progress_bar(progress, "videos", len(videos))
     features, empty = extract_all(videos, extractor, bar.update)
     bar.close()
     for name in empty:
@@ -1150,6 +1200,8 @@ def eval_ytf(
             "root": str(Path(root).resolve()),
             "protocol": protocol,
             "videos_without_faces": empty,
+            "missing_frames": sum(v.missing_frames for v in listed.values()),
+            "videos_without_frames": sorted(n for n, v in listed.items() if not v.frames),
             "frames_per_video": max_frames or "all",
             "faces_from": "detector" if detect else "database boxes",
             "images": "aligned_images_DB" if aligned else "frame_images_DB",
@@ -1158,6 +1210,133 @@ def eval_ytf(
         },
         html=report,
     )
+
+
+@eval_group.command("lfw")
+@_eval_report_option
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="LFW folder: pairs.txt and images/<Person>/<Person>_<NNNN>.jpg.",
+)
+@click.option("--pairs", "pairs_file", type=click.Path(dir_okay=False), help="[default: ROOT/pairs.txt].")
+@_eval_scorers_option
+@click.option(
+    "--folds",
+    type=click.IntRange(min=1),
+    help="Evaluate only the first N folds (a quick look; accuracy needs 2 or more) [default: all].",
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False),
+    help="Folder caching per-image features [default: OUT/cache].",
+)
+@click.option(
+    "--edc-fmr",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=1e-2,
+    show_default=True,
+    help="FMR of the EDC's fixed threshold.",
+)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+def eval_lfw(
+    root: str,
+    pairs_file: str | None,
+    scorers: tuple[str, ...],
+    folds: int | None,
+    cache: str | None,
+    edc_fmr: float,
+    out_dir: str,
+    progress: bool,
+    report: bool,
+) -> None:
+    """Face verification on LFW View 2: 10-fold accuracy, AUC, EER and EDC per quality scorer.
+
+    Each image's largest face (dlib HOG, upsampled once) is embedded with dlib's ResNet; pairs
+    naming an absent image are reported and left out, as missing videos are in 'eval ytf'.
+
+    Example:
+
+        vidfiqa eval lfw --root ../shared/data/lfw --folds 2 --out lfw_eval/
+    """
+    from vidfiqa.aggregate import Strategy
+    from vidfiqa.eval.lfw import pair_images, read_pairs
+    from vidfiqa.eval.ytf import FeatureExtractor, YtfError, extract_all, make_templates
+    from vidfiqa.models import registry
+
+    try:
+        pairs = read_pairs(pairs_file or Path(root) / "pairs.txt")
+        if folds is not None:
+            pairs = [p for p in pairs if p.split <= folds]
+        videos, absent = pair_images(root, pairs)
+        scorer_map = {n: _build(registry.quality_scorer, n) for n in scorers or ("factors",)}
+    except (YtfError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    out = _writable_dir(out_dir, "output folder")
+    if absent:
+        hit = sum(p.a in absent or p.b in absent for p in pairs)
+        click.echo(
+            f"warning: {len(absent)} images the pairs name are absent; their {hit} pairs count as missing",
+            err=True,
+        )
+    extractor = FeatureExtractor(
+        landmarker=registry.create("landmarker", "dlib68"),
+        embedder=registry.create("embedder", "dlib-resnet"),
+        scorers=scorer_map,
+        detector=registry.create("detector", "dlib-hog", upsample=1),
+        cache=Path(cache) if cache else out / "cache",
+    )
+    bar = _progress_bar(progress, "images", len(videos))
+    features, empty = extract_all(videos, extractor, bar.update)
+    bar.close()
+    if empty:
+        click.echo(f"warning: no face found in {len(empty)} images; their pairs count as missing", err=True)
+    if not features:
+        raise click.ClickException("no image has a face: nothing to evaluate")
+    _evaluate_and_report(
+        lambda scorer, strategy: make_templates(features, scorer, strategy),
+        scorer_map,
+        [Strategy.parse("best")],
+        pairs,
+        {},
+        edc_fmr,
+        out,
+        {
+            "title": "LFW View 2",
+            "root": str(Path(root).resolve()),
+            "folds": folds or max(p.split for p in pairs),
+            "absent_images": absent,
+            "images_without_faces": empty,
+            "faces_from": "dlib-hog, largest face",
+            "embedder": "dlib-resnet",
+            "images": len(features),
+        },
+        html=report,
+    )
+
+
+def _report_missing_frames(videos: dict[str, Any]) -> None:
+    """One warning for the frames a YTF list names that are absent, one for the videos left
+    with none (their pairs count as missing)."""
+    missing = sum(v.missing_frames for v in videos.values())
+    if not missing:
+        return
+    listed = missing + sum(len(v.frames) for v in videos.values())
+    hit = sum(v.missing_frames > 0 for v in videos.values())
+    click.echo(
+        f"warning: {missing} of the {listed} listed frames are missing (in {hit} videos); "
+        "those videos are evaluated from the frames present",
+        err=True,
+    )
+    empty = sorted(n for n, v in videos.items() if not v.frames)
+    if empty:
+        shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+        click.echo(
+            f"warning: {len(empty)} videos have none of their frames ({shown}); their pairs count as missing",
+            err=True,
+        )
 
 
 def _evaluate_and_report(
@@ -1288,9 +1467,10 @@ def eval_pairs(
     scorer_map = {
         n: _build(registry.quality_scorer, n, model_root=config.quality.model_root) for n in scorer_names
     }
-    out = Path(out_dir)
+    out = _writable_dir(out_dir, "output folder")
     items = sorted({r.a for r in rows} | {r.b for r in rows})
-    store, index_dir = _open_store(db, index_path)
+    _writable_dir(index_path, "index folder")
+    store, index_dir = _open_store(db, index_path, create=True)
     processor = None
     extractor = None
     features = {}
@@ -1321,9 +1501,8 @@ def eval_pairs(
                 continue
         else:
             processor = processor or _build(Processor, config, store, index_dir, command="eval pairs")
-            bar = _progress_bar(progress, Path(item).name)
-            outcome = processor.process(item, progress=bar.update)
-            bar.close()
+            with _frame_progress(progress, item, config) as bar:
+                outcome = _build(processor.process, item, progress=bar.update, on_open=bar.opened)
             if outcome.status == "failed":
                 click.echo(f"error: {outcome.reason}", err=True)
                 continue
@@ -1413,8 +1592,7 @@ def eval_ijb(
         meta = read_meta(meta_dir, prefix)
         chosen = [Strategy.parse(s) for s in strategies or ("mean", "softmax:0.05")]
         scorer_map = {n: _build(registry.quality_scorer, n) for n in scorers or ("factors",)}
-        bar = _progress_bar(progress, "images")
-        bar.total = len(meta.images)
+        bar = _progress_bar(progress, "images", len(meta.images))
         feats = image_features(
             Path(images),
             meta,
@@ -1572,7 +1750,7 @@ def report(
         from vidfiqa.store import Store, StoreError
 
         try:
-            store = Store(db)
+            store = Store(db, create=False)
             ids = _stored_videos(store, ref)
             single = _report_file(out, len(ids))
             for video_id in ids:  # one page at a time: a run's pages need not fit in memory

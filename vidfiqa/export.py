@@ -115,6 +115,12 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)
 
 
+def frame_label(frame_index: int, time: float) -> str:
+    """``#4  0.16 s``: the frame number and the time apart, so that neither reads into the
+    other ("f4 0.16s" looked like "f40.16s" at 1x)."""
+    return f"#{frame_index}  {time:.2f} s"
+
+
 def contact_sheet(
     selections: list[Selection], crops: dict[tuple[int, int], Crops], *, title: str, cell: int = 112
 ) -> Image.Image:
@@ -128,7 +134,7 @@ def contact_sheet(
     height = head + max(1, len(by_track)) * (cell + text_h + pad) + pad
     sheet = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
-    small, big = _font(11), _font(14)
+    small, big = _font(12), _font(14)
     draw.text((pad, 6), title, fill=(0, 0, 0), font=big)
     if not by_track:
         draw.text((pad, head + 10), "no face tracks found", fill=(160, 0, 0), font=big)
@@ -142,7 +148,7 @@ def contact_sheet(
                 sheet.paste(Image.fromarray(crop.aligned).resize((cell, cell)), (x, y))
             o = s.observation
             draw.text((x, y + cell + 2), f"q={o.quality:.3f}", fill=(0, 0, 0), font=small)
-            draw.text((x, y + cell + 15), f"f{o.frame_index} {o.time:.2f}s", fill=(90, 90, 90), font=small)
+            draw.text((x, y + cell + 15), frame_label(o.frame_index, o.time), fill=(90, 90, 90), font=small)
     return sheet
 
 

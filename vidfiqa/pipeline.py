@@ -76,6 +76,12 @@ class VideoAnalysis:
         frames_read: frames yielded by the reader (after stride and time window).
         shot_starts: frame index at which each shot starts.
         decode_errors: damaged packets skipped by the decoder.
+        damaged_frames: frames the decoder flagged corrupt (concealed lost slices), skipped.
+        sizes: ``(first frame index, width, height)`` of each run of frames of one size; more
+            than one entry when the stream changes resolution (each frame's boxes are in its
+            own pixels, and a size change starts a new shot).
+        short_tracks: tracks dropped for having fewer than ``select.min_track_length``
+            observations.
         seconds: wall time per stage (``decode``, ``detect``, ``landmarks``, ``quality``); with
             the decode thread (``video.prefetch`` > 0) ``decode`` is the time spent waiting for
             frames, not the decoder's own time.
@@ -87,6 +93,9 @@ class VideoAnalysis:
     frames_read: int
     shot_starts: list[int]
     decode_errors: int
+    damaged_frames: int = 0
+    sizes: list[tuple[int, int, int]] = field(default_factory=list)
+    short_tracks: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     detections: int = 0
 
@@ -171,12 +180,12 @@ def _interpolate(start: tuple[Frame, Detections], end: tuple[Frame, Detections],
 class _VideoRun:
     """State of one pass: tracker, shot detector and the observations found so far."""
 
-    def __init__(self, config: Config, stages: Stages, timer: _Timer):
+    def __init__(self, config: Config, stages: Stages, timer: _Timer, *, min_hits: int):
         t = config.tracker
         self.config = config
         self.stages = stages
         self.timer = timer
-        self.tracker = IouTracker(iou_threshold=t.iou_threshold, min_hits=t.min_hits, max_misses=t.max_misses)
+        self.tracker = IouTracker(iou_threshold=t.iou_threshold, min_hits=min_hits, max_misses=t.max_misses)
         self.shots = ShotDetector(threshold=t.shot_threshold)
         self.shot = 0
         self.shot_starts = [0]
@@ -237,9 +246,14 @@ class _VideoRun:
         last_key: tuple[Frame, Detections] | None = None
         pending: list[Frame] = []
         read = 0
+        size = None
         for frame in frames:
             read += 1
-            if self.shots.update(frame.image) and last_key is not None:
+            resized = size is not None and frame.image.shape != size
+            size = frame.image.shape
+            # A new frame size is a new shot: boxes of frames of different sizes are in different
+            # pixels, so they must neither be matched nor interpolated across.
+            if (self.shots.update(frame.image) or resized) and last_key is not None:
                 if pending:
                     closing = self.detect_and_track(pending.pop())
                     self.close_segment(last_key, pending, closing)
@@ -265,7 +279,7 @@ class _VideoRun:
 def analyse_video(
     path: str | Path,
     config: Config,
-    stages: Stages | None = None,
+    stages: Stages | Callable[[], Stages] | None = None,
     *,
     progress: Callable[[int], None] | None = None,
     on_open: Callable[[VideoInfo], None] | None = None,
@@ -275,7 +289,9 @@ def analyse_video(
     Args:
         path: the video file.
         config: run configuration.
-        stages: models to use (built from ``config`` when ``None``).
+        stages: models to use, or a function that builds them (called once the file has opened
+            as a video, so a bad file costs no model loading); built from ``config`` when
+            ``None``.
         progress: called with the number of frames just read.
         on_open: called once with the container's info before decoding starts (to size a
             progress bar).
@@ -283,23 +299,24 @@ def analyse_video(
     Raises:
         VideoError: the file cannot be opened or holds no decodable frame.
     """
-    stages = stages or Stages.from_config(config)
     timer = _Timer()
     with open_video(path, read_options(config), backend=config.video.backend) as reader:
+        info = reader.info
         if on_open:
-            on_open(reader.info)
-        run = _VideoRun(config, stages, timer)
+            on_open(info)
+        if stages is None:
+            stages = Stages.from_config(config)
+        elif not isinstance(stages, Stages):
+            stages = stages()
+        # A still image is one frame: every face in it is a track of one observation.
+        min_hits = 1 if info.still else config.tracker.min_hits
+        min_len = 1 if info.still else config.select.min_track_length
+        run = _VideoRun(config, stages, timer, min_hits=min_hits)
         # Closed before the reader is, so the decode thread never outlives the container.
         with closing(prefetch(iter(reader), config.video.prefetch)) as frames:
             read = run.run(_timed_frames(frames, timer), progress)
-        errors = reader.errors
-        info = reader.info
-    min_len = config.select.min_track_length
-    tracks = [
-        run.tracks[i]
-        for i in sorted(run.tracks)
-        if i in run.tracker.confirmed_ids and len(run.tracks[i].observations) >= min_len
-    ]
+    confirmed = [run.tracks[i] for i in sorted(run.tracks) if i in run.tracker.confirmed_ids]
+    tracks = [t for t in confirmed if len(t.observations) >= min_len]
     for track in tracks:
         track.observations.sort(key=lambda o: o.frame_index)
     return VideoAnalysis(
@@ -307,7 +324,40 @@ def analyse_video(
         tracks=tracks,
         frames_read=read,
         shot_starts=run.shot_starts,
-        decode_errors=errors,
+        decode_errors=reader.errors,
+        damaged_frames=reader.damaged_frames,
+        sizes=list(reader.sizes),
+        short_tracks=len(confirmed) - len(tracks),
         seconds=timer.seconds,
         detections=run.detector_calls,
     )
+
+
+def damage_notes(packets: int, frames: int) -> list[str]:
+    """The damage a read skipped, one phrase per kind; empty for an intact stream."""
+    notes = []
+    if packets:
+        notes.append(f"{packets} damaged packets skipped")
+    if frames:
+        notes.append(f"{frames} damaged frames skipped")
+    return notes
+
+
+def sizes_note(sizes: list) -> list[str]:
+    """The resolution changes of ``sizes`` (``(first frame, width, height)`` runs), if any."""
+    if len(sizes) < 2:
+        return []
+    return ["resolution changes: " + ", ".join(f"{w}x{h} from frame {i}" for i, w, h in sizes)]
+
+
+def summary_notes(analysis: VideoAnalysis, config: Config) -> list[str]:
+    """What a person reading a one-line summary of ``analysis`` should know beyond the counts:
+    damage skipped, resolution changes, and why faces seen made no track."""
+    notes = damage_notes(analysis.decode_errors, analysis.damaged_frames) + sizes_note(analysis.sizes)
+    if analysis.short_tracks:
+        n = config.select.min_track_length
+        notes.append(
+            f"{analysis.short_tracks} face tracks shorter than select.min_track_length={n} "
+            "observations dropped"
+        )
+    return notes

@@ -22,9 +22,18 @@ import numpy as np
 from vidfiqa.aggregate import Strategy
 from vidfiqa.config import Config
 from vidfiqa.index import IndexDir, Space, SpaceIndex
+from vidfiqa.inputs import input_problem
 from vidfiqa.models import registry
 from vidfiqa.models.base import Embedder
-from vidfiqa.pipeline import Stages, VideoAnalysis, analyse_video, stage_options
+from vidfiqa.models.files import ModelFileError
+from vidfiqa.pipeline import (
+    Stages,
+    VideoAnalysis,
+    analyse_video,
+    damage_notes,
+    stage_options,
+    summary_notes,
+)
 from vidfiqa.store import ObservationRow, Store, TemplateRow, TrackRow, Video, config_json, to_bytes
 from vidfiqa.templates import TrackTemplates, build_templates
 from vidfiqa.video import VideoError, VideoInfo
@@ -40,6 +49,7 @@ class Outcome:
     path: str
     status: str
     reason: str = ""
+    notes: str = ""
     video_id: int | None = None
     tracks: int = 0
     templates: int = 0
@@ -48,9 +58,7 @@ class Outcome:
 
 def _damage(analysis: VideoAnalysis, config: Config) -> str:
     """Why a video that decoded counts as partial; empty if it does not."""
-    problems = []
-    if analysis.decode_errors:
-        problems.append(f"{analysis.decode_errors} damaged packets skipped")
+    problems = damage_notes(analysis.decode_errors, analysis.damaged_frames)
     v = config.video
     whole_file = v.stride == 1 and v.start is None and v.end is None
     listed = analysis.info.num_frames
@@ -135,7 +143,14 @@ def _rows(
 
 
 def _video_row(
-    path: str, sha: str, chash: str, run_id: int, info: VideoInfo | None, status: str, reason: str
+    path: str,
+    sha: str,
+    chash: str,
+    run_id: int,
+    info: VideoInfo | None,
+    status: str,
+    reason: str,
+    analysis: VideoAnalysis | None = None,
 ) -> Video:
     return Video(
         path=path,
@@ -148,6 +163,9 @@ def _video_row(
         width=info.width if info else None,
         height=info.height if info else None,
         frame_count=info.num_frames if info else None,
+        damaged_packets=analysis.decode_errors if analysis else 0,
+        damaged_frames=analysis.damaged_frames if analysis else 0,
+        sizes=[list(s) for s in analysis.sizes] if analysis else None,
     )
 
 
@@ -187,13 +205,24 @@ class Processor:
         self.config = config
         self.store = store
         self.index_dir = index_dir
-        self.stages = Stages.from_config(config)
-        self.embedder: Embedder = registry.create(
-            "embedder", config.embedder.name, **stage_options(config, config.embedder.name)
-        )
+        self._models: tuple[Stages, Embedder] | None = None
         self.strategies = [Strategy.parse(s) for s in config.templates.strategies]
         self.hash = config_hash(config)
         self.run_id = start_run(store, config, command) if run_id is None else run_id
+
+    def models(self) -> tuple[Stages, Embedder]:
+        """The run's stages and embedder, built on first use: a batch whose videos are all
+        skipped or unreadable never pays for loading them.
+
+        Raises:
+            ModelFileError: a model file is missing or unusable.
+        """
+        if self._models is None:
+            embedder = registry.create(
+                "embedder", self.config.embedder.name, **stage_options(self.config, self.config.embedder.name)
+            )
+            self._models = Stages.from_config(self.config), embedder
+        return self._models
 
     def process(
         self,
@@ -208,10 +237,11 @@ class Processor:
         The outcome's ``reason`` is one line starting with ``path`` as given.
         """
         start = time.perf_counter()
+        # An empty file is stored as failed by the reader below, like any other unusable file.
+        problem = input_problem(path, allow_empty=True)
+        if problem is not None:
+            return Outcome(path, "failed", f"{path}: {problem}")
         p = Path(path)
-        if not p.is_file():
-            reason = "no such file" if not p.exists() else "not a regular file"
-            return Outcome(path, "failed", f"{path}: {reason}")
         # Stored paths are absolute, so that a video is found again from any working directory.
         path = str(p.resolve())
         try:
@@ -220,35 +250,44 @@ class Processor:
             return Outcome(path, "failed", f"{path}: cannot read ({exc.strerror})")
         known = self.store.find_video(sha, self.hash)
         if known is not None and known.status in ("done", "partial") and not force:
-            return Outcome(path, "skipped", "already stored with this configuration", known.id)
+            return Outcome(path, "skipped", "already stored with this configuration", video_id=known.id)
         info = None
         try:
-            analysis = analyse_video(p, self.config, self.stages, progress=progress, on_open=on_open)
-            info = analysis.info
-            results = build_templates(
-                p, self.config, analysis, self.embedder, self.strategies, embed=self.config.templates.embed
+            # Models load once the file has opened as a video, so a batch of bad files loads none.
+            analysis = analyse_video(
+                p, self.config, lambda: self.models()[0], progress=progress, on_open=on_open
             )
+            info = analysis.info
+            embedder = self.models()[1]
+            results = build_templates(
+                p, self.config, analysis, embedder, self.strategies, embed=self.config.templates.embed
+            )
+        except ModelFileError:
+            raise  # the batch cannot go on without its models
         except Exception as exc:  # one bad video must never stop a batch
             if isinstance(exc, VideoError):
-                reason = str(exc)
+                reason = f"{path}: {exc.reason}"
             else:  # an input no check foresaw: recorded with its type, for a bug report
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 reason = f"{path}: {type(exc).__name__}: {first[:200]}"
             video_id = self.store.replace_video(
                 _video_row(path, sha, self.hash, self.run_id, info, "failed", reason), [], []
             )
-            return Outcome(path, "failed", reason, video_id, seconds=time.perf_counter() - start)
-        status, reason = "partial", _damage(analysis, self.config)
-        if not reason:
-            status = "done"
-        tracks, embeddings = _rows(analysis, results, self.embedder, self.stages.scorer.name)
+            return Outcome(path, "failed", reason, video_id=video_id, seconds=time.perf_counter() - start)
+        reason = _damage(analysis, self.config)
+        status = "partial" if reason else "done"
+        notes = "; ".join(n for n in summary_notes(analysis, self.config) if n not in reason)
+        tracks, embeddings = _rows(analysis, results, embedder, self.config.quality.scorer)
         video_id = self.store.replace_video(
-            _video_row(path, sha, self.hash, self.run_id, info, status, reason), tracks, embeddings
+            _video_row(path, sha, self.hash, self.run_id, analysis.info, status, reason, analysis),
+            tracks,
+            embeddings,
         )
         return Outcome(
             path,
             status,
             reason,
+            notes,
             video_id,
             tracks=len(tracks),
             templates=sum(len(t.templates) for t in tracks),

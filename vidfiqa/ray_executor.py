@@ -56,6 +56,7 @@ class _Worker:
                 command="process --executor ray",
                 run_id=run_id,
             )
+            self.processor.models()  # a worker exists to process: load its models now
         except (ModelFileError, StoreError) as exc:
             # Kept, not raised, so that the driver can show this one line instead of Ray's
             # wrapped traceback of a failed actor creation.
@@ -156,7 +157,7 @@ def process_with_ray(
                     video = videos[i]
                     reason = f"{video}: its worker died on all {retries + 1} tries ({_first_line(exc)})"
                     video_id = store_failure(store, config, run_id, video, reason)
-                    outcomes[i] = Outcome(video, "failed", reason, video_id)
+                    outcomes[i] = Outcome(video, "failed", reason, video_id=video_id)
                 pool.append(worker)
         finally:
             if started_here:

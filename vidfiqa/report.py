@@ -25,7 +25,7 @@ from vidfiqa.config import Config  # noqa: E402
 from vidfiqa.export import Crops, contact_sheet, extract_crops  # noqa: E402
 from vidfiqa.html import esc, figure_uri, img, page, png_uri, table  # noqa: E402
 from vidfiqa.models.base import Embedder  # noqa: E402
-from vidfiqa.pipeline import Stages, analyse_video  # noqa: E402
+from vidfiqa.pipeline import Stages, analyse_video, damage_notes, sizes_note  # noqa: E402
 from vidfiqa.process import file_sha256  # noqa: E402
 from vidfiqa.select import Selection, select_best  # noqa: E402
 from vidfiqa.store import StoreError, TrackRow, Video  # noqa: E402
@@ -159,6 +159,11 @@ def render(
     return page(f"vidfiqa report: {title}", "".join(parts))
 
 
+def decoding_summary(packets: int, frames: int, sizes: list) -> str:
+    """The damage a read skipped and the resolution changes it met, or ``clean``."""
+    return "; ".join(damage_notes(packets, frames) + sizes_note(sizes)) or "clean"
+
+
 def video_report(
     video: str, config: Config, stages: Stages, embedder: Embedder, strategies: list[Strategy]
 ) -> str:
@@ -190,6 +195,7 @@ def video_report(
         "size": f"{info.width}x{info.height}",
         "fps": f"{info.fps:.2f}",
         "frames read": str(analysis.frames_read),
+        "decoding": decoding_summary(analysis.decode_errors, analysis.damaged_frames, analysis.sizes),
         "shots": str(len(analysis.shot_starts)),
         "tracks": str(len(analysis.tracks)),
         "quality scorer": config.quality.scorer,
@@ -278,6 +284,7 @@ def stored_video_report(
         "size": f"{video.width}x{video.height}" if video.width else "?",
         "fps": f"{video.fps:.2f}" if video.fps else "?",
         "frames listed": str(video.frame_count) if video.frame_count else "?",
+        "decoding": decoding_summary(video.damaged_packets, video.damaged_frames, video.sizes or []),
         "tracks": str(len(sections)),
         "quality scorer": config.quality.scorer,
         "detector": f"{config.detector.name}, every {config.detector.every} frames",

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from sqlalchemy import (
     delete,
     event,
     insert,
+    inspect,
     select,
     text,
 )
@@ -49,7 +51,7 @@ from sqlalchemy.orm import (
 )
 
 #: Bumped on every incompatible schema change; a database of another version is refused.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class StoreError(Exception):
@@ -106,6 +108,12 @@ class Video(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     frame_count: Mapped[int | None] = mapped_column(Integer)
+    #: Packets the decoder rejected and frames it flagged corrupt, both skipped.
+    damaged_packets: Mapped[int] = mapped_column(Integer, default=0)
+    damaged_frames: Mapped[int] = mapped_column(Integer, default=0)
+    #: ``[first frame index, width, height]`` per run of frames of one size (several when the
+    #: stream changes resolution; boxes are in the pixels of their own frame).
+    sizes: Mapped[list[list[int]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     run: Mapped[Run] = relationship()
     tracks: Mapped[list[TrackRow]] = relationship(
@@ -192,10 +200,16 @@ class TemplateRow(Base):
         return from_bytes(self.vector)
 
 
+def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers work beside a writer; it is a property of the file, set by writers only.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL lets readers work beside a writer; the timeout makes a second writer wait, not fail.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # The timeout makes a second writer wait, not fail.
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -232,41 +246,63 @@ def _redact(url: str) -> str:
 
 
 class Store:
-    """Opens (and creates) the database and checks its schema version.
+    """Opens the database (creating it and its tables when ``create``) and checks its schema
+    version.
 
     Args:
         url: SQLAlchemy URL, e.g. ``sqlite:///vidfiqa.db`` or
             ``postgresql+psycopg://user@host/db``.
+        create: create the database file and the tables when missing. Commands that only read
+            pass ``False``: a mistyped URL is then refused instead of answered with an empty,
+            newly created database.
 
     Raises:
-        StoreError: bad URL, unreachable server, or a database of another schema version.
+        StoreError: bad URL, unreachable server, a database of another schema version, or
+            (``create=False``) a database that does not exist or holds no vidfiqa tables.
     """
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, create: bool = True):
         self.url = url
         try:
             self.engine: Engine = create_engine(url)
         except (ArgumentError, ImportError) as exc:
             raise StoreError(f"{_redact(url)}: cannot use database URL ({exc})") from None
         if self.engine.dialect.name == "sqlite":
+            if not create:
+                self._require_sqlite_file()
+            else:
+                event.listen(self.engine, "connect", _sqlite_wal)
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "connect", _sqlite_immediate)
             event.listen(self.engine, "begin", _sqlite_begin)
         try:
-            self._create_schema()
+            self._open_schema(create)
         except DatabaseError as exc:  # unreachable server, or a file that is no database
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise StoreError(f"{_redact(url)}: cannot open database ({reason})") from None
 
-    def _create_schema(self) -> None:
+    def _require_sqlite_file(self) -> None:
+        database = self.engine.url.database
+        if not database or database == ":memory:" or not Path(database).is_file():
+            raise StoreError(
+                f"{_redact(self.url)}: no such database; 'vidfiqa process' creates it, or pass --db"
+            )
+
+    def _open_schema(self, create: bool) -> None:
         # One transaction under a lock, so that processes starting together on a new database
         # neither race to create the tables nor both write the version row.
         with self.engine.begin() as conn:
             if self.engine.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
-            Base.metadata.create_all(conn)
+            if create:
+                Base.metadata.create_all(conn)
+            elif not inspect(conn).has_table(Meta.__tablename__):
+                raise StoreError(
+                    f"{_redact(self.url)}: not a vidfiqa database (no vidfiqa tables); "
+                    "'vidfiqa process' creates one, or pass --db"
+                )
             value = conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
-            if value is None:
+            if value is None and create:
                 conn.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
             elif value != str(SCHEMA_VERSION):
                 raise StoreError(

@@ -19,6 +19,7 @@ from typing import Literal
 import av
 import numpy as np
 
+from vidfiqa.inputs import PathError, input_problem
 from vidfiqa.types import Frame
 
 Backend = Literal["pyav", "decord"]
@@ -28,8 +29,9 @@ BACKENDS: tuple[Backend, ...] = ("pyav", "decord")
 DEFAULT_FPS = 25.0
 
 
-class VideoError(Exception):
-    """A video that cannot be opened or decoded; the message is one line naming the file."""
+class VideoError(PathError):
+    """A video that cannot be opened or decoded; the message is one line naming the file
+    (``path``), ``reason`` the same without it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,7 @@ class VideoInfo:
         codec: decoder name.
         pix_fmt: the stream's pixel format before conversion to RGB.
         rotation: counter-clockwise display rotation in degrees (0, 90, 180 or 270).
+        still: the file is a still image (jpg, png, ...), read as a one-frame video.
     """
 
     path: str
@@ -56,6 +59,7 @@ class VideoInfo:
     codec: str
     pix_fmt: str | None
     rotation: int
+    still: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,14 +111,10 @@ def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
 
 
 def _check_path(path: str | os.PathLike[str]) -> str:
-    p = Path(path)
-    if not p.exists():
-        raise VideoError(f"{p}: no such file")
-    if p.is_dir():
-        raise VideoError(f"{p}: is a directory, not a video file")
-    if p.stat().st_size == 0:
-        raise VideoError(f"{p}: empty file")
-    return str(p)
+    problem = input_problem(path)
+    if problem is not None:
+        raise VideoError(path, problem)
+    return str(Path(path))
 
 
 def _reason(exc: BaseException) -> str:
@@ -123,8 +123,18 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0].strip()
 
 
+#: FFmpeg demuxers of single still images (``image2`` reads one file when given one).
+_STILL_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe")
+
+
 class PyAVReader:
-    """Decode with PyAV (FFmpeg). Damaged packets are skipped and counted in ``errors``.
+    """Decode with PyAV (FFmpeg).
+
+    Damage is skipped and counted: ``errors`` packets the decoder rejected, ``damaged_frames``
+    frames it flagged corrupt (lost slices filled in by error concealment, whose pixels are
+    guesses a quality scorer must not see). ``sizes`` lists ``(first frame index, width,
+    height)`` for every run of frames of one size: a damaged or spliced stream may change
+    resolution mid-way, and each frame keeps its own size (boxes found in it are in its pixels).
 
     Use as a context manager; iterate to get frames. Example::
 
@@ -137,18 +147,20 @@ class PyAVReader:
         self.path = _check_path(path)
         self.options = options or ReadOptions()
         self.errors = 0
+        self.damaged_frames = 0
+        self.sizes: list[tuple[int, int, int]] = []
         try:
             self._container = av.open(self.path)
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-            raise VideoError(f"{self.path}: cannot open video ({_reason(exc)})") from None
+            raise VideoError(self.path, f"cannot open video ({_reason(exc)})") from None
         if not self._container.streams.video:
             self._container.close()
-            raise VideoError(f"{self.path}: no video stream")
+            raise VideoError(self.path, "no video stream")
         self._stream = self._container.streams.video[0]
         if self._stream.codec_context is None:
             # The container names a codec FFmpeg cannot decode (or a damaged header names none).
             self._container.close()
-            raise VideoError(f"{self.path}: unsupported or unknown video codec")
+            raise VideoError(self.path, "unsupported or unknown video codec")
         self._stream.thread_type = "AUTO"
         if self.options.threads:
             self._stream.codec_context.thread_count = self.options.threads
@@ -177,6 +189,7 @@ class PyAVReader:
             codec=s.codec_context.name,
             pix_fmt=s.codec_context.pix_fmt,
             rotation=rotation,
+            still=self._container.format.name in _STILL_FORMATS,
         )
 
     def _first_frame_rotation(self) -> int:
@@ -222,9 +235,13 @@ class PyAVReader:
                     time = self._frame_time(frame, index, origin)
                     if opts.past_end(time):
                         return
-                    if opts.wants(index, time):
+                    if frame.is_corrupt:
+                        self.damaged_frames += 1
+                    elif opts.wants(index, time):
                         image = frame.to_ndarray(format="rgb24")
                         image = _rotate(image, _normalise_rotation(frame.rotation))
+                        if not self.sizes or self.sizes[-1][1:] != (image.shape[1], image.shape[0]):
+                            self.sizes.append((index, image.shape[1], image.shape[0]))
                         yield Frame(index=index, time=time, image=image)
                         yielded += 1
                         if opts.max_frames is not None and yielded >= opts.max_frames:
@@ -234,9 +251,9 @@ class PyAVReader:
             # The demuxer itself gave up (truncated container): keep what was decoded.
             self.errors += 1
             if index == 0:
-                raise VideoError(f"{self.path}: cannot decode video ({_reason(exc)})") from None
+                raise VideoError(self.path, f"cannot decode video ({_reason(exc)})") from None
         if index == 0:
-            raise VideoError(f"{self.path}: no decodable video frames")
+            raise VideoError(self.path, "no decodable video frames")
 
 
 class DecordReader:
@@ -255,14 +272,17 @@ class DecordReader:
         self.path = _check_path(path)
         self.options = options or ReadOptions()
         self.errors = 0
+        # decord reports neither concealed frames nor size changes (it scales to one size).
+        self.damaged_frames = 0
+        self.sizes: list[tuple[int, int, int]] = []
         with PyAVReader(self.path) as probe:
             probed = probe.info
         try:
             self._reader = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=self.options.threads)
         except (decord.DECORDError, RuntimeError) as exc:
-            raise VideoError(f"{self.path}: decord cannot open video ({_reason(exc)})") from None
+            raise VideoError(self.path, f"decord cannot open video ({_reason(exc)})") from None
         if len(self._reader) == 0:
-            raise VideoError(f"{self.path}: decord found no frames")
+            raise VideoError(self.path, "decord found no frames")
         fps = float(self._reader.get_avg_fps()) or probed.fps
         self.info = VideoInfo(
             path=self.path,
@@ -274,6 +294,7 @@ class DecordReader:
             codec=probed.codec,
             pix_fmt=probed.pix_fmt,
             rotation=probed.rotation,
+            still=probed.still,
         )
 
     def __enter__(self) -> DecordReader:

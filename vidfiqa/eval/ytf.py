@@ -48,11 +48,29 @@ class YtfFrame:
 
 @dataclass(slots=True)
 class YtfVideo:
-    """One video: ``name`` is ``Person/vid``; frames in frame-number order."""
+    """One video: ``name`` is ``Person/vid``; frames in frame-number order.
+
+    ``missing_frames`` counts frames its list names whose files are absent (partial downloads
+    look like this); they are left out of ``frames``.
+    """
 
     name: str
     person: str
     frames: list[YtfFrame]
+    missing_frames: int = 0
+
+
+def drop_missing_frames(videos: dict[str, YtfVideo]) -> dict[str, YtfVideo]:
+    """``videos`` without the frames whose files are absent (counted in ``missing_frames``), and
+    without videos that have none left: those are then missing as a whole, as absent videos are."""
+    out = {}
+    for name, video in videos.items():
+        present = [f for f in video.frames if f.path.is_file()]
+        video.missing_frames += len(video.frames) - len(present)
+        video.frames = present
+        if present:
+            out[name] = video
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +156,9 @@ def split_halves(videos: dict[str, YtfVideo]) -> dict[str, YtfVideo]:
     out = {}
     for v in videos.values():
         mid = len(v.frames) // 2
-        out[f"{v.name}#1"] = YtfVideo(f"{v.name}#1", v.person, v.frames[:mid])
-        out[f"{v.name}#2"] = YtfVideo(f"{v.name}#2", v.person, v.frames[mid:])
+        for half, frames in (("#1", v.frames[:mid]), ("#2", v.frames[mid:])):
+            if frames:
+                out[f"{v.name}{half}"] = YtfVideo(f"{v.name}{half}", v.person, frames)
     return out
 
 

@@ -123,6 +123,27 @@ def locate(name: str, root: str | os.PathLike[str] | None = None) -> Path:
     return path
 
 
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTOCOL = 0x80
+
+
+def _load_failure(path: Path, exc: Exception) -> str:
+    """What is wrong with a file ``torch.load(weights_only=True)`` refused, in words a user can
+    act on (torch's own message is a page of advice about its defaults)."""
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if head == _ZIP_MAGIC:
+        if "This file can still be loaded" in str(exc):
+            return (
+                "is a pickle that needs code to load (a whole saved model object, not a state "
+                "dict); vidfiqa runs no code from model files"
+            )
+        return "is a damaged PyTorch checkpoint (truncated or corrupt zip archive)"
+    if head[:1] == bytes([_PICKLE_PROTOCOL]):
+        return "is a pickle that is not a plain state dict of tensors (it needs code to load)"
+    return "is not a valid PyTorch checkpoint (neither a zip archive nor a pickle)"
+
+
 def load_state_dict(name: str, root: str | os.PathLike[str] | None = None) -> dict:
     """The checkpoint of ``name`` as a state dict, loaded without unpickling code."""
     import torch
@@ -136,8 +157,9 @@ def load_state_dict(name: str, root: str | os.PathLike[str] | None = None) -> di
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file; all mean "unusable"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(f"{name}: cannot load {path} ({reason[:120]})") from None
+        raise ModelFileError(
+            f"{name}: {path} {_load_failure(path, exc)}; get {spec.filename} from {spec.source}"
+        ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

@@ -43,6 +43,33 @@ def create(kind: Kind, name: str, **options: Any) -> Any:
     return factory(**options)
 
 
+def embedder_threshold(name: str) -> float:
+    """The documented verification threshold of embedder ``name``, read from its class without
+    building it (building loads the weights, which comparing stored templates never needs)."""
+    _load_builtin()
+    factory = _FACTORIES["embedder"].get(name)
+    if not isinstance(factory, _Lazy):
+        raise KeyError(f"unknown embedder {name!r}; known: {', '.join(sorted(_FACTORIES['embedder']))}")
+    return float(factory.resolve().threshold)
+
+
+class _Lazy:
+    """A class named by module and attribute, imported on first use: model modules pull in heavy
+    libraries (torch, onnxruntime) that ``--help`` and store-only commands should not pay for."""
+
+    def __init__(self, module: str, attribute: str):
+        self.module = module
+        self.attribute = attribute
+
+    def resolve(self) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self.module), self.attribute)
+
+    def __call__(self, **options: Any) -> Any:
+        return self.resolve()(**options)
+
+
 def quality_scorer(name: str, **options: Any) -> Any:
     """A quality scorer by name: a registered one, or ``factors:<component>`` (one component of
     the factor score alone). ``options`` go to model-backed scorers (``model_root``, ``device``)."""
@@ -72,11 +99,11 @@ def _load_builtin() -> None:
     register("landmarker", "dlib5", lambda: dlib_models.DlibLandmarker(points=5))
     # dlib's embedder run by torch (same descriptors, batched, CUDA-capable) is the default;
     # dlib's own implementation stays selectable.
-    register("embedder", "dlib-resnet", _torch_dlib_embedder)
-    register("embedder", "dlib-resnet-dlib", dlib_models.DlibResNetEmbedder)
+    register("embedder", "dlib-resnet", _Lazy("vidfiqa.models.dlib_torch", "TorchDlibEmbedder"))
+    register("embedder", "dlib-resnet-dlib", _Lazy("vidfiqa.models.dlib_models", "DlibResNetEmbedder"))
     register("detector", "scrfd", _insightface("ScrfdDetector"))
     register("landmarker", "scrfd5", _insightface("ScrfdLandmarker"))
-    register("embedder", "arcface", _insightface("ArcFaceEmbedder"))
+    register("embedder", "arcface", _Lazy("vidfiqa.models.insightface_pack", "ArcFaceEmbedder"))
     register("quality", "factors", FactorQuality)
     register("quality", "stability", _stability)
     for size in "sml":
@@ -97,12 +124,6 @@ def _torch_mmod_detector(**options: Any) -> Any:
     from vidfiqa.models.dlib_mmod_torch import TorchMmodDetector
 
     return TorchMmodDetector(**options)
-
-
-def _torch_dlib_embedder(**options: Any) -> Any:
-    from vidfiqa.models.dlib_torch import TorchDlibEmbedder
-
-    return TorchDlibEmbedder(**options)
 
 
 def _insightface(cls: str) -> Callable[..., Any]:

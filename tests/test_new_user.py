@@ -1,0 +1,318 @@
+"""What a new user hit on a fresh clone (issue 13): each test names the item it guards."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from tests.bad_inputs import _face_frames, lost_slices_h264, size_change_h264
+from tests.conftest import SAMPLES
+from vidfiqa.cli import cli
+from vidfiqa.export import contact_sheet, frame_label
+from vidfiqa.select import select_best
+from vidfiqa.store import Store
+from vidfiqa.types import FaceObservation, Track
+
+BLUR = str(SAMPLES / "blur_ramp.mp4")
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def one_error_line(result) -> str:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """A database holding blur_ramp's first 20 frames: one track, templates 1 (best) and 2."""
+    root = tmp_path_factory.mktemp("stored")
+    db = f"sqlite:///{root / 'v.db'}"
+    result = run("process", BLUR, "--max-frames", "20", "--db", db, "--index", root / "idx", "--no-progress")
+    assert result.exit_code == 0, result.output
+    return db, root / "idx"
+
+
+# 1. An output folder that cannot be written is refused before anything is decoded.
+def test_best_frames_refuses_an_output_under_a_file(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    line = one_error_line(run("best-frames", BLUR, "--out", tmp_path / "afile" / "sub", "--no-progress"))
+    reason = "cannot write the output folder (a part of the path is a file, not a folder)"
+    assert line == f"Error: {tmp_path / 'afile' / 'sub'}: {reason}"
+
+
+def test_best_frames_refuses_an_output_that_cannot_be_created() -> None:
+    result = run("best-frames", BLUR, "--out", "/proc/vidfiqa-out/sub", "--no-progress")
+    assert "cannot write the output folder" in one_error_line(result)
+    assert "frames," not in result.output  # nothing was analysed
+
+
+# 2. An index folder that cannot be written is refused up front; a late failure keeps the store.
+def test_process_refuses_an_unwritable_index_before_storing(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    db = tmp_path / "v.db"
+    result = run("process", BLUR, "--db", f"sqlite:///{db}", "--index", tmp_path / "afile" / "idx")
+    assert "cannot write the index folder" in one_error_line(result)
+    assert not db.exists()
+
+
+def test_a_late_index_failure_keeps_the_database_and_says_how_to_repair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("vidfiqa.process.sync_index", broken)
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    result = run(
+        "process", BLUR, "--max-frames", "10", "--db", db, "--index", tmp_path / "idx", "--no-progress"
+    )
+    line = one_error_line(result)
+    assert "No space left on device" in line and "vidfiqa index rebuild" in line
+    assert [v.status for v in Store(db).videos()] == ["done"]
+
+
+# 3. Frames a YTF list names but a partial download lacks are counted, not a traceback.
+def test_eval_ytf_counts_missing_frames_and_videos(shared_data: Path, tmp_path: Path) -> None:
+    root = tmp_path / "ytf"
+    shutil.copytree(shared_data / "ytf_mini", root)
+    videos = sorted(p for p in (root / "frame_images_DB").glob("*/*") if p.is_dir())
+    partial, gone = videos[0], videos[1]
+    frames = sorted(partial.glob("*.jpg"))
+    for f in frames[: len(frames) // 2]:
+        f.unlink()
+    for f in gone.glob("*.jpg"):
+        f.unlink()
+    out = tmp_path / "out"
+    result = run(
+        "eval", "ytf", "--root", root, "--protocol", "all-pairs", "--halves", "--max-frames", "4",
+        "--out", out, "--no-progress",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    meta = json.loads((out / "results.json").read_text())
+    gone_name = f"{gone.parent.name}/{gone.name}"
+    assert meta["videos_without_frames"] == [gone_name]
+    assert meta["missing_frames"] > len(frames) // 2
+    assert "listed frames are missing (in 2 videos)" in result.stderr
+    assert f"1 videos have none of their frames ({gone_name})" in result.stderr
+    assert meta["videos"] == 2 * (len(videos) - 1)  # halves of the videos left
+
+
+def test_eval_lfw_reports_pairs_of_absent_images(shared_data: Path, tmp_path: Path) -> None:
+    lines = (shared_data / "lfw" / "pairs.txt").read_text().splitlines()[1:]
+    images = shared_data / "lfw" / "images"
+
+    def people(line: str) -> list[str]:
+        cells = line.split("\t")
+        return cells[::2] if len(cells) == 4 else cells[:1]
+
+    absent = [ln for ln in lines if not all((images / p).is_dir() for p in people(ln))]
+    present = [ln for ln in lines if ln not in absent]
+    matched = [ln for ln in present if len(ln.split("\t")) == 3]
+    mismatched = [ln for ln in present if len(ln.split("\t")) == 4]
+    pairs_file = tmp_path / "pairs.txt"
+    pairs_file.write_text("1\t4\n" + "\n".join([*matched[:3], absent[0], *mismatched[:4]]) + "\n")
+    out = tmp_path / "out"
+    result = run(
+        "eval", "lfw", "--root", shared_data / "lfw", "--pairs", pairs_file, "--out", out, "--no-progress"
+    )
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert "images the pairs name are absent; their 1 pairs count as missing" in result.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["absent_images"]) >= 1
+    row = results["results"][0]
+    assert row["metrics"]["missing_pairs"] == 1 and row["metrics"]["pairs"] == 7
+
+
+# 4. Read-only commands refuse a database that does not exist, and create nothing.
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tracks"],
+        ["runs"],
+        ["templates"],
+        ["search", "1"],
+        ["verify", "1", "2"],
+        ["enroll", "track:1", "--label", "X"],
+        ["report", "run:last", "--out", "reports"],
+        ["index", "check"],
+        ["index", "rebuild"],
+    ],
+    ids=" ".join,
+)
+def test_read_only_commands_refuse_a_missing_database(args: list[str], tmp_path: Path) -> None:
+    db = tmp_path / "typo.db"
+    index = ["--index", tmp_path / "idx"] if args[0] not in ("runs", "report") else []
+    result = run(*args, "--db", f"sqlite:///{db}", *index)
+    expected = f"Error: sqlite:///{db}: no such database; 'vidfiqa process' creates it, or pass --db"
+    assert one_error_line(result) == expected
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_read_only_commands_refuse_a_database_without_vidfiqa_tables(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "other.db"
+    sqlite3.connect(db).execute("create table t (x)").connection.close()
+    assert "not a vidfiqa database" in one_error_line(run("runs", "--db", f"sqlite:///{db}"))
+
+
+# 5. A corrupt checkpoint is named for what it is, with its path and where to get a good one.
+def test_models_verify_names_a_corrupt_checkpoint(tmp_path: Path) -> None:
+    (tmp_path / "ediffiqaS.pth").write_bytes(b"not a checkpoint " * 64)
+    line = one_error_line(run("models", "verify", "ediffiqa-s", "--model-root", tmp_path))
+    assert line.startswith(
+        f"Error: ediffiqa-s: {tmp_path / 'ediffiqaS.pth'} is not a valid PyTorch checkpoint"
+    )
+    assert "get ediffiqaS.pth from" in line and "PyTorch 2.6" not in line
+
+
+def test_models_verify_names_a_pickle_that_needs_code(tmp_path: Path) -> None:
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "ediffiqaS.pth")
+    line = one_error_line(run("models", "verify", "ediffiqa-s", "--model-root", tmp_path))
+    assert "is a pickle that needs code to load" in line
+
+
+# 6. Comparing stored templates builds no model.
+def test_verify_of_stored_ids_builds_no_model(stored, monkeypatch: pytest.MonkeyPatch) -> None:
+    db, index = stored
+
+    def no_models(*args, **kwargs):
+        raise AssertionError("verify built a model")
+
+    monkeypatch.setattr("vidfiqa.models.registry.create", no_models)
+    result = run("verify", "1", "2", "--db", db, "--index", index, "--strategy", "best")
+    assert result.exit_code == 1 and "made differently" in result.output  # best vs topk:5
+    result = run("verify", "1", "1", "--db", db, "--index", index)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["threshold"] == 0.92
+
+
+# 7. Damaged streams: concealed frames are skipped and counted; resolution changes recorded.
+def test_lost_slices_are_counted_in_summary_store_and_report(shared_data: Path, tmp_path: Path) -> None:
+    video = lost_slices_h264(shared_data / "videos" / "foreman_cif.h264", tmp_path / "lost.h264")
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    result = run("process", video, "--db", db, "--index", tmp_path / "idx", "--no-progress")
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(result.stdout.splitlines()[0])
+    row = Store(db).stored_video(outcome["video_id"])
+    assert row.damaged_frames > 20 and row.damaged_packets == 0
+    said = f"{row.damaged_frames} damaged frames skipped"
+    assert outcome["status"] == "partial" and outcome["reason"] == said
+    assert f"tracks; {said}" in result.stderr and "partial  lost.h264  " in result.stderr
+    page = tmp_path / "page.html"
+    assert run("report", f"video:{row.id}", "--db", db, "--out", page).exit_code == 0
+    assert said in page.read_text()
+    # The intact stream has none.
+    result = run(
+        "process", shared_data / "videos" / "foreman_cif.h264", "--db", db, "--index", tmp_path / "idx"
+    )
+    assert json.loads(result.stdout.splitlines()[0])["status"] == "done"
+
+
+def test_a_resolution_change_is_recorded_and_boxes_stay_in_their_frame(tmp_path: Path) -> None:
+    video = size_change_h264(tmp_path / "sizes.h264", _face_frames(8))
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    result = run("process", video, "--db", db, "--index", tmp_path / "idx", "--no-progress")
+    assert result.exit_code == 0, result.output
+    change = "resolution changes: 352x288 from frame 0, 640x480 from frame 8, 352x288 from frame 14"
+    assert change in result.stderr
+    row = Store(db).stored_video(1)
+    assert row.sizes == [[0, 352, 288], [8, 640, 480], [14, 352, 288]]
+    for track in row.tracks:
+        frames = [o.frame_index for o in track.observations]
+        large = 8 <= frames[0] < 14
+        assert all((8 <= f < 14) == large for f in frames)  # no track spans a size change
+        for o in track.observations:
+            x0, y0, x1, y1 = o.box
+            if large:
+                assert x0 > 300 and y0 > 150  # where the face is in the 640x480 frames
+            else:
+                assert x1 < 352 and y1 < 288
+
+
+# 8. A still image is a one-frame input; a video whose faces make no track says why.
+def test_a_still_image_gives_a_track_in_best_frames_and_process(tmp_path: Path) -> None:
+    still = tmp_path / "face.jpg"
+    Image.fromarray(_face_frames(1)[0]).save(still)
+    result = run("best-frames", still, "--out", tmp_path / "best", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert f"{still}: 1 frames, 1 tracks, 1 best frames" in result.output
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    result = run("process", still, "--db", db, "--index", tmp_path / "idx", "--no-progress")
+    assert result.exit_code == 0 and json.loads(result.stdout.splitlines()[0])["tracks"] == 1
+
+
+def test_short_tracks_are_explained(tmp_path: Path) -> None:
+    result = run("best-frames", BLUR, "--max-frames", "2", "--out", tmp_path / "best", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "0 tracks, 0 best frames" in result.output
+    assert "1 face tracks shorter than select.min_track_length=3 observations dropped" in result.output
+
+
+# 9. One wording for one mistake, whichever command meets it; no repeated file name.
+def test_a_directory_is_worded_the_same_by_every_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "clips.mp4").mkdir()
+    monkeypatch.chdir(tmp_path)
+    best = run("best-frames", "clips.mp4", "--out", "best", "--no-progress")
+    proc = run("process", "clips.mp4", "--db", "sqlite:///v.db", "--index", "idx", "--no-progress")
+    assert "error: clips.mp4: is a directory, not a video file" in best.stderr
+    assert "error: clips.mp4: is a directory, not a video file" in proc.stderr
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00" * 100)
+    proc = run("process", "junk.mp4", "--db", "sqlite:///v.db", "--index", "idx", "--no-progress")
+    summary = [line for line in proc.stderr.splitlines() if line.startswith("  failed")]
+    assert summary == ["  failed   junk.mp4  cannot open video (Invalid data found when processing input)"]
+
+
+# 10. No manifest when every video failed.
+def test_best_frames_writes_no_manifest_when_every_video_failed(tmp_path: Path) -> None:
+    result = run("best-frames", tmp_path / "nope.mp4", "--out", tmp_path / "best", "--no-progress")
+    assert result.exit_code == 1
+    assert "manifest" not in result.output
+    assert not (tmp_path / "best").exists()
+
+
+# 11. Progress: no stray empty bar, a total with --stride, and the bar ends at its total.
+def test_progress_has_a_total_with_stride_and_ends_full(tmp_path: Path) -> None:
+    result = run("best-frames", BLUR, "--stride", "3", "--out", tmp_path / "best", "--progress")
+    assert result.exit_code == 0, result.output
+    assert "0frame [" not in result.stderr  # a bar made before its total was known
+    assert "25/25" in result.stderr
+
+
+# 12. Contact sheet labels: frame number and time stay apart at 1x.
+def test_contact_sheet_label_keeps_frame_and_time_apart() -> None:
+    assert frame_label(4, 0.16) == "#4  0.16 s"
+    obs = FaceObservation(4, 0.16, np.zeros(4, np.float32), np.zeros((5, 2), np.float32), 1.0, quality=0.5)
+    picks = select_best(Track(track_id=1, shot=0, observations=[obs]), 1)
+    sheet = np.asarray(contact_sheet(picks, {}, title="t").convert("L"))
+    band = sheet[28 + 112 + 15 : 28 + 112 + 29, 96 : 96 + 112]  # the second label line of cell 1
+    ink = (band < 200).any(axis=0)
+    runs, start = [], None
+    for x, dark in enumerate([*ink, False]):
+        if dark and start is None:
+            start = x
+        elif not dark and start is not None:
+            runs.append((start, x))
+            start = None
+    gaps = [b[0] - a[1] for a, b in zip(runs, runs[1:])]
+    # "#4" and "0.16 s" are separated by the widest gap, at least two spaces wide (~7 px at 12 px).
+    assert max(gaps) >= 7, gaps
+    assert sorted(gaps)[-1] > 2 * sorted(gaps)[-3], gaps

@@ -1,0 +1,85 @@
+"""Labeled Faces in the Wild (LFW): the View 2 pair list and its images.
+
+Layout (Huang, Ramesh, Berg, Learned-Miller, "Labeled Faces in the Wild: A Database for Studying
+Face Recognition in Unconstrained Environments", UMass TR 07-49, 2007)::
+
+    ROOT/pairs.txt                             "10<TAB>300", then per fold 300 matched lines
+                                               (name n1 n2) and 300 mismatched (name1 n1 name2 n2)
+    ROOT/images/<Person>/<Person>_<NNNN>.jpg   (``lfw/`` or ``lfw-deepfunneled/`` also accepted)
+
+Each image is read as a one-frame video, so that the YouTube Faces machinery (features, templates,
+protocols) evaluates it; pairs naming an image that is absent are reported as missing, as pairs
+naming absent videos are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vidfiqa.eval.ytf import YtfError, YtfFrame, YtfPair, YtfVideo
+
+_IMAGE_FOLDERS = ("images", "lfw-deepfunneled", "lfw", "lfw_funneled")
+
+
+def image_folder(root: str | Path) -> Path:
+    """The folder of ``<Person>/<Person>_<NNNN>.jpg`` under ``root``."""
+    for name in _IMAGE_FOLDERS:
+        if (Path(root) / name).is_dir():
+            return Path(root) / name
+    raise YtfError(f"{root}: no images folder ({', '.join(_IMAGE_FOLDERS)})")
+
+
+def image_name(person: str, number: int) -> str:
+    """The key of one image, ``Person/Person_NNNN``."""
+    return f"{person}/{person}_{number:04d}"
+
+
+def read_pairs(path: str | Path) -> list[YtfPair]:
+    """The pairs of a View 2 ``pairs.txt``, with their fold (1-based) and image keys.
+
+    Raises:
+        YtfError: a missing file or a line that is neither a matched nor a mismatched pair.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise YtfError(f"{p}: no such pair list")
+    lines = p.read_text().splitlines()
+    try:
+        folds, per_fold = (int(v) for v in lines[0].split())
+    except (IndexError, ValueError):
+        raise YtfError(f"{p}:1: expected the header 'folds<TAB>pairs per fold'") from None
+    pairs = []
+    for n, line in enumerate(lines[1:], 2):
+        cells = line.split()
+        if not cells:
+            continue
+        fold = len(pairs) // (2 * per_fold) + 1
+        try:
+            if len(cells) == 3:
+                a, b = image_name(cells[0], int(cells[1])), image_name(cells[0], int(cells[2]))
+            elif len(cells) == 4:
+                a, b = image_name(cells[0], int(cells[1])), image_name(cells[2], int(cells[3]))
+            else:
+                raise ValueError
+        except ValueError:
+            expected = "'name n1 n2' or 'name1 n1 name2 n2'"
+            raise YtfError(f"{p}:{n}: expected {expected}, got {line[:60]!r}") from None
+        pairs.append(YtfPair(fold, a, b, len(cells) == 3))
+    if len(pairs) != folds * 2 * per_fold:
+        raise YtfError(f"{p}: {len(pairs)} pairs, the header announces {folds} x {2 * per_fold}")
+    return pairs
+
+
+def pair_images(root: str | Path, pairs: list[YtfPair]) -> tuple[dict[str, YtfVideo], list[str]]:
+    """The images ``pairs`` name, each as a one-frame video whose face the detector finds, and
+    the keys of those whose files are absent (their pairs are then missing)."""
+    folder = image_folder(root)
+    videos: dict[str, YtfVideo] = {}
+    absent: set[str] = set()
+    for key in sorted({k for p in pairs for k in (p.a, p.b)}):
+        path = folder / f"{key}.jpg"
+        if path.is_file():
+            videos[key] = YtfVideo(key, key.split("/")[0], [YtfFrame(path, 0, None)])
+        else:
+            absent.add(key)
+    return videos, sorted(absent)
