@@ -14,9 +14,10 @@ import argparse
 import json
 from pathlib import Path
 
+from vidfiqa.build import build_stages
 from vidfiqa.config import load_config
 from vidfiqa.eval.tracking import frames_from_ground_truth, frames_from_tracks, mot_metrics
-from vidfiqa.pipeline import Stages, analyse_video
+from vidfiqa.pipeline import analyse_video
 
 
 def main() -> None:
@@ -24,7 +25,7 @@ def main() -> None:
     parser.add_argument("videos", nargs="+", type=Path)
     parser.add_argument("--every", type=int, nargs="+", default=[1, 2, 3, 5])
     args = parser.parse_args()
-    stages = Stages.from_config(load_config(None))
+    stages = build_stages(load_config(None))
     rows = []
     for video in args.videos:
         truth_path = video.with_suffix(".json")

@@ -174,3 +174,69 @@ def test_bench_measures_naive_and_tuned_pipelines(tmp_path: Path) -> None:
     assert c["template_cosine"]["tracks_matched"] == 1 and c["template_cosine"]["min"] >= 0.98
     missing = CliRunner().invoke(cli, ["bench", str(tmp_path / "none.mp4")])
     assert missing.exit_code == 1 and len(missing.output.strip().splitlines()) == 1
+
+
+def examples(path: tuple[str, ...]) -> list[list[str]]:
+    """The ``vidfiqa ...`` lines of a command's help Example block, as argument lists."""
+    import shlex
+
+    command = cli
+    for name in path:
+        command = command.commands[name]
+    text = command.help.split("Example:", 1)[1]
+    lines = [line.strip() for line in text.splitlines()]
+    return [shlex.split(line)[1:] for line in lines if line.startswith("vidfiqa ")]
+
+
+@pytest.mark.parametrize("path", all_commands(), ids=" ".join)
+def test_every_example_parses(path: tuple[str, ...]) -> None:
+    found = examples(path)
+    assert found, f"{' '.join(path)} has no runnable example line"
+    for args in found:
+        command, rest = cli, list(args)
+        while isinstance(command, click.Group):
+            command, rest = command.commands[rest[0]], rest[1:]
+        try:
+            command.make_context(command.name, rest).close()
+        except click.ClickException as exc:  # a usage error: unknown option, bad choice, missing
+            pytest.fail(f"example 'vidfiqa {' '.join(args)}' does not parse: {exc.format_message()}")
+
+
+#: Examples that run on the repository's and shared data; the others name a user's own files
+#: (faces/, IJBC/, pairs.csv, a model folder) or take minutes (bench, eval lfw, eval ytf).
+RUNNABLE = [
+    ("best-frames",),
+    ("process",),
+    ("search",),
+    ("verify",),
+    ("enroll",),
+    ("runs",),
+    ("tracks",),
+    ("templates",),
+    ("index", "check"),
+    ("index", "rebuild"),
+    ("report",),
+    ("probe",),
+    ("models", "list"),
+    ("models", "info"),
+]
+
+
+@pytest.mark.slow
+def test_runnable_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sample_videos").symlink_to(SAMPLES)
+    runner = CliRunner()
+    # blur_ramp stored first, so that search's example video has templates.
+    setup = runner.invoke(cli, ["process", str(SAMPLES / "blur_ramp.mp4"), "--no-progress"])
+    assert setup.exit_code == 0, setup.output
+    for path in RUNNABLE:
+        for args in examples(path):
+            result = runner.invoke(cli, args)
+            where = f"vidfiqa {' '.join(args)}"
+            assert "Traceback" not in result.output, where
+            if result.exit_code == 1:  # e.g. verify 1 2 on templates made differently
+                errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+                assert len(errors) == 1, where
+            else:
+                assert result.exit_code == 0, (where, result.output)

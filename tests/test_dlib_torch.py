@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from vidfiqa.align import align_dlib_chip
+from vidfiqa.geometry import box_iou
 from vidfiqa.models import registry
 from vidfiqa.models.dlib_dat import DatFormatError, _Reader, read_layers
 from vidfiqa.models.dlib_mmod_torch import TorchMmodDetector, tiled_pyramid
 from vidfiqa.models.dlib_models import DlibCnnDetector, DlibHogDetector, DlibLandmarker, DlibResNetEmbedder
 from vidfiqa.models.dlib_torch import DlibResNet, TorchDlibEmbedder, add_zero_padded
-from vidfiqa.track import box_iou
 from vidfiqa.video import ReadOptions, open_video
 
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from tests.conftest import write_clip
 from vidfiqa.cli import cli
 from vidfiqa.eval.pairs import read_pair_list
-from vidfiqa.eval.ytf import YtfError
+from vidfiqa.eval.types import EvalInputError
 from vidfiqa.video import ReadOptions, open_video
 
 
@@ -39,7 +39,7 @@ def test_pair_list_reading(pair_csv: Path, tmp_path: Path) -> None:
     assert rows[1].fold == 2
     bad = tmp_path / "bad.csv"
     bad.write_text("a.mp4,b.mp4,1\na.mp4,b.mp4,yes\n")
-    with pytest.raises(YtfError, match=r"bad.csv:2: label must be 0 or 1, got 'yes'"):
+    with pytest.raises(EvalInputError, match=r"bad.csv:2: label must be 0 or 1, got 'yes'"):
         read_pair_list(bad)
 
 
@@ -67,8 +67,11 @@ def test_eval_pairs_end_to_end_and_store_reuse(pair_csv: Path, tmp_path: Path) -
     # Another scorer later: the videos are read back from the store, not processed again.
     result = CliRunner().invoke(cli, [*base, "--factor", "sharpness", "--out", str(tmp_path / "o2")])
     assert result.exit_code == 0, result.output
-    runs = json.loads(CliRunner().invoke(cli, ["tracks", *store]).stdout)
-    assert len(runs) == 4  # four videos, one track each, stored once
+    tracks = json.loads(CliRunner().invoke(cli, ["tracks", *store]).stdout)
+    assert len(tracks) == 4  # four videos, one track each, stored once
+    first, second = json.loads(CliRunner().invoke(cli, ["runs", "--db", store[1]]).stdout)
+    # Processing again would have stored (replaced) the videos under the second run.
+    assert len(first["video_ids"]) == 4 and second["video_ids"] == []
     data = json.loads((tmp_path / "o2" / "results.json").read_text())
     assert [r["scorer"] for r in data["results"]] == [
         "factors",

@@ -12,9 +12,10 @@ from PIL import Image
 
 from vidfiqa.aggregate import Strategy
 from vidfiqa.cli import cli
-from vidfiqa.eval.ijb import ImageFeatures, box_from_landmarks, pool_templates, read_meta
+from vidfiqa.eval.ijb import IjbError, box_from_landmarks, pool_templates, read_meta
 from vidfiqa.eval.ytf import YtfError
 from vidfiqa.models.dlib_models import DlibHogDetector, DlibLandmarker
+from vidfiqa.types import ImageFeatures
 
 
 def identities(folder: Path) -> dict[str, list[str]]:
@@ -77,11 +78,12 @@ def test_meta_and_pooling(ijb: tuple[Path, Path]) -> None:
 
 
 def test_meta_errors(tmp_path: Path) -> None:
-    with pytest.raises(YtfError, match="ijbc_face_tid_mid.txt: no such meta file"):
+    with pytest.raises(IjbError, match="ijbc_face_tid_mid.txt: no such meta file"):
         read_meta(tmp_path)
     (tmp_path / "ijbc_face_tid_mid.txt").write_text("a.jpg 1\n")
-    with pytest.raises(YtfError, match=r"ijbc_face_tid_mid.txt:1: expected 3 columns, got 2"):
+    with pytest.raises(IjbError, match=r"ijbc_face_tid_mid.txt:1: expected 3 columns, got 2") as caught:
         read_meta(tmp_path)
+    assert not isinstance(caught.value, YtfError)  # an IJB file is no YouTube Faces file
 
 
 def test_box_from_landmarks_matches_dlib_boxes(shared_data: Path) -> None:

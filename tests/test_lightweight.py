@@ -59,11 +59,12 @@ def blur_faces() -> tuple[np.ndarray, np.ndarray]:
     video = SAMPLES / "blur_ramp.mp4"
     truth = json.loads(video.with_suffix(".json").read_text())
     config = load_config(None, {"detector.every": 1})
-    obs = analyse_video(video, config).tracks[0].observations
-    by_frame = {o.frame_index: o for o in obs}
+    analysis = analyse_video(video, config)
+    track = analysis.tracks[0]
+    by_frame = {int(f): i for i, f in enumerate(track.frames)}
     crops = {
-        f.index: align_arcface(f.image, by_frame[f.index].landmarks[None])[0]
-        for f in revisit(video, config, set(by_frame))
+        f.index: align_arcface(f.image, track.landmarks[by_frame[f.index]][None])[0]
+        for f in revisit(analysis.source, set(by_frame))
     }
     frames = sorted(crops)
     labels = np.array([1 - truth["frames"][i]["degradation"]["blur_sigma"] / 4 for i in frames], np.float32)
@@ -140,7 +141,12 @@ def test_train_command_and_trained_scorer_in_the_pipeline(
         ],
     )
     assert result.exit_code == 0, result.output
-    assert len(json.loads((out / "manifest.json").read_text())) == 3
+    rows = json.loads((out / "manifest.json").read_text())
+    assert len(rows) == 3
+    # The qualities written are the trained model's own output on those crops.
+    scorer = LightweightScorer(model_root=str(models), device="cpu")
+    crops = np.stack([np.asarray(Image.open(out / r["crop"]).convert("RGB")) for r in rows])
+    np.testing.assert_allclose([r["quality"] for r in rows], scorer.predict(crops), atol=2e-3)
 
 
 def test_bad_label_file_is_a_one_line_error(tmp_path: Path) -> None:

@@ -301,7 +301,7 @@ def test_progress_has_a_total_with_stride_and_ends_full(tmp_path: Path) -> None:
 def test_contact_sheet_label_keeps_frame_and_time_apart() -> None:
     assert frame_label(4, 0.16) == "#4  0.16 s"
     obs = FaceObservation(4, 0.16, np.zeros(4, np.float32), np.zeros((5, 2), np.float32), 1.0, quality=0.5)
-    picks = select_best(Track(track_id=1, shot=0, observations=[obs]), 1)
+    picks = select_best(Track.from_observations(1, 0, [obs]), 1)
     sheet = np.asarray(contact_sheet(picks, {}, title="t").convert("L"))
     band = sheet[28 + 112 + 15 : 28 + 112 + 29, 96 : 96 + 112]  # the second label line of cell 1
     ink = (band < 200).any(axis=0)

@@ -103,7 +103,7 @@ def test_quality_follows_the_blur_ramp(sample) -> None:
     video, truth = sample("blur_ramp")
     analysis = analyse_video(video, load_config(None, {"detector.every": 1}))
     sigma = {f["index"]: f["degradation"]["blur_sigma"] for f in truth["frames"]}
-    obs = [o for t in analysis.tracks for o in t.observations]
+    obs = [t.observation(i) for t in analysis.tracks for i in range(len(t))]
     assert len(obs) >= 0.8 * len(truth["frames"])
     rho, _ = spearmanr([sigma[o.frame_index] for o in obs], [o.quality for o in obs])
     assert rho <= -0.9, rho

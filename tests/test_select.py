@@ -19,7 +19,7 @@ def track(qualities: list[float], frames: list[int] | None = None) -> Track:
         )
         for f, q in zip(frames, qualities)
     ]
-    return Track(track_id=4, shot=0, observations=obs)
+    return Track.from_observations(4, 0, obs)
 
 
 def test_top_k_in_quality_order_ties_to_earlier_frame() -> None:

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from vidfiqa.track import IouTracker, box_iou
+from vidfiqa.geometry import box_iou
+from vidfiqa.track import IouTracker
 from vidfiqa.types import Detections
 
 

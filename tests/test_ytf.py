@@ -11,18 +11,16 @@ from scipy.io import savemat
 from vidfiqa.aggregate import Strategy
 from vidfiqa.cli import cli
 from vidfiqa.eval.protocols import all_pairs, listed_pairs
+from vidfiqa.eval.types import Pair, Templates, make_templates
 from vidfiqa.eval.ytf import (
-    FeatureExtractor,
-    Templates,
     YtfError,
-    YtfPair,
     load_aligned,
     load_ytf,
-    make_templates,
     read_labeled_faces,
     read_splits,
     split_halves,
 )
+from vidfiqa.features import FeatureExtractor
 from vidfiqa.models.dlib_models import DlibHogDetector, DlibLandmarker, DlibResNetEmbedder
 from vidfiqa.quality.factors import FactorQuality
 
@@ -66,7 +64,7 @@ def test_aligned_images_db_with_the_detector(mini: Path, tmp_path: Path) -> None
         detector=DlibHogDetector(upsample=1),
     )
     assert extractor.features(videos["Aaron_Guiel/5"]).embeddings.shape == (4, 128)
-    with pytest.raises(YtfError, match="no face box given and no detector"):
+    with pytest.raises(ValueError, match="no face box given and no detector"):
         FeatureExtractor(DlibLandmarker(), DlibResNetEmbedder(), {}).features(videos["Aaron_Guiel/5"])
 
 
@@ -81,7 +79,7 @@ def test_labeled_faces_errors(tmp_path: Path) -> None:
 
 def test_splits_with_and_without_header_and_from_mat(mini: Path, tmp_path: Path) -> None:
     pairs = read_splits(mini / "splits_excerpt.txt")
-    assert pairs[0] == YtfPair(1, "Sadie_Frost/1", "Sadie_Frost/5", True)
+    assert pairs[0] == Pair(1, "Sadie_Frost/1", "Sadie_Frost/5", True)
     assert len(pairs) == 22
     with_header = tmp_path / "splits.txt"
     with_header.write_text(
@@ -95,10 +93,10 @@ def test_splits_with_and_without_header_and_from_mat(mini: Path, tmp_path: Path)
     splits[:, :, 1] = [[2, 3, 0], [1, 2, 1]]
     savemat(tmp_path / "meta_and_splits.mat", {"mat_names": names, "Splits": splits})
     assert read_splits(tmp_path / "meta_and_splits.mat") == [
-        YtfPair(1, "A/0", "A/1", True),
-        YtfPair(1, "A/0", "B/0", False),
-        YtfPair(2, "A/1", "B/0", False),
-        YtfPair(2, "A/0", "A/1", True),
+        Pair(1, "A/0", "A/1", True),
+        Pair(1, "A/0", "B/0", False),
+        Pair(2, "A/1", "B/0", False),
+        Pair(2, "A/0", "A/1", True),
     ]
 
 
@@ -110,11 +108,11 @@ def test_halves_and_protocols_on_known_templates() -> None:
     assert len(r.scores) == 6 and r.labels.sum() == 2
     assert r.metrics["tar@far=0.25"] == 1.0 and r.metrics["auc"] == 1.0
     pairs = [
-        YtfPair(1, "A/0", "A/1", True),
-        YtfPair(1, "A/0", "B/0", False),
-        YtfPair(2, "B/0", "B/1", True),
-        YtfPair(2, "A/1", "B/1", False),
-        YtfPair(2, "C/0", "A/0", False),
+        Pair(1, "A/0", "A/1", True),
+        Pair(1, "A/0", "B/0", False),
+        Pair(2, "B/0", "B/1", True),
+        Pair(2, "A/1", "B/1", False),
+        Pair(2, "C/0", "A/0", False),
     ]
     r = listed_pairs(t, pairs)
     assert r.missing == ["C/0 | A/0"] and r.metrics["missing_pairs"] == 1
@@ -159,7 +157,12 @@ def test_features_are_cached_per_scorer(mini: Path, tmp_path: Path) -> None:
     np.testing.assert_array_equal(f1.qualities["factors"], f2.qualities["factors"])
     assert f2.qualities["factors:sharpness"].shape == (6,)
     t = make_templates({video.name: f2}, "factors:sharpness", Strategy("best"))
-    assert t.vectors.shape == (1, 128)
+    # "best" takes the sharpest frame's embedding, and its quality is that frame's sharpness.
+    sharpest = int(np.argmax(f2.qualities["factors:sharpness"]))
+    np.testing.assert_allclose(t.vectors[0], f2.embeddings[sharpest], atol=1e-6)
+    assert t.quality[0] == pytest.approx(float(f2.qualities["factors:sharpness"].max()))
+    other = make_templates({video.name: f2}, "factors", Strategy("best"))
+    assert other.quality[0] == pytest.approx(float(f2.qualities["factors"].max()))
 
 
 @pytest.mark.parametrize("protocol", ["restricted", "all-pairs"])

@@ -45,6 +45,11 @@ class Aggregate:
     frames: np.ndarray
     weights: np.ndarray
 
+    def quality(self, qualities: np.ndarray) -> float:
+        """The template's quality: the weighted mean quality of the frames that made it, from
+        the per-frame ``qualities`` the template was aggregated under."""
+        return float((self.weights * np.asarray(qualities)[self.frames]).sum())
+
 
 @dataclass(frozen=True, slots=True)
 class Strategy:

@@ -167,3 +167,20 @@ def context_crop(image: np.ndarray, box: np.ndarray, *, scale: float = 2.0, size
     k = size / (2 * half)
     m = np.array([[k, 0, size / 2 - k * cx], [0, k, size / 2 - k * cy]])
     return warp(image, m, size)
+
+
+def embedder_chips(
+    alignment: str, image: np.ndarray, landmarks: np.ndarray, dlib5: np.ndarray | None
+) -> np.ndarray:
+    """The crops an embedder of ``alignment`` takes of faces in ``image``: ``arcface112`` crops
+    from the ArcFace-order ``landmarks`` (n, 5, 2), or ``dlib150`` chips from dlib's own five
+    points ``dlib5`` (n, 5, 2), which only dlib's landmark predictors give.
+
+    Raises:
+        ValueError: a ``dlib150`` embedder without ``dlib5`` points.
+    """
+    if alignment != "dlib150":
+        return align_arcface(image, landmarks)
+    if dlib5 is None:
+        raise ValueError("an embedder on dlib's 150 px chips needs dlib's landmarks (dlib68 or dlib5)")
+    return align_dlib_chip(image, dlib5)

@@ -24,14 +24,14 @@ import torch
 
 from vidfiqa.aggregate import Strategy
 from vidfiqa.align import align_dlib_chip
+from vidfiqa.build import build_embedder, build_stages
 from vidfiqa.config import Config, load_config
-from vidfiqa.models import registry
+from vidfiqa.geometry import box_iou
 from vidfiqa.models.dlib_mmod_torch import TorchMmodDetector
 from vidfiqa.models.dlib_models import DlibCnnDetector, DlibHogDetector, DlibLandmarker, DlibResNetEmbedder
 from vidfiqa.models.dlib_torch import TorchDlibEmbedder
-from vidfiqa.pipeline import Stages, VideoAnalysis, analyse_video
+from vidfiqa.pipeline import VideoAnalysis, analyse_video
 from vidfiqa.templates import build_templates
-from vidfiqa.track import box_iou
 from vidfiqa.video import ReadOptions, open_video
 
 
@@ -85,21 +85,21 @@ def stage_speeds(path: Path, frames: int, batch: int) -> dict:
 
 
 def _end_to_end(path: Path, config: Config, strategy: str, embed: str) -> tuple[dict, VideoAnalysis, dict]:
-    stages = Stages.from_config(config)
-    embedder = registry.create("embedder", config.embedder.name)
+    stages = build_stages(config)
+    embedder = build_embedder(config)
     t = time.perf_counter()
     analysis = analyse_video(path, config, stages)
     analysed = time.perf_counter()
-    results = build_templates(path, config, analysis, embedder, [Strategy.parse(strategy)], embed=embed)
+    results = build_templates(analysis, embedder, [Strategy.parse(strategy)], embed=embed)
     seconds = time.perf_counter() - t
-    templates = {r.track_position: r.templates[strategy].vector for r in results if r.templates}
-    embedded = sum(len(r.embeddings) for r in results)
+    templates = {t: r.templates[strategy].vector for t, r in enumerate(results) if r.templates}
+    embedded = sum(len(r.positions) for r in results)
     report = {
         "frames": analysis.frames_read,
         "seconds": seconds,
         "fps": analysis.frames_read / seconds,
         "tracks": len(analysis.tracks),
-        "faces_scored": sum(len(t.observations) for t in analysis.tracks),
+        "faces_scored": sum(len(t) for t in analysis.tracks),
         "faces_embedded": embedded,
         "analyse_seconds": analysed - t,
         "template_seconds": seconds - (analysed - t),
@@ -113,12 +113,11 @@ def _match_tracks(a: VideoAnalysis, b: VideoAnalysis) -> dict[int, int]:
     """Track of ``b`` -> track of ``a`` with the highest mean box IoU over shared frames (> 0.5)."""
     pairs = {}
     for j, tb in enumerate(b.tracks):
-        boxes_b = {o.frame_index: o.box for o in tb.observations}
         best, best_iou = None, 0.5
         for i, ta in enumerate(a.tracks):
-            shared = [(o.box, boxes_b[o.frame_index]) for o in ta.observations if o.frame_index in boxes_b]
-            if shared:
-                iou = float(np.mean([box_iou(x, y)[0, 0] for x, y in shared]))
+            _, ia, ib = np.intersect1d(ta.frames, tb.frames, return_indices=True)
+            if len(ia):
+                iou = float(np.mean(np.diag(box_iou(ta.boxes[ia], tb.boxes[ib]))))
                 if iou > best_iou:
                     best, best_iou = i, iou
         if best is not None:
@@ -183,7 +182,7 @@ def run_benchmark(
     with ``tuned_config``, default: the default config); as a dict ready for JSON."""
     decode = {b: decode_fps(video, b) for b in ("pyav", "decord") if b == "pyav" or video.suffix != ".h264"}
     config = load_config(None)
-    stages = Stages.from_config(config)
+    stages = build_stages(config)
     t = time.perf_counter()
     analysis = analyse_video(video, config, stages)
     seconds = time.perf_counter() - t
@@ -203,7 +202,7 @@ def run_benchmark(
             "frames": analysis.frames_read,
             "fps": analysis.frames_read / seconds,
             "tracks": len(analysis.tracks),
-            "faces": sum(len(t.observations) for t in analysis.tracks),
+            "faces": sum(len(t) for t in analysis.tracks),
             "stage_seconds": analysis.seconds,
             "ratio_to_decode_pyav": (analysis.frames_read / seconds) / decode["pyav"]["fps"],
         },

@@ -29,8 +29,19 @@ QualityName = Literal[
     "magface-r50",
     "magface-r18",
     "clib-fiqa",
+    "lightqnet",
+    "lightqnet-dm100",
+    "lightqnet-dm050",
+    "lightqnet-dm025",
 ]
 QUALITY_SCORERS: tuple[str, ...] = get_args(QualityName)
+#: Detectors, landmarkers and embedders by name; the CLI's choices are read from these.
+DetectorName = Literal["dlib-hog", "dlib-cnn", "dlib-cnn-dlib", "scrfd", "retinaface"]
+LandmarkName = Literal["dlib68", "dlib5", "scrfd5"]
+EmbedderName = Literal["dlib-resnet", "dlib-resnet-dlib", "arcface"]
+DETECTORS: tuple[str, ...] = get_args(DetectorName)
+LANDMARKERS: tuple[str, ...] = get_args(LandmarkName)
+EMBEDDERS: tuple[str, ...] = get_args(EmbedderName)
 
 
 class _Section(BaseModel):
@@ -48,14 +59,14 @@ class VideoConfig(_Section):
 
 
 class DetectorConfig(_Section):
-    name: Literal["dlib-hog", "dlib-cnn", "dlib-cnn-dlib", "scrfd"] = "dlib-hog"
+    name: DetectorName = "dlib-hog"
     upsample: int = Field(0, ge=0, le=3)
     max_side: int | None = Field(None, ge=64, description="detect on frames shrunk to this side")
     every: int = Field(2, ge=1, description="run detection every n read frames; track between")
 
 
 class LandmarkConfig(_Section):
-    name: Literal["dlib68", "dlib5", "scrfd5"] = "dlib68"
+    name: LandmarkName = "dlib68"
 
 
 class InsightfaceConfig(_Section):
@@ -94,7 +105,7 @@ class SelectConfig(_Section):
 
 
 class EmbedderConfig(_Section):
-    name: Literal["dlib-resnet", "dlib-resnet-dlib", "arcface"] = "dlib-resnet"
+    name: EmbedderName = "dlib-resnet"
 
 
 class TemplateConfig(_Section):

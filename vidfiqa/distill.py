@@ -17,20 +17,18 @@ root folder have no identity and keep the teacher's label.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from vidfiqa.features import describe_images, read_rgb
+from vidfiqa.inputs import IMAGE_SUFFIXES
 from vidfiqa.models.base import Detector, Embedder, FaceBatch, Landmarker, QualityScorer
-from vidfiqa.pipeline import describe_faces
-from vidfiqa.templates import chips_for
-from vidfiqa.train import TrainError
-from vidfiqa.types import Detections
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+from vidfiqa.train import TrainError, train_and_save
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +95,7 @@ def face_images(folder: Path) -> tuple[list[Path], list[str]]:
 
 
 @dataclass(frozen=True, slots=True)
-class DescribedFaces:
+class TeacherFaces:
     """The faces found in a list of images: ``index`` (positions of the images used), aligned
     ``batch``, teacher ``scores`` float32 ``(m,)`` and ``embeddings`` float32 ``(m, d)``."""
 
@@ -107,7 +105,7 @@ class DescribedFaces:
     embeddings: np.ndarray
 
 
-def describe_images(
+def teacher_faces(
     files: list[Path],
     *,
     landmarker: Landmarker,
@@ -115,35 +113,97 @@ def describe_images(
     teacher: QualityScorer,
     detector: Detector | None = None,
     progress: Callable[[int], None] | None = None,
-) -> DescribedFaces:
+) -> TeacherFaces:
     """Align, score and embed the face of each image: the whole image is the face box (face
-    crops), or the largest face the ``detector`` finds. Images where none is found are skipped."""
-    index, batches, chips = [], [], []
-    for i, path in enumerate(files):
-        try:
-            image = np.asarray(Image.open(path).convert("RGB"))
-        except OSError as exc:
-            raise TrainError(f"{path}: not a readable image ({exc})") from None
-        h, w = image.shape[:2]
-        if detector is None:
-            found = Detections(
-                boxes=[[0, 0, w, h]], scores=np.ones(1), data={"confidence": np.ones(1, np.float32)}
-            )
-        else:
-            found = detector.detect([image])[0]
-            if not len(found):
-                continue
-            found = found[[int(np.argmax(np.prod(found.boxes[:, 2:] - found.boxes[:, :2], axis=1)))]]
-        batch = describe_faces(image, found, landmarker)
-        index.append(i)
-        batches.append(batch)
-        chips.append(chips_for(embedder, [image], [found], batch))
-        if progress:
-            progress(1)
-    if len(index) < 4:
-        raise TrainError(f"faces found in only {len(index)} of {len(files)} images; need at least 4")
-    batch = FaceBatch.concat(batches)
-    scores = np.asarray(teacher.score(batch).scores, np.float32)
+    crops), or the largest face the ``detector`` finds. Images where none is found are skipped.
+
+    Raises:
+        TrainError: an unreadable image, or faces in fewer than 4 images.
+    """
+
+    def images():
+        for path in files:
+            try:
+                yield read_rgb(path), None
+            except OSError as exc:
+                raise TrainError(f"{path}: not a readable image ({exc})") from None
+
+    faces = describe_images(
+        images(), landmarker=landmarker, embedder=embedder, detector=detector, progress=progress
+    )
+    found = 0 if faces is None else len(faces.index)
+    if faces is None or found < 4:
+        raise TrainError(f"faces found in only {found} of {len(files)} images; need at least 4")
+    scores = np.asarray(teacher.score(faces.batch).scores, np.float32)
     # One call, so the embedder batches across images.
-    embeddings = embedder.embed(np.concatenate(chips)).astype(np.float32)
-    return DescribedFaces(np.array(index), batch, scores, embeddings)
+    embeddings = embedder.embed(faces.chips).astype(np.float32)
+    return TeacherFaces(faces.index, faces.batch, scores, embeddings)
+
+
+def distill(
+    folder: Path,
+    out_path: str | Path,
+    *,
+    teacher: QualityScorer,
+    teacher_name: str,
+    landmarker: Landmarker,
+    embedder: Embedder,
+    detector: Detector | None = None,
+    beta: float = 0.2,
+    epsilon: float = 0.5,
+    min_per_identity: int = 10,
+    labels_out: Path | None = None,
+    progress: Callable[[int], Any] | None = None,
+    log: Callable[[str], None] | None = None,
+    **settings,
+) -> dict:
+    """Score the faces of ``folder`` (one sub-folder per identity) with ``teacher``, optimise the
+    labels (:func:`optimise_labels`), train the student on them (``settings``: see
+    :func:`vidfiqa.train.train_lightweight`) and save it at ``out_path``; with ``labels_out``
+    also write ``file,teacher,label,used`` as CSV. ``progress(n)`` makes a bar over the ``n``
+    images (``update``, ``close``). Returns a JSON-ready summary.
+
+    Raises:
+        TrainError: too few images, faces or identities.
+    """
+    files, identities = face_images(folder)
+    bar = progress(len(files)) if progress else None
+    try:
+        faces = teacher_faces(
+            files,
+            landmarker=landmarker,
+            embedder=embedder,
+            teacher=teacher,
+            detector=detector,
+            progress=bar.update if bar else None,
+        )
+    finally:
+        if bar:
+            bar.close()
+    ids = [identities[i] for i in faces.index]
+    opt = optimise_labels(
+        faces.scores, faces.embeddings, ids, beta=beta, epsilon=epsilon, min_per_identity=min_per_identity
+    )
+    if opt.keep.sum() < 4:
+        raise TrainError(
+            f"only {int(opt.keep.sum())} images left after dropping identities with fewer than "
+            f"{min_per_identity} high-quality images; lower --min-per-identity"
+        )
+    if labels_out:
+        with Path(labels_out).open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["file", "teacher", "label", "used"])
+            for j, i in enumerate(faces.index):
+                rel = files[i].relative_to(folder).as_posix()
+                writer.writerow([rel, f"{faces.scores[j]:.6g}", f"{opt.labels[j]:.6g}", int(opt.keep[j])])
+    reports = train_and_save(faces.batch.crops[opt.keep], opt.labels[opt.keep], out_path, log=log, **settings)
+    return {
+        "teacher": teacher_name,
+        "images": len(files),
+        "faces": len(faces.index),
+        "trained_on": int(opt.keep.sum()),
+        "quality_threshold": round(opt.threshold, 6),
+        "identities": len(opt.identities),
+        "dropped_identities": opt.dropped,
+        "branches": reports,
+    }

@@ -17,9 +17,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from vidfiqa.align import align_arcface, context_crop
-from vidfiqa.config import Config
-from vidfiqa.pipeline import VideoAnalysis, revisit
+from vidfiqa.pipeline import VideoAnalysis, VideoSource, revisit
 from vidfiqa.select import Selection
+from vidfiqa.types import Frame
 
 #: Fixed manifest columns; one ``factor_<name>`` column per quality factor follows them.
 MANIFEST_FIELDS = (
@@ -55,26 +55,36 @@ def safe_name(text: str) -> str:
     return name[:80]
 
 
-def extract_crops(
-    path: str | Path, config: Config, selections: list[Selection]
-) -> dict[tuple[int, int], Crops]:
-    """Re-decode ``path`` with the analysis' read options and crop every selection.
+class CropJob:
+    """Cuts the crops of ``selections`` from frames handed to :meth:`add` (any pass over the
+    video: its own, or one shared with embedding); ``crops`` maps ``(track_id, frame_index)``
+    to them."""
 
-    Returns:
-        ``(track_id, frame_index)`` -> crops.
-    """
-    wanted: dict[int, list[Selection]] = {}
-    for s in selections:
-        wanted.setdefault(s.observation.frame_index, []).append(s)
-    out: dict[tuple[int, int], Crops] = {}
-    for frame in revisit(path, config, set(wanted)):
-        for s in wanted[frame.index]:
+    def __init__(self, selections: list[Selection]):
+        self._wanted: dict[int, list[Selection]] = {}
+        for s in selections:
+            self._wanted.setdefault(s.observation.frame_index, []).append(s)
+        self.crops: dict[tuple[int, int], Crops] = {}
+
+    @property
+    def frames(self) -> set[int]:
+        return set(self._wanted)
+
+    def add(self, frame: Frame) -> None:
+        for s in self._wanted.get(frame.index, []):
             obs = s.observation
-            out[(s.track_id, frame.index)] = Crops(
+            self.crops[(s.track_id, frame.index)] = Crops(
                 aligned=align_arcface(frame.image, obs.landmarks[None])[0],
                 context=context_crop(frame.image, obs.box),
             )
-    return out
+
+
+def extract_crops(source: VideoSource, selections: list[Selection]) -> dict[tuple[int, int], Crops]:
+    """Decode ``source`` again and crop every selection: ``(track_id, frame_index)`` -> crops."""
+    job = CropJob(selections)
+    for frame in revisit(source, job.frames):
+        job.add(frame)
+    return job.crops
 
 
 def manifest_rows(
@@ -153,19 +163,15 @@ def contact_sheet(
 
 
 def write_best_frames(
-    out_dir: Path,
-    video: str,
-    folder: str,
-    analysis: VideoAnalysis,
-    selections: list[Selection],
-    config: Config,
+    out_dir: Path, video: str, folder: str, analysis: VideoAnalysis, selections: list[Selection]
 ) -> list[dict]:
-    """Crops, context crops and the contact sheet of one video under ``out_dir/folder``.
+    """Crops, context crops and the contact sheet of one video (``video``: its name in the
+    manifest) under ``out_dir/folder``.
 
     Returns:
         The video's manifest rows (paths relative to ``out_dir``).
     """
-    crops = extract_crops(video, config, selections)
+    crops = extract_crops(analysis.source, selections)
     base = out_dir / folder
     base.mkdir(parents=True, exist_ok=True)
     files: dict[tuple[int, int], tuple[str, str]] = {}

@@ -19,50 +19,36 @@ from pathlib import Path
 import numpy as np
 
 from vidfiqa.align import align_arcface, visible_fraction
+from vidfiqa.build import Stages, build_stages
 from vidfiqa.config import Config
-from vidfiqa.models import registry
-from vidfiqa.models.base import Detector, FaceBatch, Landmarker, QualityScorer
+from vidfiqa.models.base import FaceBatch, Landmarker
 from vidfiqa.quality.factors import FACE_REGION
 from vidfiqa.shots import ShotDetector
 from vidfiqa.track import IouTracker
-from vidfiqa.types import Detections, FaceObservation, Frame, Track
-from vidfiqa.video import ReadOptions, VideoInfo, open_video, prefetch
+from vidfiqa.types import Detections, Frame, Track
+from vidfiqa.video import Backend, ReadOptions, VideoInfo, open_video, prefetch
 
 
-def stage_options(config: Config, name: str) -> dict[str, str | None]:
-    """Options a detector, landmarker or embedder ``name`` takes from the config besides its own
-    section: the insightface pack for the insightface stages, nothing for the others."""
-    if name in ("scrfd", "scrfd5", "arcface"):
-        return {"pack": config.insightface.pack, "model_root": config.insightface.model_root}
-    return {}
+@dataclass(frozen=True, slots=True)
+class VideoSource:
+    """Where an analysis' frames came from and how they were read, so that later stages (crops,
+    embeddings) decode exactly the same frames without the whole configuration.
 
+    Attributes:
+        path: the video file.
+        read: stride, time window, frame limit and decoder threads.
+        backend: the decoder.
+        prefetch: frames decoded ahead on a thread (0: none).
+    """
 
-@dataclass(slots=True)
-class Stages:
-    """The models one run uses; built once and reused across videos."""
-
-    detector: Detector
-    landmarker: Landmarker
-    scorer: QualityScorer
+    path: Path
+    read: ReadOptions
+    backend: Backend = "pyav"
+    prefetch: int = 8
 
     @classmethod
-    def from_config(cls, config: Config) -> Stages:
-        det = config.detector
-        options = {"upsample": det.upsample, "max_side": det.max_side} | stage_options(config, det.name)
-        q = config.quality
-        if q.scorer == "factors":
-            scorer_options = {"weights": q.weights}
-        elif q.scorer == "stability":
-            scorer_options = {}
-        else:
-            scorer_options = {"model_root": q.model_root, "device": q.device}
-        return cls(
-            detector=registry.create("detector", det.name, **options),
-            landmarker=registry.create(
-                "landmarker", config.landmarks.name, **stage_options(config, config.landmarks.name)
-            ),
-            scorer=registry.create("quality", q.scorer, **scorer_options),
-        )
+    def of(cls, path: str | Path, config: Config) -> VideoSource:
+        return cls(Path(path), read_options(config), config.video.backend, config.video.prefetch)
 
 
 @dataclass(slots=True)
@@ -70,6 +56,7 @@ class VideoAnalysis:
     """Everything one pass over a video found (no pixels are kept).
 
     Attributes:
+        source: the file and read options, for decoding the same frames again.
         info: what the container says.
         tracks: confirmed tracks with at least ``select.min_track_length`` observations,
             ordered by track id.
@@ -88,6 +75,7 @@ class VideoAnalysis:
         detections: number of detector calls (key frames).
     """
 
+    source: VideoSource
     info: VideoInfo
     tracks: list[Track]
     frames_read: int
@@ -122,15 +110,15 @@ def read_options(config: Config) -> ReadOptions:
     return ReadOptions(stride=v.stride, start=v.start, end=v.end, max_frames=v.max_frames, threads=v.threads)
 
 
-def revisit(path: str | Path, config: Config, indices: set[int]) -> Iterator[Frame]:
-    """Decode ``path`` again with the run's read options, yielding only the frames at
-    ``indices`` and stopping after the last; analysis keeps no pixels, later stages use this."""
+def revisit(source: VideoSource, indices: set[int]) -> Iterator[Frame]:
+    """Decode ``source`` again, yielding only the frames at ``indices`` and stopping after the
+    last; analysis keeps no pixels, later stages use this."""
     if not indices:
         return
     last = max(indices)
     with (
-        open_video(path, read_options(config), backend=config.video.backend) as reader,
-        closing(prefetch(iter(reader), config.video.prefetch)) as frames,
+        open_video(source.path, source.read, backend=source.backend) as reader,
+        closing(prefetch(iter(reader), source.prefetch)) as frames,
     ):
         for frame in frames:
             if frame.index in indices:
@@ -189,7 +177,8 @@ class _VideoRun:
         self.shots = ShotDetector(threshold=t.shot_threshold)
         self.shot = 0
         self.shot_starts = [0]
-        self.tracks: dict[int, Track] = {}
+        #: Per observed batch, its rows: the arrays :meth:`tracks` groups by track id.
+        self.rows: list[dict[str, np.ndarray]] = []
         self.detector_calls = 0
 
     def detect_and_track(self, frame: Frame) -> tuple[Frame, Detections]:
@@ -213,27 +202,48 @@ class _VideoRun:
         t = time.perf_counter()
         result = self.stages.scorer.score(batch)
         self.timer.add("quality", t)
-        row = 0
-        for frame, dets in items:
-            dlib5 = dets.data.get("dlib5")
-            for i in range(len(dets)):
-                track_id = int(dets.tracker_id[i])
-                track = self.tracks.setdefault(track_id, Track(track_id=track_id, shot=self.shot))
-                track.observations.append(
-                    FaceObservation(
-                        frame_index=frame.index,
-                        time=frame.time,
-                        box=dets.boxes[i].copy(),
-                        landmarks=dets.landmarks[i].copy(),
-                        detector_score=float(dets.scores[i]),
-                        quality=float(result.scores[row]),
-                        factors={k: float(v[row]) for k, v in result.factors.items()},
-                        interpolated=bool(dets.data["interpolated"][i]),
-                        landmarks_estimated=bool(dets.data["landmarks_estimated"][i]),
-                        dlib5=None if dlib5 is None else dlib5[i].copy(),
-                    )
-                )
-                row += 1
+        dets = [d for _, d in items]
+
+        def cat(get) -> np.ndarray:
+            return np.concatenate([get(d) for d in dets])
+
+        rows = {
+            "frames": np.concatenate([np.full(len(d), f.index, np.int64) for f, d in items]),
+            "times": np.concatenate([np.full(len(d), f.time, np.float64) for f, d in items]),
+            "track_ids": cat(lambda d: d.tracker_id),
+            "boxes": cat(lambda d: d.boxes),
+            "landmarks": cat(lambda d: d.landmarks),
+            "detector_scores": cat(lambda d: d.scores),
+            "qualities": result.scores,
+            "interpolated": cat(lambda d: d.data["interpolated"]),
+            "landmarks_estimated": cat(lambda d: d.data["landmarks_estimated"]),
+            **{f"factor:{k}": v for k, v in result.factors.items()},
+        }
+        rows["shots"] = np.full(len(rows["frames"]), self.shot, np.int64)
+        if all("dlib5" in d.data for d in dets):
+            rows["dlib5"] = cat(lambda d: d.data["dlib5"])
+        self.rows.append(rows)
+
+    def tracks(self, keep: set[int], min_len: int) -> tuple[list[Track], int]:
+        """The observations gathered, as one :class:`Track` per id in ``keep`` with at least
+        ``min_len`` rows (ordered by id), and how many tracks were too short."""
+        if not self.rows:
+            return [], 0
+        table = {k: np.concatenate([r[k] for r in self.rows]) for k in self.rows[0]}
+        ids = table.pop("track_ids")
+        shots = table.pop("shots")
+        out, short = [], 0
+        for track_id in sorted(set(np.unique(ids).tolist()) & keep):
+            rows = np.flatnonzero(ids == track_id)
+            rows = rows[np.argsort(table["frames"][rows], kind="stable")]
+            if len(rows) < min_len:
+                short += 1
+                continue
+            columns = {k: v[rows] for k, v in table.items()}
+            names = [k for k in columns if k.startswith("factor:")]
+            factors = {k.removeprefix("factor:"): columns.pop(k) for k in names}
+            out.append(Track(track_id=track_id, shot=int(shots[rows[0]]), factors=factors, **columns))
+        return out, short
 
     def close_segment(
         self, start: tuple[Frame, Detections] | None, between: list[Frame], end: tuple[Frame, Detections]
@@ -300,12 +310,13 @@ def analyse_video(
         VideoError: the file cannot be opened or holds no decodable frame.
     """
     timer = _Timer()
-    with open_video(path, read_options(config), backend=config.video.backend) as reader:
+    source = VideoSource.of(path, config)
+    with open_video(source.path, source.read, backend=source.backend) as reader:
         info = reader.info
         if on_open:
             on_open(info)
         if stages is None:
-            stages = Stages.from_config(config)
+            stages = build_stages(config)
         elif not isinstance(stages, Stages):
             stages = stages()
         # A still image is one frame: every face in it is a track of one observation.
@@ -313,13 +324,11 @@ def analyse_video(
         min_len = 1 if info.still else config.select.min_track_length
         run = _VideoRun(config, stages, timer, min_hits=min_hits)
         # Closed before the reader is, so the decode thread never outlives the container.
-        with closing(prefetch(iter(reader), config.video.prefetch)) as frames:
+        with closing(prefetch(iter(reader), source.prefetch)) as frames:
             read = run.run(_timed_frames(frames, timer), progress)
-    confirmed = [run.tracks[i] for i in sorted(run.tracks) if i in run.tracker.confirmed_ids]
-    tracks = [t for t in confirmed if len(t.observations) >= min_len]
-    for track in tracks:
-        track.observations.sort(key=lambda o: o.frame_index)
+    tracks, short = run.tracks(set(run.tracker.confirmed_ids), min_len)
     return VideoAnalysis(
+        source=source,
         info=info,
         tracks=tracks,
         frames_read=read,
@@ -327,7 +336,7 @@ def analyse_video(
         decode_errors=reader.errors,
         damaged_frames=reader.damaged_frames,
         sizes=list(reader.sizes),
-        short_tracks=len(confirmed) - len(tracks),
+        short_tracks=short,
         seconds=timer.seconds,
         detections=run.detector_calls,
     )

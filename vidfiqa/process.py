@@ -9,6 +9,8 @@ so a run killed at any point leaves a database without half-written videos, and 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import time
@@ -16,26 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from vidfiqa.aggregate import Strategy
+from vidfiqa.build import Stages, build_embedder, build_stages
 from vidfiqa.config import Config
-from vidfiqa.index import IndexDir, Space, SpaceIndex
+from vidfiqa.index import IndexDir, IndexFileError, Space, SpaceIndex
 from vidfiqa.inputs import input_problem
-from vidfiqa.models import registry
 from vidfiqa.models.base import Embedder
 from vidfiqa.models.files import ModelFileError
-from vidfiqa.pipeline import (
-    Stages,
-    VideoAnalysis,
-    analyse_video,
-    damage_notes,
-    stage_options,
-    summary_notes,
-)
-from vidfiqa.store import ObservationRow, Store, TemplateRow, TrackRow, Video, config_json, to_bytes
-from vidfiqa.templates import TrackTemplates, build_templates
+from vidfiqa.pipeline import VideoAnalysis, analyse_video, damage_notes, summary_notes
+from vidfiqa.store import Store, Video, config_json
+from vidfiqa.store_rows import track_rows
+from vidfiqa.templates import build_templates
 from vidfiqa.video import VideoError, VideoInfo
 
 #: Config sections that change what is stored; others (selection of best frames) do not.
@@ -96,50 +91,6 @@ def package_versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return out
-
-
-def _rows(
-    analysis: VideoAnalysis, results: list[TrackTemplates], embedder: Embedder, scorer: str
-) -> tuple[list[TrackRow], list[tuple[int, int, str, np.ndarray]]]:
-    tracks, embeddings = [], []
-    for result in results:
-        track = analysis.tracks[result.track_position]
-        obs = track.observations
-        row = TrackRow(
-            track_index=track.track_id,
-            shot=track.shot,
-            first_frame=obs[0].frame_index,
-            last_frame=obs[-1].frame_index,
-            observations=[
-                ObservationRow(
-                    frame_index=o.frame_index,
-                    time=o.time,
-                    box=[float(v) for v in o.box],
-                    landmarks=o.landmarks.astype(float).tolist(),
-                    detector_score=o.detector_score,
-                    quality=o.quality,
-                    factors=o.factors,
-                    interpolated=o.interpolated,
-                    landmarks_estimated=o.landmarks_estimated,
-                )
-                for o in obs
-            ],
-            templates=[
-                TemplateRow(
-                    strategy=label,
-                    scorer=scorer,
-                    model=embedder.name,
-                    dim=int(agg.vector.shape[0]),
-                    vector=to_bytes(agg.vector),
-                    frames=[obs[int(i)].frame_index for i in agg.frames],
-                    weights=[float(w) for w in agg.weights],
-                )
-                for label, agg in result.templates.items()
-            ],
-        )
-        tracks.append(row)
-        embeddings += [(len(tracks) - 1, o, embedder.name, v) for o, v in result.embeddings.items()]
-    return tracks, embeddings
 
 
 def _video_row(
@@ -218,10 +169,7 @@ class Processor:
             ModelFileError: a model file is missing or unusable.
         """
         if self._models is None:
-            embedder = registry.create(
-                "embedder", self.config.embedder.name, **stage_options(self.config, self.config.embedder.name)
-            )
-            self._models = Stages.from_config(self.config), embedder
+            self._models = build_stages(self.config), build_embedder(self.config)
         return self._models
 
     def process(
@@ -259,9 +207,7 @@ class Processor:
             )
             info = analysis.info
             embedder = self.models()[1]
-            results = build_templates(
-                p, self.config, analysis, embedder, self.strategies, embed=self.config.templates.embed
-            )
+            results = build_templates(analysis, embedder, self.strategies, embed=self.config.templates.embed)
         except ModelFileError:
             raise  # the batch cannot go on without its models
         except Exception as exc:  # one bad video must never stop a batch
@@ -277,7 +223,9 @@ class Processor:
         reason = _damage(analysis, self.config)
         status = "partial" if reason else "done"
         notes = "; ".join(n for n in summary_notes(analysis, self.config) if n not in reason)
-        tracks, embeddings = _rows(analysis, results, embedder, self.config.quality.scorer)
+        tracks, embeddings = track_rows(
+            analysis.tracks, results, scorer=self.config.quality.scorer, model=embedder.name
+        )
         video_id = self.store.replace_video(
             _video_row(path, sha, self.hash, self.run_id, analysis.info, status, reason, analysis),
             tracks,
@@ -294,11 +242,104 @@ class Processor:
             seconds=time.perf_counter() - start,
         )
 
-    def finish(self) -> dict[str, dict[str, int]]:
-        """Bring every index space in line with the database; returns counts per space."""
-        changes = sync_index(self.store, self.index_dir)
-        self.store.finish_run(self.run_id)
-        return changes
+
+@dataclass(frozen=True, slots=True)
+class RayOptions:
+    """How ``run_batch`` spreads videos over Ray workers (see :mod:`vidfiqa.ray_executor`)."""
+
+    address: str | None = None
+    workers: int = 2
+    cpus_per_worker: float = 1
+    gpus_per_worker: float = 0
+    retries: int = 2
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What a batch did: one outcome per video, in the order given, and the index changes per
+    space, or ``index_error`` when the index could not be updated (the database keeps what was
+    stored; ``vidfiqa index rebuild`` repairs the index)."""
+
+    outcomes: list[Outcome]
+    index_changes: dict[str, dict[str, int]]
+    index_error: str = ""
+
+    @property
+    def failed(self) -> int:
+        return sum(o.status == "failed" for o in self.outcomes)
+
+
+def run_batch(
+    videos: list[str],
+    config: Config,
+    store: Store,
+    index_dir: IndexDir,
+    *,
+    force: bool = False,
+    command: str = "process",
+    ray: RayOptions | None = None,
+    progress: Callable[[str], Any] | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> BatchResult:
+    """Process ``videos`` into ``store`` in one run, then bring the index in line with it.
+
+    Args:
+        ray: run on Ray workers (they write to ``store.url``, which they must reach) instead of
+            one after another in this process.
+        progress: ``progress(video)`` returns a context manager with ``update(n)`` and
+            ``opened(info)`` (see :class:`vidfiqa.progress.FrameProgress`); local runs only.
+        on_outcome: called with each outcome as it is known (local runs) or at the end (Ray).
+
+    Raises:
+        ModelFileError: the models cannot be loaded (local runs).
+        WorkerStartError: a Ray worker could not load its models.
+    """
+    if ray is None:
+        processor = Processor(config, store, index_dir, command=command)
+        outcomes = []
+        for video in videos:
+            with progress(video) if progress else contextlib.nullcontext() as bar:
+                hooks = {"progress": bar.update, "on_open": bar.opened} if bar else {}
+                outcome = processor.process(video, force=force, **hooks)
+            outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+        run_id = processor.run_id
+    else:
+        from vidfiqa.ray_executor import process_with_ray
+
+        run_id = start_run(store, config, f"{command} --executor ray")
+        # Workers may start in another directory: give them absolute paths.
+        paths = [str(Path(v).resolve()) if Path(v).exists() else v for v in videos]
+        outcomes = process_with_ray(
+            paths,
+            config,
+            store,
+            absolute_url(store.url),
+            str(index_dir.path.resolve()),
+            run_id,
+            force=force,
+            **dataclasses.asdict(ray),
+        )
+        for outcome in outcomes:
+            if on_outcome:
+                on_outcome(outcome)
+    try:
+        changes, error = sync_index(store, index_dir), ""
+    except (OSError, IndexFileError) as exc:
+        changes, error = {}, (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
+    store.finish_run(run_id)
+    return BatchResult(outcomes, changes, error)
+
+
+def absolute_url(url: str) -> str:
+    """``url`` with a relative SQLite path made absolute (other URLs unchanged)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).is_absolute():
+        return parsed.set(database=str(Path(parsed.database).resolve())).render_as_string(hide_password=False)
+    return url
 
 
 def sync_index(store: Store, index_dir: IndexDir, *, rebuild: bool = False) -> dict[str, dict[str, int]]:

@@ -10,6 +10,7 @@ there unchanged.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,20 +18,21 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
 from vidfiqa.aggregate import Strategy  # noqa: E402
+from vidfiqa.build import Stages  # noqa: E402
 from vidfiqa.config import Config  # noqa: E402
-from vidfiqa.export import Crops, contact_sheet, extract_crops  # noqa: E402
+from vidfiqa.export import CropJob, Crops, contact_sheet, extract_crops  # noqa: E402
 from vidfiqa.html import esc, figure_uri, img, page, png_uri, table  # noqa: E402
 from vidfiqa.models.base import Embedder  # noqa: E402
-from vidfiqa.pipeline import Stages, analyse_video, damage_notes, sizes_note  # noqa: E402
+from vidfiqa.pipeline import VideoSource, analyse_video, damage_notes, revisit, sizes_note  # noqa: E402
 from vidfiqa.process import file_sha256  # noqa: E402
 from vidfiqa.select import Selection, select_best  # noqa: E402
-from vidfiqa.store import StoreError, TrackRow, Video  # noqa: E402
-from vidfiqa.templates import build_templates  # noqa: E402
-from vidfiqa.types import FaceObservation, Track  # noqa: E402
+from vidfiqa.store import Store, StoreError, Video  # noqa: E402
+from vidfiqa.store_rows import track_from_row  # noqa: E402
+from vidfiqa.templates import TemplateJob  # noqa: E402
+from vidfiqa.types import Track  # noqa: E402
 from vidfiqa.video import VideoError  # noqa: E402
 
 _WEIGHTS_SHOWN = 12  # frames listed per template; the rest are summed in one line
@@ -67,9 +69,8 @@ class TrackSection:
 
 
 def _timeline(track: Track, picks: list[Selection]) -> str:
-    frames = [o.frame_index for o in track.observations]
     fig, ax = plt.subplots(figsize=(8, 1.9))
-    ax.plot(frames, track.qualities, lw=1.2, color="#3465a4")
+    ax.plot(track.frames, track.qualities, lw=1.2, color="#3465a4")
     for s in picks:
         ax.plot(s.observation.frame_index, s.observation.quality, "o", color="#cc0000", ms=6)
         point = (s.observation.frame_index, s.observation.quality)
@@ -144,11 +145,11 @@ def render(
         parts.append("<h2>Contact sheet</h2>" + img(png_uri(sheet), "contact sheet"))
     for section in sections:
         track = section.track
-        first, last = track.observations[0], track.observations[-1]
+        first, last = track.frames[0], track.frames[-1]
         ref = f"{esc(section.ref)}, " if section.ref else ""
         parts.append(
             f"<h2>Track {track.track_id}</h2><p class=meta>{ref}shot {track.shot}, frames "
-            f"{first.frame_index}-{last.frame_index}, {len(track.observations)} faces, quality "
+            f"{first}-{last}, {len(track)} faces, quality "
             f"{track.qualities.min():.3f}-{track.qualities.max():.3f}</p>"
             + img(_timeline(track, section.picks), f"quality timeline of track {track.track_id}")
             + "<h3>Best frames</h3>"
@@ -167,7 +168,8 @@ def decoding_summary(packets: int, frames: int, sizes: list) -> str:
 def video_report(
     video: str, config: Config, stages: Stages, embedder: Embedder, strategies: list[Strategy]
 ) -> str:
-    """Analyse ``video`` now and return its report page.
+    """Analyse ``video`` now and return its report page. The video is decoded twice: once to
+    analyse it, once for the pixels of both the templates' and the best frames' faces.
 
     Raises:
         VideoError: the video cannot be read.
@@ -177,18 +179,16 @@ def video_report(
         TrackSection(track, select_best(track, config.select.top_k, min_gap=config.select.min_gap), [])
         for track in analysis.tracks
     ]
-    results = build_templates(video, config, analysis, embedder, strategies, embed=config.templates.embed)
-    for result in results:
-        track = analysis.tracks[result.track_position]
-        sections[result.track_position].templates = [
-            TemplateUse(
-                label,
-                [track.observations[int(i)].frame_index for i in agg.frames],
-                [float(w) for w in agg.weights],
-            )
+    templates = TemplateJob(analysis, embedder, strategies, embed=config.templates.embed)
+    crops = CropJob([s for section in sections for s in section.picks])
+    for frame in revisit(analysis.source, templates.frames | crops.frames):
+        templates.add(frame)
+        crops.add(frame)
+    for section, result in zip(sections, templates.finish()):
+        section.templates = [
+            TemplateUse(label, section.track.frames[agg.frames].tolist(), agg.weights.astype(float).tolist())
             for label, agg in result.templates.items()
         ]
-    crops = extract_crops(video, config, [s for section in sections for s in section.picks])
     info = analysis.info
     summary = {
         "video": video,
@@ -201,28 +201,7 @@ def video_report(
         "quality scorer": config.quality.scorer,
         "detector": f"{config.detector.name}, every {config.detector.every} frames",
     }
-    return render(Path(video).name, summary, sections, crops)
-
-
-def _track(row: TrackRow) -> Track:
-    return Track(
-        track_id=row.track_index,
-        shot=row.shot,
-        observations=[
-            FaceObservation(
-                frame_index=o.frame_index,
-                time=o.time,
-                box=np.asarray(o.box, np.float32),
-                landmarks=np.asarray(o.landmarks, np.float32),
-                detector_score=o.detector_score,
-                quality=o.quality,
-                factors=dict(o.factors),
-                interpolated=o.interpolated,
-                landmarks_estimated=o.landmarks_estimated,
-            )
-            for o in row.observations
-        ],
-    )
+    return render(Path(video).name, summary, sections, crops.crops)
 
 
 def _stored_crops(
@@ -239,7 +218,7 @@ def _stored_crops(
     if changed:
         return {}, f"{video.path} has changed since it was processed: {without}."
     try:
-        return extract_crops(video.path, config, picks), ""
+        return extract_crops(VideoSource.of(video.path, config), picks), ""
     except VideoError as exc:
         return {}, f"{exc}: {without}."
 
@@ -267,7 +246,7 @@ def stored_video_report(
     k = top_k or config.select.top_k
     sections = []
     for row in video.tracks:
-        track = _track(row)
+        track = track_from_row(row)
         templates = [
             TemplateUse(t.strategy, list(t.frames), list(t.weights), t.id)
             for t in sorted(row.templates, key=lambda t: t.id)
@@ -291,3 +270,29 @@ def stored_video_report(
         "processed": f"{video.created_at:%Y-%m-%d %H:%M:%S}",
     }
     return render(Path(video.path).name, summary, sections, crops, notes=[missing] if missing else [])
+
+
+STORED_REF = re.compile(r"(run|video):(\d+|last)")
+
+
+def stored_video_ids(store: Store, ref: str) -> list[int]:
+    """Video ids named by ``run:ID``, ``run:last`` or ``video:ID``.
+
+    Raises:
+        ValueError: ``video:last``, which names nothing.
+        StoreError: no such run, no runs, or a run that stored no video.
+    """
+    kind, ident = STORED_REF.fullmatch(ref).groups()
+    if kind == "video":
+        if ident == "last":
+            raise ValueError("video:last is not a reference; use video:ID or run:last")
+        return [int(ident)]
+    run_id = store.last_run_id() if ident == "last" else int(ident)
+    if run_id is None:
+        raise StoreError("no runs in the database yet; run 'vidfiqa process' first")
+    if not store.run_exists(run_id):
+        raise StoreError(f"no run {ident} in the database; see 'vidfiqa runs'")
+    ids = store.video_ids_of_run(run_id)
+    if not ids:
+        raise StoreError(f"run {run_id} stored no videos (all were stored before it); see 'vidfiqa runs'")
+    return ids

@@ -18,12 +18,14 @@ class Selection:
     Attributes:
         track_id: the track.
         rank: 1 for the best.
-        observation: the chosen face.
+        position: the chosen observation's row in the track.
+        observation: that row.
         reasons: short human-readable statements of why it was chosen and what limits it.
     """
 
     track_id: int
     rank: int
+    position: int
     observation: FaceObservation
     reasons: list[str] = field(default_factory=list)
 
@@ -61,17 +63,17 @@ def select_best(track: Track, k: int, *, min_gap: int = 0) -> list[Selection]:
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    obs = track.observations
-    if not obs:
+    if not len(track):
         return []
+    frames = track.frames
     q = track.qualities.astype(np.float64)
     q = np.where(np.isnan(q), -np.inf, q)
-    order = np.lexsort((np.array([o.frame_index for o in obs]), -q))
+    order = np.lexsort((frames, -q))
     picked: list[int] = []
     for i in order:
         if len(picked) == k:
             break
-        if all(abs(obs[i].frame_index - obs[j].frame_index) >= min_gap for j in picked):
+        if all(abs(frames[i] - frames[j]) >= min_gap for j in picked):
             picked.append(int(i))
     spread = len(picked)
     for i in order:
@@ -81,12 +83,9 @@ def select_best(track: Track, k: int, *, min_gap: int = 0) -> list[Selection]:
             picked.append(int(i))
     place = {int(i): p + 1 for p, i in enumerate(order)}
     median = float(np.nanmedian(track.qualities))
-    return [
-        Selection(
-            track_id=track.track_id,
-            rank=r + 1,
-            observation=obs[i],
-            reasons=_reasons(obs[i], place[i], len(obs), median, relaxed=r >= spread),
-        )
-        for r, i in enumerate(picked)
-    ]
+    out = []
+    for r, i in enumerate(picked):
+        obs = track.observation(i)
+        reasons = _reasons(obs, place[i], len(track), median, relaxed=r >= spread)
+        out.append(Selection(track.track_id, r + 1, i, obs, reasons))
+    return out

@@ -33,6 +33,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     inspect,
     select,
@@ -439,13 +440,30 @@ class Store:
 
     def longest_track(self, video_id: int) -> int | None:
         """Id of the video's track with the most observations (ties: the first), if any."""
+        stmt = (
+            select(TrackRow.id, func.count(ObservationRow.id))
+            .outerjoin(ObservationRow, ObservationRow.track_id == TrackRow.id)
+            .where(TrackRow.video_id == video_id)
+            .group_by(TrackRow.id)
+        )
         with self.session() as s:
-            tracks = list(
-                s.scalars(select(TrackRow).where(TrackRow.video_id == video_id).order_by(TrackRow.id))
-            )
-            if not tracks:
-                return None
-            return max(tracks, key=lambda t: (len(t.observations), -t.id)).id
+            counts = list(s.execute(stmt))
+        if not counts:
+            return None
+        return max(counts, key=lambda row: (row[1], -row[0]))[0]
+
+    def longest_track_templates(self, path: str, strategy: str | None = None) -> list[TemplateRow]:
+        """The templates (of ``strategy``, or all) of the longest track, by observation count
+        (see :meth:`longest_track`), of the most recently stored video at ``path`` that has
+        such templates: what "a video" means wherever one stands for a person."""
+        with self.session() as s:
+            ids = list(s.scalars(select(Video.id).where(Video.path == path).order_by(Video.id.desc())))
+        for video_id in ids:
+            track = self.longest_track(video_id)
+            rows = [] if track is None else self.templates(track_id=track, strategy=strategy)
+            if rows:
+                return rows
+        return []
 
     def embedded_observations(self, track_id: int, model: str) -> tuple[list[ObservationRow], np.ndarray]:
         """The track's observations that have an embedding by ``model``, in frame order, and

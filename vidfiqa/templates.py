@@ -2,123 +2,133 @@
 
 Embedding is the costly stage (dlib's ResNet: ~100 ms a face on these CPUs), so by default only
 the frames some strategy uses are embedded (``embed="needed"``): the best frame for ``best``,
-the top k for ``topk``, all frames for ``mean``. The video is decoded a second time for them and
-the chips are embedded in batches across tracks.
+the top k for ``topk``, all frames for ``mean``. The frames are decoded again (analysis keeps no
+pixels) and the chips embedded in batches across tracks. A :class:`TemplateJob` takes frames from
+any pass over the video, so that a caller needing other pixels of the same frames (the report's
+crops) decodes once for both.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from vidfiqa.aggregate import Aggregate, Strategy
-from vidfiqa.align import align_arcface, align_dlib_chip
-from vidfiqa.config import Config
-from vidfiqa.models.base import Embedder, FaceBatch
+from vidfiqa.align import embedder_chips
+from vidfiqa.models.base import Embedder
 from vidfiqa.pipeline import VideoAnalysis, revisit
-from vidfiqa.types import Detections
+from vidfiqa.types import Frame
 
 EmbedMode = Literal["needed", "all"]
 
 
 @dataclass(slots=True)
 class TrackTemplates:
-    """Templates of one track.
+    """Templates of one track (results come in the order of ``VideoAnalysis.tracks``).
 
     Attributes:
-        track_position: index into ``VideoAnalysis.tracks``.
-        embeddings: observation position -> float32 ``(d,)`` for every embedded frame.
-        templates: strategy label -> aggregate.
+        positions: int64 ``(m,)`` positions of the embedded observations in the track.
+        vectors: float32 ``(m, d)`` their unit embeddings.
+        templates: strategy label -> aggregate (empty when nothing was embedded).
     """
 
-    track_position: int
-    embeddings: dict[int, np.ndarray]
+    positions: np.ndarray
+    vectors: np.ndarray
     templates: dict[str, Aggregate]
 
 
-def chips_for(
-    embedder: Embedder, images: list[np.ndarray], detections: list[Detections], batch: FaceBatch
-) -> np.ndarray:
-    """What ``embedder`` takes of faces just described (``batch``, from ``detections`` in
-    ``images``, in order): the ArcFace crops, or dlib's 150x150 chips from dlib's own points."""
-    if embedder.alignment == "arcface112":
-        return batch.crops
-    return np.concatenate([align_dlib_chip(im, d.data["dlib5"]) for im, d in zip(images, detections)])
-
-
-def embed_observations(
-    video: str | Path,
-    config: Config,
-    analysis: VideoAnalysis,
-    embedder: Embedder,
-    wanted: dict[int, list[int]],
-    *,
-    batch_size: int = 32,
-) -> dict[tuple[int, int], np.ndarray]:
-    """Embed chosen observations by decoding the video again.
+class TemplateJob:
+    """Embeds the observations the strategies need from frames handed to :meth:`add`, then
+    aggregates the templates in :meth:`finish`.
 
     Args:
-        wanted: track position -> observation positions to embed.
-
-    Returns:
-        ``(track position, observation position)`` -> float32 ``(d,)`` unit vector.
+        analysis: the analysed video.
+        embedder: the embedding model.
+        strategies: template strategies.
+        embed: ``needed`` (only frames some strategy uses) or ``all``.
+        batch_size: chips per embedder call.
     """
-    by_frame: dict[int, list[tuple[int, int]]] = {}
-    for t, positions in wanted.items():
-        for o in positions:
-            by_frame.setdefault(analysis.tracks[t].observations[o].frame_index, []).append((t, o))
-    out: dict[tuple[int, int], np.ndarray] = {}
-    keys: list[tuple[int, int]] = []
-    chips: list[np.ndarray] = []
 
-    def flush() -> None:
-        vectors = embedder.embed(np.stack(chips))
-        out.update(zip(keys, vectors))
-        keys.clear()
-        chips.clear()
+    def __init__(
+        self,
+        analysis: VideoAnalysis,
+        embedder: Embedder,
+        strategies: list[Strategy],
+        *,
+        embed: EmbedMode = "needed",
+        batch_size: int = 32,
+    ):
+        self.tracks = analysis.tracks
+        self.embedder = embedder
+        self.strategies = strategies
+        self.batch_size = batch_size
+        self.wanted = [
+            np.arange(len(t))
+            if embed == "all"
+            else np.unique(np.concatenate([s.needed(t.qualities) for s in strategies])).astype(np.int64)
+            for t in self.tracks
+        ]
+        #: frame index -> (track number, observation position) rows to embed there
+        self._by_frame: dict[int, list[tuple[int, int]]] = {}
+        for t, positions in enumerate(self.wanted):
+            for o in positions:
+                self._by_frame.setdefault(int(self.tracks[t].frames[o]), []).append((t, int(o)))
+        self._vectors: list[dict[int, np.ndarray]] = [{} for _ in self.tracks]
+        self._pending: list[tuple[int, int, np.ndarray]] = []
 
-    for frame in revisit(video, config, set(by_frame)):
-        for t, o in by_frame[frame.index]:
-            obs = analysis.tracks[t].observations[o]
-            if embedder.alignment == "dlib150":
-                if obs.dlib5 is None:
-                    raise ValueError(f"{embedder.name} needs dlib's landmarks (dlib68 or dlib5)")
-                chip = align_dlib_chip(frame.image, obs.dlib5[None])[0]
-            else:
-                chip = align_arcface(frame.image, obs.landmarks[None])[0]
-            keys.append((t, o))
-            chips.append(chip)
-            if len(chips) == batch_size:
-                flush()
-    if chips:
-        flush()
-    return out
+    @property
+    def frames(self) -> set[int]:
+        """Frame indices this job needs."""
+        return set(self._by_frame)
+
+    def add(self, frame: Frame) -> None:
+        """Cut the chips of ``frame`` (ignored when it holds nothing wanted)."""
+        for t, o in self._by_frame.get(frame.index, []):
+            track = self.tracks[t]
+            dlib5 = None if track.dlib5 is None else track.dlib5[o : o + 1]
+            chip = embedder_chips(self.embedder.alignment, frame.image, track.landmarks[o : o + 1], dlib5)[0]
+            self._pending.append((t, o, chip))
+            if len(self._pending) == self.batch_size:
+                self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        vectors = self.embedder.embed(np.stack([chip for _, _, chip in self._pending]))
+        for (t, o, _), v in zip(self._pending, vectors):
+            self._vectors[t][o] = v
+        self._pending.clear()
+
+    def finish(self) -> list[TrackTemplates]:
+        """One :class:`TrackTemplates` per track, in track order."""
+        self._flush()
+        results = []
+        for track, vectors in zip(self.tracks, self._vectors):
+            positions = np.array(sorted(vectors), np.int64)
+            stacked = (
+                np.stack([vectors[int(o)] for o in positions]).astype(np.float32)
+                if len(positions)
+                else np.zeros((0, self.embedder.dim), np.float32)
+            )
+            templates = (
+                {s.label: s.aggregate(track.qualities, vectors) for s in self.strategies} if vectors else {}
+            )
+            results.append(TrackTemplates(positions, stacked, templates))
+        return results
 
 
 def build_templates(
-    video: str | Path,
-    config: Config,
     analysis: VideoAnalysis,
     embedder: Embedder,
     strategies: list[Strategy],
     *,
     embed: EmbedMode = "needed",
 ) -> list[TrackTemplates]:
-    """Embed what the strategies need and aggregate one template per track and strategy."""
-    wanted: dict[int, list[int]] = {}
-    for t, track in enumerate(analysis.tracks):
-        q = track.qualities
-        if embed == "all":
-            wanted[t] = list(range(len(q)))
-        else:
-            wanted[t] = sorted({int(i) for s in strategies for i in s.needed(q)})
-    vectors = embed_observations(video, config, analysis, embedder, wanted)
-    results = []
-    for t, track in enumerate(analysis.tracks):
-        mine = {o: vectors[(t, o)] for o in wanted[t] if (t, o) in vectors}
-        templates = {s.label: s.aggregate(track.qualities, mine) for s in strategies} if mine else {}
-        results.append(TrackTemplates(track_position=t, embeddings=mine, templates=templates))
-    return results
+    """Decode the frames the strategies need again, embed them and aggregate one template per
+    track and strategy."""
+    job = TemplateJob(analysis, embedder, strategies, embed=embed)
+    for frame in revisit(analysis.source, job.frames):
+        job.add(frame)
+    return job.finish()

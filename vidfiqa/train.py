@@ -143,3 +143,25 @@ def train_lightweight(
                 log(f"{name} epoch {epoch}: loss {report.losses[-1]:.4f} val SRCC {srcc:.3f} PLCC {plcc:.3f}")
         reports[name] = report
     return TrainResult(model.cpu().eval(), reports, np.sort(val))
+
+
+def train_and_save(
+    images: np.ndarray,
+    labels: np.ndarray,
+    out_path: str | Path,
+    *,
+    log: Callable[[str], None] | None = None,
+    **settings,
+) -> dict[str, dict[str, list[float]]]:
+    """Train the lightweight ensemble (``settings``: see :func:`train_lightweight`), save its
+    state dict at ``out_path``, and return per branch the losses and validation SRCC / PLCC.
+
+    Raises:
+        TrainError: unusable data or settings.
+    """
+    result = train_lightweight(images, labels, log=log, **settings)
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(result.model.state_dict(), out_path)
+    return {
+        name: {"loss": r.losses, "val_srcc": r.srcc, "val_plcc": r.plcc} for name, r in result.reports.items()
+    }

@@ -9,6 +9,7 @@ float32 and L2-normalised; quality is higher-is-better.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -123,12 +124,13 @@ class QualityResult:
 
 @dataclass(slots=True)
 class FaceObservation:
-    """One face of one track in one frame, after landmarks, alignment and quality.
+    """One row of a :class:`Track`: one face in one frame (a view for reading, made by
+    :meth:`Track.observation`; tracks store their rows as arrays).
 
     Attributes:
         frame_index: index of the frame in the stream.
         time: seconds.
-        box: float32 ``(4,)`` xyxy in original-frame pixels.
+        box: float32 ``(4,)`` xyxy in the pixels of its own frame.
         landmarks: float32 ``(5, 2)`` ArcFace order.
         detector_score: raw detector score (interpolated between detections when
             ``interpolated``).
@@ -154,19 +156,148 @@ class FaceObservation:
 
 @dataclass(slots=True)
 class Track:
-    """A face followed through consecutive frames of one shot.
+    """A face followed through consecutive frames of one shot: ``n`` observations as parallel
+    arrays in frame order, as :class:`Detections` holds the faces of one frame.
 
     Attributes:
         track_id: unique within a video; never reused.
         shot: index of the shot the track lives in.
-        observations: one per frame, in frame order.
+        frames: int64 ``(n,)`` frame indices, increasing.
+        times: float64 ``(n,)`` seconds.
+        boxes: float32 ``(n, 4)`` xyxy in the pixels of each observation's frame.
+        landmarks: float32 ``(n, 5, 2)`` ArcFace order.
+        detector_scores: float32 ``(n,)``.
+        qualities: float32 ``(n,)`` quality of the active scorer.
+        factors: component name -> float32 ``(n,)``.
+        interpolated: bool ``(n,)``; box interpolated between detections.
+        landmarks_estimated: bool ``(n,)``; mouth corners estimated.
+        dlib5: float32 ``(n, 5, 2)`` dlib's own points, or ``None`` (another landmarker).
     """
 
     track_id: int
     shot: int
-    observations: list[FaceObservation] = field(default_factory=list)
+    frames: np.ndarray
+    times: np.ndarray
+    boxes: np.ndarray
+    landmarks: np.ndarray
+    detector_scores: np.ndarray
+    qualities: np.ndarray
+    factors: dict[str, np.ndarray] = field(default_factory=dict)
+    interpolated: np.ndarray | None = None
+    landmarks_estimated: np.ndarray | None = None
+    dlib5: np.ndarray | None = None
 
-    @property
-    def qualities(self) -> np.ndarray:
-        """float32 ``(len(observations),)`` quality per observation."""
-        return np.array([o.quality for o in self.observations], dtype=np.float32)
+    def __post_init__(self) -> None:
+        self.frames = np.asarray(self.frames, np.int64).reshape(-1)
+        n = len(self.frames)
+        self.times = np.asarray(self.times, np.float64)
+        _check_shape("times", self.times, (n,))
+        self.boxes = np.asarray(self.boxes, np.float32).reshape(-1, 4)
+        _check_shape("boxes", self.boxes, (n, 4))
+        self.landmarks = np.asarray(self.landmarks, np.float32).reshape(-1, 5, 2)
+        _check_shape("landmarks", self.landmarks, (n, 5, 2))
+        for name in ("detector_scores", "qualities"):
+            setattr(self, name, np.asarray(getattr(self, name), np.float32))
+            _check_shape(name, getattr(self, name), (n,))
+        for name in ("interpolated", "landmarks_estimated"):
+            value = getattr(self, name)
+            setattr(self, name, np.zeros(n, bool) if value is None else np.asarray(value, bool))
+            _check_shape(name, getattr(self, name), (n,))
+        self.factors = {k: np.asarray(v, np.float32) for k, v in self.factors.items()}
+        for key, value in self.factors.items():
+            _check_shape(f"factors[{key!r}]", value, (n,))
+        if self.dlib5 is not None:
+            self.dlib5 = np.asarray(self.dlib5, np.float32)
+            _check_shape("dlib5", self.dlib5, (n, 5, 2))
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def observation(self, i: int) -> FaceObservation:
+        """Row ``i`` as a :class:`FaceObservation` (copies)."""
+        return FaceObservation(
+            frame_index=int(self.frames[i]),
+            time=float(self.times[i]),
+            box=self.boxes[i].copy(),
+            landmarks=self.landmarks[i].copy(),
+            detector_score=float(self.detector_scores[i]),
+            quality=float(self.qualities[i]),
+            factors={k: float(v[i]) for k, v in self.factors.items()},
+            interpolated=bool(self.interpolated[i]),
+            landmarks_estimated=bool(self.landmarks_estimated[i]),
+            dlib5=None if self.dlib5 is None else self.dlib5[i].copy(),
+        )
+
+    @classmethod
+    def from_observations(cls, track_id: int, shot: int, observations: list[FaceObservation]) -> Track:
+        """A track from rows (stored rows, tests); rows are sorted by frame."""
+        rows = sorted(observations, key=lambda o: o.frame_index)
+        names = sorted({k for o in rows for k in o.factors})
+        with_dlib5 = bool(rows) and all(o.dlib5 is not None for o in rows)
+        return cls(
+            track_id=track_id,
+            shot=shot,
+            frames=[o.frame_index for o in rows],
+            times=[o.time for o in rows],
+            boxes=[o.box for o in rows],
+            landmarks=[o.landmarks for o in rows],
+            detector_scores=[o.detector_score for o in rows],
+            qualities=[o.quality for o in rows],
+            factors={k: [o.factors.get(k, np.nan) for o in rows] for k in names},
+            interpolated=[o.interpolated for o in rows],
+            landmarks_estimated=[o.landmarks_estimated for o in rows],
+            dlib5=[o.dlib5 for o in rows] if with_dlib5 else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFrame:
+    """One image of an image sequence (a YouTube Faces frame, an LFW photo, a frame folder).
+
+    Attributes:
+        path: the image file.
+        number: its frame number in the sequence.
+        box: float32 ``(4,)`` xyxy face box given with the data, or ``None``: find it.
+    """
+
+    path: Path
+    number: int
+    box: np.ndarray | None
+
+
+@dataclass(slots=True)
+class ImageSequence:
+    """A video given as images: ``name`` (e.g. ``Person/vid``), ``person`` (``""`` unknown),
+    ``frames`` in frame-number order; ``missing_frames`` counts frames its list names whose
+    files are absent (left out of ``frames``)."""
+
+    name: str
+    person: str
+    frames: list[ImageFrame]
+    missing_frames: int = 0
+
+
+@dataclass(slots=True)
+class VideoFeatures:
+    """Per-frame features of one video or image sequence, for evaluation.
+
+    Attributes:
+        frames: int64 ``(n,)`` frame numbers used.
+        embeddings: float32 ``(n, d)`` unit vectors.
+        qualities: scorer name -> float32 ``(n,)``.
+    """
+
+    frames: np.ndarray
+    embeddings: np.ndarray
+    qualities: dict[str, np.ndarray]
+
+
+@dataclass(slots=True)
+class ImageFeatures:
+    """Per-image features of a list of images: ``found`` bool ``(n,)`` (a face was found), and
+    for the ``k`` found images ``embeddings`` float32 ``(k, d)`` and ``qualities`` scorer ->
+    float32 ``(k,)``."""
+
+    found: np.ndarray
+    embeddings: np.ndarray
+    qualities: dict[str, np.ndarray]

@@ -18,20 +18,18 @@ mean of its media qualities.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from vidfiqa.aggregate import Strategy
-from vidfiqa.eval.ytf import Templates, YtfError, YtfPair
-from vidfiqa.models.base import Detector, Embedder, FaceBatch, Landmarker, QualityScorer
-from vidfiqa.pipeline import describe_faces
-from vidfiqa.types import Detections
+from vidfiqa.eval.types import EvalInputError, Pair, Templates
+from vidfiqa.types import Detections, ImageFeatures
 
-IJB_FARS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+
+class IjbError(EvalInputError):
+    """IJB meta files or images that cannot be used; the message is one line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +54,14 @@ class IjbMeta:
 
 def _rows(path: Path, columns: int) -> list[list[str]]:
     if not path.is_file():
-        raise YtfError(f"{path}: no such meta file")
+        raise IjbError(f"{path}: no such meta file")
     out = []
     for n, line in enumerate(path.read_text().splitlines(), 1):
         parts = line.split()
         if not parts:
             continue
         if len(parts) < columns:
-            raise YtfError(f"{path}:{n}: expected {columns} columns, got {len(parts)}")
+            raise IjbError(f"{path}:{n}: expected {columns} columns, got {len(parts)}")
         out.append(parts)
     return out
 
@@ -78,7 +76,7 @@ def read_meta(meta_dir: str | Path, prefix: str = "ijbc") -> IjbMeta:
         pair_ids = np.array([[int(r[0]), int(r[1])] for r in pairs], np.int64).reshape(-1, 2)
         labels = np.array([int(r[2]) for r in pairs], np.int8)
     except ValueError as exc:
-        raise YtfError(f"{d}: non-numeric template, media or label ({exc})") from None
+        raise IjbError(f"{d}: non-numeric template, media or label ({exc})") from None
     images = [r[0] for r in faces]
     landmarks = scores = None
     five = d / f"{prefix}_name_5pts_score.txt"
@@ -86,7 +84,7 @@ def read_meta(meta_dir: str | Path, prefix: str = "ijbc") -> IjbMeta:
         rows = {r[0]: r for r in _rows(five, 12)}
         missing = [i for i in images if i not in rows]
         if missing:
-            raise YtfError(f"{five}: no landmarks for {len(missing)} images (first: {missing[0]})")
+            raise IjbError(f"{five}: no landmarks for {len(missing)} images (first: {missing[0]})")
         landmarks = np.array([[float(v) for v in rows[i][1:11]] for i in images], np.float32).reshape(
             -1, 5, 2
         )
@@ -104,66 +102,20 @@ def box_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
     return np.array([eyes[0] - side / 2, top, eyes[0] + side / 2, top + side], np.float32)
 
 
-@dataclass(slots=True)
-class ImageFeatures:
-    """Per-image features: which images had a face, their embeddings and qualities."""
-
-    found: np.ndarray  # bool (n,)
-    embeddings: np.ndarray  # float32 (k, d) for found images
-    qualities: dict[str, np.ndarray]  # scorer -> float32 (k,)
-
-
-def image_features(
-    folder: Path,
-    meta: IjbMeta,
-    landmarker: Landmarker,
-    embedder: Embedder,
-    scorers: dict[str, QualityScorer],
-    detector: Detector | None,
-    progress: Callable[[int], None] | None = None,
-) -> ImageFeatures:
-    """Embed and score every listed image (see the module docs for where faces come from)."""
-    found = np.zeros(len(meta.images), bool)
-    batches: list[FaceBatch] = []
-    chips = []
-    for i, name in enumerate(meta.images):
-        path = folder / name
-        if not path.is_file():
-            raise YtfError(f"{path}: listed in the meta files but missing")
-        image = np.asarray(Image.open(path).convert("RGB"))
-        if meta.landmarks is not None:
-            conf = 1.0 / (1.0 + np.exp(-float(meta.scores[i])))  # 5-point files carry raw scores
-            d = Detections(
-                boxes=box_from_landmarks(meta.landmarks[i])[None],
-                scores=meta.scores[i : i + 1],
-                data={"confidence": np.array([conf], np.float32)},
-            )
-        else:
-            d = detector.detect([image])[0]
-            if not len(d):
-                if progress:
-                    progress(1)
-                continue
-            areas = np.prod(d.boxes[:, 2:] - d.boxes[:, :2], axis=1)
-            d = d[[int(np.argmax(areas))]]
-        batches.append(describe_faces(image, d, landmarker))
-        if embedder.alignment == "dlib150":
-            from vidfiqa.align import align_dlib_chip
-
-            chips.append(align_dlib_chip(image, d.data["dlib5"]))
-        else:
-            chips.append(batches[-1].crops)
-        found[i] = True
-        if progress:
-            progress(1)
-    if not batches:
-        raise YtfError(f"{folder}: no face in any listed image")
-    batch = FaceBatch.concat(batches)
-    return ImageFeatures(
-        found=found,
-        embeddings=embedder.embed(np.concatenate(chips)),
-        qualities={n: s.score(batch).scores for n, s in scorers.items()},
-    )
+def given_faces(meta: IjbMeta) -> list[Detections] | None:
+    """The faces the 5-point file gives, one per image (box spanned by the points, confidence
+    from the raw score), or ``None`` without a 5-point file (the detector then finds them)."""
+    if meta.landmarks is None:
+        return None
+    conf = 1.0 / (1.0 + np.exp(-meta.scores.astype(np.float64)))  # 5-point files carry raw scores
+    return [
+        Detections(
+            boxes=box_from_landmarks(meta.landmarks[i])[None],
+            scores=meta.scores[i : i + 1],
+            data={"confidence": np.array([conf[i]], np.float32)},
+        )
+        for i in range(len(meta.images))
+    ]
 
 
 def pool_templates(meta: IjbMeta, feats: ImageFeatures, scorer: str, strategy: Strategy) -> Templates:
@@ -177,7 +129,7 @@ def pool_templates(meta: IjbMeta, feats: ImageFeatures, scorer: str, strategy: S
             sel = np.flatnonzero((tids == t) & (media == m))
             agg = strategy.aggregate(q[sel], feats.embeddings[sel])
             vecs.append(agg.vector.astype(np.float64))
-            quals.append(float((agg.weights * q[sel][agg.frames]).sum()))
+            quals.append(agg.quality(q[sel]))
         v = np.mean(vecs, axis=0)
         out_ids.append(t)
         out_vec.append((v / np.linalg.norm(v)).astype(np.float32))
@@ -185,6 +137,6 @@ def pool_templates(meta: IjbMeta, feats: ImageFeatures, scorer: str, strategy: S
     return Templates([str(t) for t in out_ids], np.stack(out_vec), np.array(out_q))
 
 
-def template_pairs(meta: IjbMeta) -> list[YtfPair]:
+def template_pairs(meta: IjbMeta) -> list[Pair]:
     """The meta file's template pairs, as pairs of template names."""
-    return [YtfPair(1, str(a), str(b), bool(y)) for (a, b), y in zip(meta.pairs, meta.labels)]
+    return [Pair(1, str(a), str(b), bool(y)) for (a, b), y in zip(meta.pairs, meta.labels)]

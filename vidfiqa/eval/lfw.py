@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vidfiqa.eval.ytf import YtfError, YtfFrame, YtfPair, YtfVideo
+from vidfiqa.eval.types import EvalInputError, Pair
+from vidfiqa.types import ImageFrame, ImageSequence
 
 _IMAGE_FOLDERS = ("images", "lfw-deepfunneled", "lfw", "lfw_funneled")
 
@@ -26,7 +27,7 @@ def image_folder(root: str | Path) -> Path:
     for name in _IMAGE_FOLDERS:
         if (Path(root) / name).is_dir():
             return Path(root) / name
-    raise YtfError(f"{root}: no images folder ({', '.join(_IMAGE_FOLDERS)})")
+    raise EvalInputError(f"{root}: no images folder ({', '.join(_IMAGE_FOLDERS)})")
 
 
 def image_name(person: str, number: int) -> str:
@@ -34,20 +35,20 @@ def image_name(person: str, number: int) -> str:
     return f"{person}/{person}_{number:04d}"
 
 
-def read_pairs(path: str | Path) -> list[YtfPair]:
+def read_pairs(path: str | Path) -> list[Pair]:
     """The pairs of a View 2 ``pairs.txt``, with their fold (1-based) and image keys.
 
     Raises:
-        YtfError: a missing file or a line that is neither a matched nor a mismatched pair.
+        EvalInputError: a missing file or a line that is neither a matched nor a mismatched pair.
     """
     p = Path(path)
     if not p.is_file():
-        raise YtfError(f"{p}: no such pair list")
+        raise EvalInputError(f"{p}: no such pair list")
     lines = p.read_text().splitlines()
     try:
         folds, per_fold = (int(v) for v in lines[0].split())
     except (IndexError, ValueError):
-        raise YtfError(f"{p}:1: expected the header 'folds<TAB>pairs per fold'") from None
+        raise EvalInputError(f"{p}:1: expected the header 'folds<TAB>pairs per fold'") from None
     pairs = []
     for n, line in enumerate(lines[1:], 2):
         cells = line.split()
@@ -63,23 +64,32 @@ def read_pairs(path: str | Path) -> list[YtfPair]:
                 raise ValueError
         except ValueError:
             expected = "'name n1 n2' or 'name1 n1 name2 n2'"
-            raise YtfError(f"{p}:{n}: expected {expected}, got {line[:60]!r}") from None
-        pairs.append(YtfPair(fold, a, b, len(cells) == 3))
+            raise EvalInputError(f"{p}:{n}: expected {expected}, got {line[:60]!r}") from None
+        pairs.append(Pair(fold, a, b, len(cells) == 3))
     if len(pairs) != folds * 2 * per_fold:
-        raise YtfError(f"{p}: {len(pairs)} pairs, the header announces {folds} x {2 * per_fold}")
+        raise EvalInputError(f"{p}: {len(pairs)} pairs, the header announces {folds} x {2 * per_fold}")
     return pairs
 
 
-def pair_images(root: str | Path, pairs: list[YtfPair]) -> tuple[dict[str, YtfVideo], list[str]]:
+def absent_notes(pairs: list[Pair], absent: list[str]) -> list[str]:
+    """A warning for a reader when images the pairs name are absent (their pairs are missing)."""
+    if not absent:
+        return []
+    missing = set(absent)
+    hit = sum(p.a in missing or p.b in missing for p in pairs)
+    return [f"warning: {len(absent)} images the pairs name are absent; their {hit} pairs count as missing"]
+
+
+def pair_images(root: str | Path, pairs: list[Pair]) -> tuple[dict[str, ImageSequence], list[str]]:
     """The images ``pairs`` name, each as a one-frame video whose face the detector finds, and
     the keys of those whose files are absent (their pairs are then missing)."""
     folder = image_folder(root)
-    videos: dict[str, YtfVideo] = {}
+    videos: dict[str, ImageSequence] = {}
     absent: set[str] = set()
     for key in sorted({k for p in pairs for k in (p.a, p.b)}):
         path = folder / f"{key}.jpg"
         if path.is_file():
-            videos[key] = YtfVideo(key, key.split("/")[0], [YtfFrame(path, 0, None)])
+            videos[key] = ImageSequence(key, key.split("/")[0], [ImageFrame(path, 0, None)])
         else:
             absent.add(key)
     return videos, sorted(absent)

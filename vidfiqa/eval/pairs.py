@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vidfiqa.eval.ytf import VideoFeatures, YtfError, YtfFrame, YtfPair, YtfVideo
+from vidfiqa.eval.types import EvalInputError, Pair
+from vidfiqa.inputs import IMAGE_SUFFIXES
 from vidfiqa.quality.factors import COMPONENTS
 from vidfiqa.store import Store
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+from vidfiqa.types import ImageFrame, ImageSequence, VideoFeatures
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +30,8 @@ class PairRow:
     label: int
     fold: int = 1
 
-    def as_pair(self) -> YtfPair:
-        return YtfPair(self.fold, self.a, self.b, self.label == 1)
+    def as_pair(self) -> Pair:
+        return Pair(self.fold, self.a, self.b, self.label == 1)
 
 
 def read_pair_list(path: str | Path) -> list[PairRow]:
@@ -39,7 +39,7 @@ def read_pair_list(path: str | Path) -> list[PairRow]:
     taken relative to the CSV's folder."""
     p = Path(path)
     if not p.is_file():
-        raise YtfError(f"{p}: no such pair list")
+        raise EvalInputError(f"{p}: no such pair list")
     rows = []
     with p.open(newline="") as fh:
         for n, row in enumerate(csv.reader(fh), 1):
@@ -47,26 +47,27 @@ def read_pair_list(path: str | Path) -> list[PairRow]:
             if not row or not row[0] or row[0].startswith("#"):
                 continue
             if len(row) < 3:
-                raise YtfError(f"{p}:{n}: expected video_a,video_b,label[,fold], got {len(row)} columns")
+                expected = "video_a,video_b,label[,fold]"
+                raise EvalInputError(f"{p}:{n}: expected {expected}, got {len(row)} columns")
             if row[2] not in ("0", "1"):
                 if n == 1:
                     continue  # header
-                raise YtfError(f"{p}:{n}: label must be 0 or 1, got {row[2]!r}")
+                raise EvalInputError(f"{p}:{n}: label must be 0 or 1, got {row[2]!r}")
             a, b = ((p.parent / c).resolve() for c in row[:2])
             fold = int(row[3]) if len(row) > 3 and row[3] else 1
             rows.append(PairRow(str(a), str(b), int(row[2]), fold))
     if not rows:
-        raise YtfError(f"{p}: no pairs")
+        raise EvalInputError(f"{p}: no pairs")
     return rows
 
 
-def frame_folder(path: str | Path) -> YtfVideo:
+def frame_folder(path: str | Path) -> ImageSequence:
     """A folder of frame images (sorted by name) as a video whose faces must be detected."""
     folder = Path(path)
     files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise YtfError(f"{folder}: no frame images ({', '.join(IMAGE_SUFFIXES)})")
-    return YtfVideo(str(folder), "", [YtfFrame(f, i, None) for i, f in enumerate(files)])
+        raise EvalInputError(f"{folder}: no frame images ({', '.join(IMAGE_SUFFIXES)})")
+    return ImageSequence(str(folder), "", [ImageFrame(f, i, None) for i, f in enumerate(files)])
 
 
 def stored_qualities(observations: list, scorer: str, stored_scorer: str) -> np.ndarray:

