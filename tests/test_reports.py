@@ -76,10 +76,10 @@ def _images(html: str) -> list[Image.Image]:
 def test_video_report_shows_tracks_timelines_best_frames_and_templates(video_report: Path) -> None:
     html = video_report.read_text()
     tracks = re.findall(r"<h2>Track (\d+)</h2>", html)
-    assert len(tracks) == 8  # the clip's eight identities (tests/test_tracking_accuracy.py)
+    assert len(tracks) == 7  # the clip's seven identities (sample_videos/group_walk.json), one track each
     assert "<h2>Contact sheet</h2>" in html
     assert (
-        "<td>960x540</td><td>25.00</td><td>150</td><td>clean</td><td>2</td><td>8</td>" in html
+        "<td>960x540</td><td>25.00</td><td>150</td><td>clean</td><td>2</td><td>7</td>" in html
     )  # size, fps, frames, shots, tracks
     images = _images(html)
     # Contact sheet + per track a timeline and up to 3 crops.
@@ -109,17 +109,17 @@ def test_stored_run_report_is_the_fresh_report_of_the_same_video(
     html = stored_report.read_text()
     assert _without_store_references(html) == _without_store_references(video_report.read_text())
     row = "<td>video:1, run:1</td><td>done</td><td>960x540</td><td>25.00</td><td>150</td><td>clean</td>"
-    assert row + "<td>8</td>" in html
+    assert row + "<td>7</td>" in html
     track_refs = re.findall(r"<h2>Track \d+</h2><p class=meta>track:(\d+), ", html)
-    assert track_refs == [str(i) for i in range(1, 9)]
-    assert len(re.findall(r"<td>template:\d+</td><td>best</td>", html)) == 8
+    assert track_refs == [str(i) for i in range(1, 8)]
+    assert len(re.findall(r"<td>template:\d+</td><td>best</td>", html)) == 7
 
 
 def test_stored_report_of_one_video_with_a_strategy_and_a_label(
     stored: tuple[str, Path], tmp_path: Path
 ) -> None:
     db, _ = stored
-    result = CliRunner().invoke(cli, ["enroll", "track:9", "--label", "Eileen Collins", "--db", db])
+    result = CliRunner().invoke(cli, ["enroll", "track:8", "--label", "Eileen Collins", "--db", db])
     assert result.exit_code == 0, result.output
     out = tmp_path / "blur.html"
     args = ["report", "video:2", "--db", db, "--out", str(out), "--strategy", "softmax:0.05"]
@@ -127,7 +127,7 @@ def test_stored_report_of_one_video_with_a_strategy_and_a_label(
     assert result.exit_code == 0, result.output
     assert result.stdout == f"report: {out}\n"
     html = out.read_text()
-    assert "track:9 (Eileen Collins), " in html and "<h2>Contact sheet</h2>" in html
+    assert "track:8 (Eileen Collins), " in html and "<h2>Contact sheet</h2>" in html
     assert "<td>softmax:0.05</td>" in html and "<td>best</td>" not in html
     assert len(re.findall(r"<td><img ", html)) == 5  # the five best frames with their faces
 

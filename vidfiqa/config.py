@@ -37,7 +37,7 @@ QualityName = Literal[
 QUALITY_SCORERS: tuple[str, ...] = get_args(QualityName)
 #: Detectors, landmarkers and embedders by name; the CLI's choices are read from these.
 DetectorName = Literal["dlib-hog", "dlib-cnn", "dlib-cnn-dlib", "scrfd", "retinaface"]
-LandmarkName = Literal["dlib68", "dlib5", "scrfd5"]
+LandmarkName = Literal["dlib68", "dlib5", "scrfd5", "detector5"]
 EmbedderName = Literal["dlib-resnet", "dlib-resnet-dlib", "arcface"]
 DETECTORS: tuple[str, ...] = get_args(DetectorName)
 LANDMARKERS: tuple[str, ...] = get_args(LandmarkName)
@@ -59,7 +59,7 @@ class VideoConfig(_Section):
 
 
 class DetectorConfig(_Section):
-    name: DetectorName = "dlib-hog"
+    name: DetectorName = "retinaface"
     upsample: int = Field(0, ge=0, le=3)
     max_side: int | None = Field(None, ge=64, description="detect on frames shrunk to this side")
     every: int = Field(2, ge=1, description="run detection every n read frames; track between")
@@ -78,6 +78,7 @@ class TrackerConfig(_Section):
     iou_threshold: float = Field(0.3, gt=0, le=1)
     min_hits: int = Field(2, ge=1)
     max_misses: int = Field(5, ge=0)
+    max_shift: float = Field(1.0, ge=0, description="near-miss reach in face sides (fast motion)")
     shot_threshold: float = Field(0.5, gt=0, le=1)
     min_face: int = Field(20, ge=0, description="ignore detections smaller than this (px)")
 

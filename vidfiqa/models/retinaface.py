@@ -172,14 +172,16 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def resize_longest(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float, float]:
-    """``image`` scaled so its longer side is ``max_side`` (up or down; ``None``: unchanged).
+    """``image`` shrunk so its longer side is at most ``max_side`` (``None``: unchanged).
 
     Returns:
         The resized image and the factors ``(sx, sy)`` that map its coordinates back to
         ``image``'s (``x_original = x * sx``); they differ slightly because sides are rounded.
     """
     h, w = image.shape[:2]
-    if max_side is None or max(h, w) == max_side:
+    # Only ever shrunk: enlarging a 480 px frame to 640 costs 1.8x the time and finds no more faces
+    # (the smallest anchor, 16 px, is already below a 20 px face).
+    if max_side is None or max(h, w) <= max_side:
         return image, 1.0, 1.0
     import cv2
 

@@ -3,7 +3,7 @@
 Every component is a number in [0, 1] (1 = ideal) with a documented formula, so a user can read
 *why* a frame scored low. The overall score is their weighted geometric mean::
 
-    Q = visibility * prod_i c_i ** (w_i / sum(w))
+    Q = visibility * eyes_open * prod_i c_i ** (w_i / sum(w))
 
 A geometric rather than arithmetic mean because the components fail independently and any one of
 them can make a face useless for recognition: a profile face stays poor however sharp it is. It
@@ -35,6 +35,11 @@ Components (all computed on the face, not the frame):
   edge), ``c = clip(2v - 1, 0, 1)``: losing a quarter of the face costs half the component,
   losing half of it makes the face useless.
 - ``confidence``: the detector's confidence in [0, 1] (see the detector's docs).
+- ``eyes_open``: from the eye aspect ratio ``r`` of dlib's 68 points (``eye_openness``),
+  ``c = clip((r - 0.15) / (0.22 - 0.15), 0, 1)``: 1 for open eyes (talking heads here: median
+  0.26-0.29), 0 for a blink (0.13-0.15). It multiplies, like visibility: a frame with closed eyes
+  is no best frame however sharp it is, so a blink ranks below the open-eyed frames of its
+  track. 1 where no landmarker measured the eyes (5-point landmarks).
 
 The constants were set on the synthetic sample clips and the real clips of shared/data so that
 clean, frontal, well-lit faces score above ~0.7; they are not fitted to any recognition
@@ -62,7 +67,11 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
     "confidence": 0.10,
 }
 #: Every component reported, in the order reasons list them.
-COMPONENTS = (*DEFAULT_WEIGHTS, "visibility")
+#: Components that multiply the weighted geometric mean instead of joining it.
+MULTIPLIERS = ("visibility", "eyes_open")
+COMPONENTS = (*DEFAULT_WEIGHTS, *MULTIPLIERS)
+#: Eye aspect ratios of closed and of fully open eyes (``eyes_open`` ramps between them).
+EYES_CLOSED, EYES_OPEN = 0.15, 0.22
 
 #: ``r`` at which sharpness reads 0.5: sharp, in-focus faces of the sample and shared clips have
 #: r = 0.03-0.06 (0.6-0.75), a sigma=4 Gaussian blur brings r to ~0.006 (0.23).
@@ -158,11 +167,16 @@ class FactorQuality:
             return cls()
         if component not in COMPONENTS:
             raise ValueError(f"unknown quality component {component!r}; known: {', '.join(COMPONENTS)}")
-        scorer = cls({} if component == "visibility" else {component: 1.0})
+        if component in MULTIPLIERS:
+            scorer = cls({}, multipliers=(component,))
+        else:
+            scorer = cls({component: 1.0}, multipliers=("visibility",))
         scorer.name = name
         return scorer
 
-    def __init__(self, weights: Mapping[str, float] | None = None):
+    def __init__(
+        self, weights: Mapping[str, float] | None = None, *, multipliers: tuple[str, ...] = MULTIPLIERS
+    ):
         weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
         unknown = set(weights) - set(DEFAULT_WEIGHTS)
         if unknown:
@@ -172,6 +186,7 @@ class FactorQuality:
         if any(w < 0 for w in weights.values()):
             raise ValueError(f"quality weights must be >= 0, got {weights}")
         self.weights = weights
+        self.multipliers = multipliers
 
     def components(self, batch: FaceBatch) -> dict[str, np.ndarray]:
         """Every component in [0, 1] (:data:`COMPONENTS`), plus ``yaw`` and ``pitch`` (degrees)
@@ -193,6 +208,14 @@ class FactorQuality:
             "size": np.minimum(1.0, iod / TEMPLATE_IOD),
             "visibility": np.clip(2 * np.asarray(batch.visible, np.float32) - 1, 0, 1),
             "confidence": np.clip(np.asarray(batch.confidence, np.float32), 0, 1),
+            "eyes_open": np.nan_to_num(
+                np.clip(
+                    (np.asarray(batch.eye_openness, np.float32) - EYES_CLOSED) / (EYES_OPEN - EYES_CLOSED),
+                    0,
+                    1,
+                ),
+                nan=1.0,
+            ),
         }
         out = {k: np.asarray(v, np.float32) for k, v in comps.items()}
         out.update(yaw=yaw, pitch=pitch, sharpness_raw=raw)
@@ -200,9 +223,9 @@ class FactorQuality:
 
     def score(self, batch: FaceBatch) -> QualityResult:
         factors = self.components(batch)
-        total = sum(self.weights.values()) or 1.0  # no weights: visibility alone
+        total = sum(self.weights.values()) or 1.0  # no weights: the multipliers alone
         log_q = np.zeros(len(batch), np.float64)
         for name, w in self.weights.items():
             log_q += (w / total) * np.log(np.maximum(factors[name], _FLOOR))
-        q = factors["visibility"] * np.exp(log_q)
+        q = np.prod([factors[m] for m in self.multipliers], axis=0) * np.exp(log_q)
         return QualityResult(scores=q.astype(np.float32), factors=factors)

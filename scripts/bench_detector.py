@@ -1,0 +1,95 @@
+"""Recall / speed trade-off of the detector settings, measured in one process.
+
+For each setting (detector, longest side the detector sees, detect every n frames) the pipeline
+analyses each clip (decode, detect, track, landmarks, quality; no templates) and is scored on
+- recall: the share of the consensus faces of ``benchmarks/consensus_<clip>.json`` (made by
+  ``scripts/detector_consensus.py``, HOG not voting) that an observation box of the same frame
+  covers with IoU >= 0.4;
+- speed: analysed frames/s, and that over the clip's decode-only frames/s measured in the same
+  run (the ratio is what compares across machines).
+
+    python scripts/bench_detector.py --out benchmarks/detector_pareto.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from vidfiqa.benchmark import decode_fps
+from vidfiqa.build import build_stages
+from vidfiqa.config import load_config
+from vidfiqa.eval.detection import boxes_by_frame, recall
+from vidfiqa.pipeline import analyse_video
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "videos"
+CLIPS = {
+    "multi_face_walk_1080p": SHARED / "multi_face_walk_1080p.mp4",
+    "talking_head_a": SHARED / "talking_head_a.mp4",
+    "group_walk": ROOT / "sample_videos" / "group_walk.mp4",
+}
+#: (detector, max_side, every): the default, the fast preset, and the grid between.
+SETTINGS = [
+    ("dlib-hog", None, 2),
+    ("retinaface", None, 2),
+    ("retinaface", None, 4),
+    ("retinaface", 1280, 2),
+    ("retinaface", 1280, 4),
+    ("retinaface", 960, 2),
+    ("retinaface", 960, 4),
+    ("retinaface", 640, 2),
+    ("retinaface", 640, 4),
+]
+
+
+def measure(clip: Path, reference: dict, detector: str, max_side: int | None, every: int) -> dict:
+    config = load_config(
+        None, {"detector.name": detector, "detector.max_side": max_side, "detector.every": every}
+    )
+    stages = build_stages(config)
+    start = time.perf_counter()
+    analysis = analyse_video(clip, config, stages)
+    seconds = time.perf_counter() - start
+    return {
+        "detector": detector,
+        "max_side": max_side,
+        "every": every,
+        "fps": analysis.frames_read / seconds,
+        "tracks": len(analysis.tracks),
+        "stage_seconds": analysis.seconds,
+        **recall(reference, boxes_by_frame(analysis.tracks)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--clips", nargs="*", default=list(CLIPS))
+    args = parser.parse_args()
+    result = {"command": "python scripts/bench_detector.py --out " + str(args.out), "clips": {}}
+    for name in args.clips:
+        reference = json.loads((ROOT / "benchmarks" / f"consensus_{name}.json").read_text())
+        decode = decode_fps(CLIPS[name], "pyav")["fps"]
+        rows = []
+        for detector, max_side, every in SETTINGS:
+            row = measure(CLIPS[name], reference, detector, max_side, every)
+            row["over_decode"] = row["fps"] / decode
+            rows.append(row)
+            print(
+                name,
+                detector,
+                max_side,
+                every,
+                f"recall {row['recall']:.3f}",
+                f"{row['fps']:.1f} fps",
+                flush=True,
+            )
+        result["clips"][name] = {"decode_fps": decode, "settings": rows}
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
