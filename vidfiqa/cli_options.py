@@ -222,9 +222,8 @@ def writable_dir(path: str, what: str) -> Path:
         raise click.ClickException(str(exc)) from None
 
 
-def training_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--out and the optimiser settings shared by the train sub-commands."""
-    options = [
+training_options = _stack(
+    [
         click.option(
             "--out",
             "out_path",
@@ -267,6 +266,5 @@ def training_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "--seed", type=int, default=0, show_default=True, help="Random seed (split, order, flips)."
         ),
     ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+)
+"""--out and the optimiser settings shared by the train sub-commands."""

@@ -47,18 +47,6 @@ def input_problem(path: str | os.PathLike[str], *, allow_empty: bool = False) ->
     return None
 
 
-def check_input_file(path: str | os.PathLike[str]) -> Path:
-    """``path`` as a readable, non-empty regular file.
-
-    Raises:
-        PathError: missing, a directory, unreadable or empty.
-    """
-    problem = input_problem(path)
-    if problem is not None:
-        raise PathError(path, problem)
-    return Path(path)
-
-
 def _why(exc: OSError) -> str:
     if exc.errno == errno.ENOTDIR:
         return "a part of the path is a file, not a folder"
@@ -80,23 +68,4 @@ def ensure_output_dir(path: str | os.PathLike[str], *, what: str = "output folde
             pass
     except OSError as exc:
         raise PathError(path, f"cannot write the {what} ({_why(exc)})") from None
-    return p
-
-
-def check_output_file(path: str | os.PathLike[str], *, what: str = "output file") -> Path:
-    """``path`` as a file that can be written: its folder is created and probed, and the path
-    itself must not be a folder.
-
-    Raises:
-        PathError: the path is a folder or its folder cannot be written.
-    """
-    p = Path(path)
-    if p.is_dir():
-        raise PathError(path, f"{what} is a folder, not a file")
-    try:
-        ensure_output_dir(p.parent, what=f"folder of the {what}")
-    except PathError as exc:
-        raise PathError(path, exc.reason) from None
-    if p.exists() and not os.access(p, os.W_OK):
-        raise PathError(path, f"cannot write the {what} (permission denied)")
     return p
