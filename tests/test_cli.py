@@ -168,7 +168,8 @@ def test_bench_measures_naive_and_tuned_pipelines(tmp_path: Path) -> None:
     c = report["naive_vs_tuned"]
     assert c["naive"]["faces_embedded"] == 24 and c["tuned"]["faces_embedded"] == 5
     # Every frame vs every 2nd (the last frame is detected too, to close the interpolation).
-    assert c["naive"]["detector_calls"] == 24 and c["tuned"]["detector_calls"] == 13
+    assert c["naive"]["key_frames"] == 24 and c["tuned"]["key_frames"] == 13
+    assert c["tuned"]["detector_calls"] <= c["tuned"]["key_frames"]  # look-ahead batches on CUDA
     assert c["ratio_tuned_to_naive"] == pytest.approx(c["tuned"]["fps"] / c["naive"]["fps"])
     # One face moving in a circle: one track each, and the cheap template stays close.
     assert c["template_cosine"]["tracks_matched"] == 1 and c["template_cosine"]["min"] >= 0.98

@@ -1,20 +1,18 @@
-"""Distillation: eDifFIQA's label optimisation by hand, and `vidfiqa train distill` on real faces
-(YouTube Faces frames from ../shared/data, cropped by their labelled boxes, half of them blurred)."""
+"""Distillation: eDifFIQA's label optimisation by hand, and `vidfiqa train distill` end to end on a
+small LFW of real photos (../shared/data/lfw)."""
 
-import csv
 import json
+import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
-from PIL import Image
 
 from vidfiqa.cli import cli
 from vidfiqa.distill import optimise_labels
-from vidfiqa.eval.ytf import load_ytf
-from vidfiqa.models.lightweight import LightweightScorer
+from vidfiqa.quality.distilled import DistilledScorer
 
 
 def _unit(*v: float) -> np.ndarray:
@@ -54,58 +52,64 @@ def test_labels_do_not_depend_on_order() -> None:
 
 
 @pytest.fixture(scope="module")
-def face_folder(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("faces")
-    for name, video in sorted(load_ytf(shared_data / "ytf_mini").items()):
-        person = root / video.person
-        person.mkdir(exist_ok=True)
-        for k, frame in enumerate(video.frames[:: max(1, len(video.frames) // 8)][:8]):
-            image = np.asarray(Image.open(frame.path).convert("RGB"))
-            cx, cy = (frame.box[:2] + frame.box[2:]) / 2
-            half = 0.8 * (frame.box[2] - frame.box[0])
-            x0, y0 = int(max(cx - half, 0)), int(max(cy - half, 0))
-            crop = cv2.resize(image[y0 : int(cy + half), x0 : int(cx + half)], (112, 112))
-            if k % 2:
-                crop = cv2.GaussianBlur(crop, (0, 0), 2.5)
-            Image.fromarray(crop).save(person / f"{name.replace('/', '_')}_{k}.png")
+def mini_lfw(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small LFW: real photos of people with two or more, and a View 2 list of one matched and
+    one mismatched pair per fold (folds 8-10 are the validation people)."""
+    root = tmp_path_factory.mktemp("lfw")
+    people = sorted(p for p in (shared_data / "lfw" / "images").iterdir() if len(list(p.glob("*.jpg"))) >= 2)
+    chosen = people[:: max(1, len(people) // 24)][:24]
+    numbers = {}
+    for person in chosen:
+        (root / "images" / person.name).mkdir(parents=True)
+        photos = sorted(person.glob("*.jpg"))[:3]
+        for photo in photos:
+            shutil.copy(photo, root / "images" / person.name / photo.name)
+        numbers[person.name] = [int(p.stem.rsplit("_", 1)[1]) for p in photos]
+    lines = ["10\t1"]
+    for fold in range(10):
+        a, b = chosen[2 * fold].name, chosen[2 * fold + 1].name
+        (a1, a2), b1 = numbers[a][:2], numbers[b][0]
+        lines += [f"{a}\t{a1}\t{a2}", f"{a}\t{a1}\t{b}\t{b1}"]
+    (root / "pairs.txt").write_text("\n".join(lines) + "\n")
     return root
 
 
+def _distill(root: Path, out: Path, cache: Path) -> object:
+    args = [
+        "train", "distill", "--lfw", str(root), "--out", str(out), "--cache", str(cache),
+        "--epochs", "1", "--batch-size", "16", "--input-size", "64",
+    ]  # fmt: skip
+    return CliRunner().invoke(cli, args)
+
+
 @pytest.mark.slow
-def test_distill_command_trains_a_loadable_student(face_folder: Path, tmp_path: Path) -> None:
-    out = tmp_path / "models" / "lightweight.pth"
-    labels = tmp_path / "labels.csv"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "train", "distill", "--teacher", "factors", "--images", str(face_folder), "--out", str(out),
-            "--epochs", "2", "--min-per-identity", "2", "--beta", "0.5", "--labels-out", str(labels),
-        ],
-    )  # fmt: skip
+def test_distill_makes_a_reproducible_scorer_with_its_record(mini_lfw: Path, tmp_path: Path) -> None:
+    out = tmp_path / "weights" / "distilled.pt"
+    result = _distill(mini_lfw, out, tmp_path / "cache")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
-    assert report["faces"] == report["images"] > 8 and report["identities"] >= 2
-    assert report["trained_on"] == report["faces"] - sum(
-        1 for r in csv.DictReader(labels.open()) if r["used"] == "0"
-    )
-    rows = list(csv.DictReader(labels.open()))
-    teacher = np.array([float(r["teacher"]) for r in rows])
-    label = np.array([float(r["label"]) for r in rows])
-    rescaled = (teacher - teacher.min()) / np.ptp(teacher)
-    assert ((label >= 0) & (label <= rescaled + 1e-5)).all() and (label < rescaled - 1e-3).any()
-    blurred = np.array([r["file"].endswith(("_1.png", "_3.png", "_5.png", "_7.png")) for r in rows])
-    assert label[blurred].mean() < label[~blurred].mean()  # the factor teacher sees the blur
-    assert len(report["branches"]["mobilenet"]["loss"]) == 2
-    scorer = LightweightScorer(model_root=str(out.parent), device="cpu")
-    crops = np.random.default_rng(0).integers(0, 256, (3, 112, 112, 3), dtype=np.uint8)
-    assert np.isfinite(scorer.predict(crops)).all()
+    summary = json.loads(result.stdout)
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["command"].startswith("vidfiqa train distill --lfw") and record["seed"] == 0
+    assert record["models"]["embedder"] == "dlib-resnet" and record["teacher"] == "utility"
+    assert summary["data"]["val"]["people"] == 6 and summary["data"]["train"]["people"] == 18
+    assert summary["data"]["val"]["pair_comparisons"] == 60  # 6 pairs x 10 variants
+    for key in ("spearman_utility", "best_eer", "weighted_eer"):
+        assert summary["validation"][key] is not None, key
+    assert {"edc_pauc@0.2", "edc_pauc@0.3"} <= summary["validation"].keys()  # None: too few impostors here
+    scorer = DistilledScorer(checkpoint=out, device="cpu")
+    assert scorer.record["validation"] == summary["validation"]
+    # A fresh cache: samples and training again from the photos alone give the same network.
+    again = tmp_path / "again.pt"
+    assert _distill(mini_lfw, again, tmp_path / "cache2").exit_code == 0
+    a, b = (torch.load(p, weights_only=True)["state_dict"] for p in (out, again))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_distill_errors_are_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
-    args = ["train", "distill", "--images", str(tmp_path), "--out", str(tmp_path / "x.pth")]
-    result = runner.invoke(cli, [*args, "--teacher", "nope"])
+    args = ["train", "distill", "--lfw", str(tmp_path), "--out", str(tmp_path / "x.pt")]
+    result = runner.invoke(cli, [*args, "--teacher", "utility+nope"])
     assert result.exit_code == 1 and "unknown teacher 'nope'" in result.output
-    result = runner.invoke(cli, [*args, "--teacher", "factors"])
-    assert result.exit_code == 1 and "need at least 4 face images, found 0" in result.output
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 1 and "no images folder" in result.output
     assert len(result.output.strip().splitlines()) == 1

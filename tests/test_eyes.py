@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from vidfiqa.config import load_config
 from vidfiqa.models.dlib_models import eye_aspect_ratio
@@ -19,10 +20,12 @@ def test_eye_aspect_ratio_by_hand() -> None:
     np.testing.assert_allclose(eye_aspect_ratio(shapes), [0.25])
 
 
-def test_blinks_rank_below_every_open_eyed_frame(shared_data: Path) -> None:
+@pytest.mark.parametrize("scorer", ["factors", "distilled"])
+def test_blinks_rank_below_every_open_eyed_frame(shared_data: Path, scorer: str) -> None:
     # talking_head_a closes its eyes at frames 94-97 and 185-187 (looked at, and eye aspect
     # ratios of 0.13-0.15 against a median of 0.29).
-    analysis = analyse_video(shared_data / "videos" / "talking_head_a.mp4", load_config(None))
+    config = load_config(None, {"quality.scorer": scorer})
+    analysis = analyse_video(shared_data / "videos" / "talking_head_a.mp4", config)
     track = max(analysis.tracks, key=len)
     frames = track.frames.tolist()
     blink = np.isin(track.frames, [95, 96, 186])

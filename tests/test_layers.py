@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "vidfiqa.html": 0,
     "vidfiqa.store": 0,
     "vidfiqa.index": 0,
+    "vidfiqa.degrade": 0,
     # 1: models and quality formulas.
     "vidfiqa.models.": 1,
     "vidfiqa.quality.": 1,
@@ -39,6 +40,7 @@ LAYERS: dict[str, int] = {
     "vidfiqa.progress": 3,
     "vidfiqa.train": 3,
     "vidfiqa.distill": 3,
+    "vidfiqa.quality_set": 3,
     "vidfiqa.benchmark": 3,
     # 4: evaluation on stored results and computed features.
     "vidfiqa.eval.": 4,
@@ -48,6 +50,8 @@ LAYERS: dict[str, int] = {
     "vidfiqa.ray_executor": 5,
     "vidfiqa.report": 5,
     "vidfiqa.pair_features": 5,
+    "vidfiqa.lfw_split": 5,
+    "vidfiqa.learn": 5,
     # 6: the command line, a leaf.
     "vidfiqa.cli": 6,
     "vidfiqa.cli_options": 6,

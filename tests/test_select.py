@@ -46,3 +46,18 @@ def test_short_track_and_nan() -> None:
     assert [p.observation.frame_index for p in picks] == [1, 0]
     with pytest.raises(ValueError, match="k must be >= 1"):
         select_best(track([0.4]), 0)
+
+
+def test_learned_levels_name_the_worst_degradations() -> None:
+    levels = {"blur_level": 0.62, "noise_level": 0.05, "occlusion_level": 0.31, "pose_level": 0.2}
+    obs = [
+        FaceObservation(
+            frame_index=f, time=f / 25, box=np.zeros(4, np.float32), landmarks=np.zeros((5, 2), np.float32),
+            detector_score=1.0, quality=0.5, factors=levels if f else {k: 0.01 for k in levels},
+        )
+        for f in range(2)
+    ]  # fmt: skip
+    picks = select_best(Track.from_observations(1, 0, obs), 2)
+    reasons = {p.observation.frame_index: p.reasons for p in picks}
+    assert "learned degradation: blur 0.62, occlusion 0.31" in reasons[1]
+    assert "learned degradation: none above 0.15" in reasons[0]

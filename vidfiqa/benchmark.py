@@ -104,7 +104,8 @@ def _end_to_end(path: Path, config: Config, strategy: str, embed: str) -> tuple[
         "analyse_seconds": analysed - t,
         "template_seconds": seconds - (analysed - t),
         "stage_seconds": analysis.seconds,
-        "detector_calls": analysis.detections,
+        "key_frames": analysis.detections,
+        "detector_calls": analysis.detector_calls,
     }
     return report, analysis, templates
 
@@ -199,7 +200,10 @@ def run_benchmark(
         "decode": decode,
         "pipeline": {
             "config": "default (retinaface, dlib68, factors, detect every 2)",
+            "detector_batch": config.detector.batch or getattr(stages.detector, "preferred_batch", 1),
             "frames": analysis.frames_read,
+            "key_frames": analysis.detections,
+            "detector_calls": analysis.detector_calls,
             "fps": analysis.frames_read / seconds,
             "tracks": len(analysis.tracks),
             "faces": sum(len(t) for t in analysis.tracks),

@@ -60,8 +60,8 @@ def build_embedder(config: Config) -> Embedder:
 
 def build_scorer(name: str, config: Config | None = None) -> QualityScorer:
     """A quality scorer by name: a registered model, ``factors`` (with the config's weights),
-    ``factors:<component>`` (one component alone) or ``stability`` (with the config's
-    embedder).
+    ``factors:<component>`` (one component alone), ``distilled`` (the packaged weights or the
+    config's checkpoint) or ``stability`` (with the config's embedder).
 
     Raises:
         ModelFileError: a model file is missing or unusable.
@@ -74,6 +74,10 @@ def build_scorer(name: str, config: Config | None = None) -> QualityScorer:
         if name == "factors":
             return FactorQuality(weights=config.quality.weights)
         return FactorQuality.from_name(name)
+    if name == "distilled":
+        from vidfiqa.quality.distilled import DistilledScorer
+
+        return DistilledScorer(checkpoint=config.quality.checkpoint, device=config.quality.device)
     if name == "stability":
         from vidfiqa.quality.stability import StabilityQuality
 

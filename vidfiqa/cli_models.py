@@ -14,8 +14,9 @@ from vidfiqa.cli_options import (
     model_root_option,
     progress_bar,
     training_options,
+    writable_dir,
 )
-from vidfiqa.config import QUALITY_SCORERS
+from vidfiqa.config import EMBEDDERS, QUALITY_SCORERS
 from vidfiqa.models.files import MODEL_FILES
 
 
@@ -143,7 +144,7 @@ def train_lightweight_cmd(images: str, labels: str, out_path: str, **settings: A
 
     try:
         files, scores = read_labels(Path(images), Path(labels))
-        reports = train_and_save(load_images(files), scores, out_path, log=_log, **settings)
+        _, reports = train_and_save(load_images(files), scores, out_path, log=_log, **settings)
     except TrainError as exc:
         raise click.ClickException(str(exc)) from None
     echo_json(reports)
@@ -155,31 +156,32 @@ def _log(line: str) -> None:
 
 @train.command("distill")
 @click.option(
-    "--teacher", required=True, help="Scorer to distil: any name 'vidfiqa models list' or --scorer accepts."
-)
-@click.option(
-    "--images",
+    "--lfw",
+    "lfw_root",
     type=click.Path(file_okay=False),
     required=True,
-    help="Folder of face images, one sub-folder per identity.",
+    help="LFW folder: images/<Person>/<Person>_<NNNN>.jpg and the View 2 pairs.txt.",
 )
-@model_root_option("Folder of published model files.")
+@click.option(
+    "--teacher",
+    default="utility",
+    show_default=True,
+    help="'utility' (recognition utility), any scorer name, or several joined by '+'.",
+)
+@model_root_option("Folder of published model files (teachers that need them).")
 @click.option(
     "--embedder",
-    type=click.Choice(["dlib-resnet", "arcface"]),
+    type=click.Choice(EMBEDDERS),
     default="dlib-resnet",
     show_default=True,
-    help="Embeddings for the class centres.",
-)
-@click.option(
-    "--detect", is_flag=True, help="Find the largest face in each image (default: the image is the face)."
+    help="The embedder the quality is relative to.",
 )
 @click.option(
     "--beta",
     type=click.FloatRange(0, 1, min_open=True),
     default=0.2,
     show_default=True,
-    help="Share of images, by teacher quality, that build the class centres.",
+    help="Share of faces, by teacher quality, that build the class centres.",
 )
 @click.option(
     "--epsilon",
@@ -189,64 +191,102 @@ def _log(line: str) -> None:
     help="Weight of 1 - cos(embedding, class centre) taken off the label.",
 )
 @click.option(
-    "--min-per-identity",
-    type=click.IntRange(min=1),
-    default=10,
+    "--variants",
+    "train_variants",
+    type=click.IntRange(min=2),
+    default=4,
     show_default=True,
-    help="Identities with fewer high-quality images are left out.",
+    help="Samples per training photo: the photo itself and the rest degraded.",
 )
-@click.option("--labels-out", type=click.Path(dir_okay=False), help="Also write file,teacher,label as CSV.")
+@click.option(
+    "--input-size", type=click.IntRange(min=32), default=96, show_default=True, help="Network input side."
+)
+@click.option(
+    "--factor-weight",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Weight of the factor-level loss.",
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False),
+    default=str(Path.home() / ".cache" / "vidfiqa" / "quality_sets"),
+    show_default=True,
+    help="Folder for the built samples (reused by later runs with the same photos and models).",
+)
 @training_options
 def train_distill_cmd(
+    lfw_root: str,
     teacher: str,
-    images: str,
     model_root: str | None,
     embedder: str,
-    detect: bool,
-    labels_out: str | None,
+    cache: str,
+    out_path: str,
     **settings: Any,
 ) -> None:
-    """Distil the TEACHER scorer into the lightweight ensemble, with eDifFIQA's label optimisation.
+    """Make vidfiqa's own quality model (the 'distilled' scorer) from LFW.
 
-    The teacher scores every face; each label is the teacher's score rescaled to [0, 1] minus
-    epsilon (1 - cos) between the face's embedding and its identity's class centre (the mean
-    embedding of its images in the top beta of teacher quality), clamped to [0, 1]. The student
-    is then trained on the labels as 'train lightweight' does. Save the checkpoint as
-    lightweight.pth in the model folder to score with it.
+    People of View 2 folds 8-10 are kept for validation, the rest train. Every training photo
+    is seen clean and three times degraded at random known levels (blur, low resolution,
+    noise/compression, occlusion, exposure), every validation photo as a template of ten, 70%
+    degraded; faces are found, aligned and embedded as the pipeline does. The TEACHER scores
+    the training faces, eDifFIQA's label optimisation corrects the scores by each face's
+    distance to its person's class centre, and the MobileNetV3-Small + ShuffleNetV2 x0.5
+    ensemble learns the labels (MSE + alpha (1 - Pearson)) and the factor levels. The
+    checkpoint at --out carries the command, data, seed and validation numbers (also written
+    beside it as .json); use it with --checkpoint, or for another embedder than the default.
 
     Example:
 
-        vidfiqa train distill --teacher ediffiqa-l --images faces/ --out models/lightweight.pth
+        vidfiqa train distill --lfw ../shared/data/lfw --out weights/distilled-arcface.pt --embedder arcface
     """
     from vidfiqa.build import build_detector, build_embedder, build_landmarker, build_scorer
-    from vidfiqa.distill import distill
+    from vidfiqa.eval.types import EvalInputError
+    from vidfiqa.learn import UTILITY, SampleModels, distill_lfw
+    from vidfiqa.quality_set import QualitySetError
     from vidfiqa.train import TrainError
 
-    if teacher not in QUALITY_SCORERS and not teacher.startswith("factors:"):
-        raise click.ClickException(f"unknown teacher {teacher!r}; one of {', '.join(QUALITY_SCORERS)}")
+    unknown = [t for t in teacher.split("+") if t != UTILITY and t not in QUALITY_SCORERS]
+    if unknown:
+        raise click.ClickException(
+            f"unknown teacher {unknown[0]!r}; use {UTILITY} or one of {', '.join(QUALITY_SCORERS)}"
+        )
     pack_root = model_root if embedder == "arcface" else None
     config = load(
         None,
         **{"quality.model_root": model_root, "embedder.name": embedder, "insightface.model_root": pack_root},
     )
-    option_names = ("beta", "epsilon", "min_per_identity")
-    options = {k: settings.pop(k) for k in option_names}
-    out_path = settings.pop("out_path")
+    models = SampleModels(
+        build_detector(config, still=True), build_landmarker(config), build(build_embedder, config)
+    )
+    writable_dir(str(Path(out_path).parent), "checkpoint folder")
     try:
-        summary = distill(
-            Path(images),
+        record = distill_lfw(
+            lfw_root,
             out_path,
-            teacher=build(build_scorer, teacher, config),
-            teacher_name=teacher,
-            landmarker=build_landmarker(config),
-            embedder=build(build_embedder, config),
-            detector=build_detector(config, still=True) if detect else None,
-            labels_out=Path(labels_out) if labels_out else None,
-            progress=lambda n: progress_bar(True, "faces", n),
+            teacher=teacher,
+            models=models,
+            scorer_for=lambda name: build(build_scorer, name, config),
+            command=_as_command(click.get_current_context()),
+            cache=Path(cache),
+            progress=lambda side, n: progress_bar(True, f"{side} photos", n).update,
             log=_log,
-            **options,
             **settings,
         )
-    except TrainError as exc:
+    except (EvalInputError, QualitySetError, TrainError) as exc:
         raise click.ClickException(str(exc)) from None
-    echo_json(summary)
+    echo_json({k: record[k] for k in ("teacher", "data", "validation", "baselines")})
+
+
+def _as_command(ctx: click.Context) -> str:
+    """The command line that repeats this run, with every option's value spelt out (so that a
+    changed default cannot change what it makes)."""
+    import shlex
+
+    words = ["vidfiqa", "train", ctx.command.name or ""]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if value is not None and isinstance(param, click.Option):
+            words += [param.opts[0], str(value)]
+    return shlex.join(words)

@@ -57,7 +57,7 @@ eval_scorers_option = click.option(
     multiple=True,
     help="Quality scorer, repeatable: factors, factors:<component>, "
     + ", ".join(n for n in QUALITY_SCORERS if n != "factors")
-    + " [default: factors].",
+    + f" [default: {Config().quality.scorer}].",
 )
 
 eval_report_option = click.option(
@@ -99,8 +99,13 @@ run_options = _stack(
         click.option(
             "--scorer",
             type=click.Choice(QUALITY_SCORERS),
-            help="Quality scorer; all but factors and stability need their model files in the model "
-            "folder (see 'vidfiqa models list') [default: factors].",
+            help="Quality scorer; all but factors, distilled and stability need their model files in "
+            f"the model folder (see 'vidfiqa models list') [default: {Config().quality.scorer}].",
+        ),
+        click.option(
+            "--checkpoint",
+            type=click.Path(dir_okay=False),
+            help="distilled only: a 'vidfiqa train distill' checkpoint [default: the packaged weights].",
         ),
         model_root_option(
             "Folder of published model files [default: $VIDFIQA_MODEL_ROOT, else ~/.cache/vidfiqa/models]."
@@ -133,6 +138,7 @@ def config_from_options(config_path: str | None, video_opts: dict[str, Any], ext
             "landmarks.name": video_opts["landmarks"],
             "quality.scorer": video_opts["scorer"],
             "quality.model_root": video_opts["model_root"],
+            "quality.checkpoint": video_opts["checkpoint"],
             **extra,
         },
     )

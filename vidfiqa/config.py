@@ -18,6 +18,7 @@ from vidfiqa.quality.factors import DEFAULT_WEIGHTS
 #: Every quality scorer the pipeline can run by name (``factors:<component>`` only in ``eval``).
 QualityName = Literal[
     "factors",
+    "distilled",
     "stability",
     "lightweight",
     "ediffiqa-s",
@@ -63,6 +64,12 @@ class DetectorConfig(_Section):
     upsample: int = Field(0, ge=0, le=3)
     max_side: int | None = Field(None, ge=64, description="detect on frames shrunk to this side")
     every: int = Field(2, ge=1, description="run detection every n read frames; track between")
+    batch: int | None = Field(
+        None,
+        ge=1,
+        description="key frames per detector call (look-ahead); default: the detector's own "
+        "preference (RetinaFace: 8 on CUDA, 1 on CPU, where batching measured 11-13% slower)",
+    )
 
 
 class LandmarkConfig(_Section):
@@ -89,6 +96,9 @@ class QualityConfig(_Section):
         default_factory=lambda: dict(DEFAULT_WEIGHTS), description="factors only"
     )
     model_root: str | None = Field(None, description="folder of published model files")
+    checkpoint: str | None = Field(
+        None, description="distilled only: a 'vidfiqa train distill' file (default: the packaged one)"
+    )
     device: str | None = Field(None, description="torch device; cuda when available")
 
     @model_validator(mode="after")

@@ -1,11 +1,17 @@
 """Wires the stages: decode -> detect (every n frames) -> track -> interpolate -> landmarks ->
-align -> quality, one video at a time, holding at most ``detector.every`` frames in memory.
+align -> quality, one video at a time, holding at most ``detector.batch * detector.every``
+frames in memory.
 
 Detection runs on key frames only; the boxes of the frames in between are interpolated linearly
 between the two key frames that bracket them, for tracks present in both, and every tracked face
 in every frame then gets landmarks (dlib's predictor refines an approximate box well) and a
 quality score. At a shot cut the previous shot is closed with a detection on its last frame, the
 tracker is reset, and detection runs on the cut frame.
+
+Which frames are key frames depends only on the frames themselves (their count, shot cuts and
+sizes), never on what is detected, so the run looks ahead: it plans the steps of up to
+``detector.batch`` key frames, detects all of them in one detector call, then replays the
+tracking and interpolation in frame order, exactly as if each key frame had been detected alone.
 """
 
 from __future__ import annotations
@@ -72,7 +78,8 @@ class VideoAnalysis:
         seconds: wall time per stage (``decode``, ``detect``, ``landmarks``, ``quality``); with
             the decode thread (``video.prefetch`` > 0) ``decode`` is the time spent waiting for
             frames, not the decoder's own time.
-        detections: number of detector calls (key frames).
+        detections: number of key frames detected.
+        detector_calls: number of detector calls (up to ``detector.batch`` key frames each).
     """
 
     source: VideoSource
@@ -86,6 +93,7 @@ class VideoAnalysis:
     short_tracks: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     detections: int = 0
+    detector_calls: int = 0
 
 
 def describe_faces(image: np.ndarray, detections: Detections, landmarker: Landmarker) -> FaceBatch:
@@ -169,6 +177,22 @@ def _interpolate(start: tuple[Frame, Detections], end: tuple[Frame, Detections],
     )
 
 
+@dataclass(slots=True)
+class _Key:
+    """Detect ``frame``, then interpolate ``between`` (the frames since the shot's previous key
+    frame) and observe them and ``frame``."""
+
+    frame: Frame
+    between: list[Frame]
+
+
+@dataclass(slots=True)
+class _Cut:
+    """A new shot starts at frame ``index``: the tracker starts afresh."""
+
+    index: int
+
+
 class _VideoRun:
     """State of one pass: tracker, shot detector and the observations found so far."""
 
@@ -185,17 +209,29 @@ class _VideoRun:
         self.shot_starts = [0]
         #: Per observed batch, its rows: the arrays :meth:`tracks` groups by track id.
         self.rows: list[dict[str, np.ndarray]] = []
+        #: The last key frame of the current shot and its tracked detections.
+        self.last_key: tuple[Frame, Detections] | None = None
+        self.frames_read = 0
         self.detector_calls = 0
+        self.key_frames = 0
 
-    def detect_and_track(self, frame: Frame) -> tuple[Frame, Detections]:
+    def detect(self, frames: list[Frame]) -> list[Detections]:
+        """Faces of ``frames`` in one detector call, those smaller than ``tracker.min_face``
+        dropped."""
+        if not frames:
+            return []
         t = time.perf_counter()
-        found = self.stages.detector.detect([frame.image])[0]
+        found = self.stages.detector.detect([f.image for f in frames])
         self.timer.add("detect", t)
         self.detector_calls += 1
-        sides = np.minimum(found.boxes[:, 2] - found.boxes[:, 0], found.boxes[:, 3] - found.boxes[:, 1])
-        found = found[sides >= self.config.tracker.min_face]
-        found.data["interpolated"] = np.zeros(len(found), bool)
-        return frame, self.tracker.update(found)
+        self.key_frames += len(frames)
+        out = []
+        for d in found:
+            sides = np.minimum(d.boxes[:, 2] - d.boxes[:, 0], d.boxes[:, 3] - d.boxes[:, 1])
+            d = d[sides >= self.config.tracker.min_face]
+            d.data["interpolated"] = np.zeros(len(d), bool)
+            out.append(d)
+        return out
 
     def observe(self, items: list[tuple[Frame, Detections]]) -> None:
         """Landmarks, alignment and quality for every tracked face of ``items``, batched."""
@@ -257,39 +293,64 @@ class _VideoRun:
         items = [(f, _interpolate(start, end, f)) for f in between] if start else []
         self.observe(items + [end])
 
-    def run(self, frames: Iterator[Frame], progress: Callable[[int], None] | None) -> int:
+    def plan(self, frames: Iterator[Frame], progress: Callable[[int], None] | None) -> Iterator[_Key | _Cut]:
+        """The steps of a run over ``frames``, in order; needs no detection result. Feeds the
+        shot detector and counts ``frames_read``."""
         every = self.config.detector.every
-        last_key: tuple[Frame, Detections] | None = None
+        open_shot = False  # a key frame of the current shot has been planned
         pending: list[Frame] = []
-        read = 0
         size = None
         for frame in frames:
-            read += 1
+            self.frames_read += 1
             resized = size is not None and frame.image.shape != size
             size = frame.image.shape
             # A new frame size is a new shot: boxes of frames of different sizes are in different
             # pixels, so they must neither be matched nor interpolated across.
-            if (self.shots.update(frame.image) or resized) and last_key is not None:
-                if pending:
-                    closing = self.detect_and_track(pending.pop())
-                    self.close_segment(last_key, pending, closing)
+            if (self.shots.update(frame.image) or resized) and open_shot:
+                if pending:  # close the shot with a detection on its last frame
+                    yield _Key(pending[-1], pending[:-1])
                     pending = []
-                self.tracker.reset()
-                self.shot += 1
-                self.shot_starts.append(frame.index)
-                last_key = None
-            if last_key is None or len(pending) + 1 >= every:
-                key = self.detect_and_track(frame)
-                self.close_segment(last_key, pending, key)
-                last_key, pending = key, []
+                yield _Cut(frame.index)
+                open_shot = False
+            if not open_shot or len(pending) + 1 >= every:
+                yield _Key(frame, pending)
+                open_shot, pending = True, []
             else:
                 pending.append(frame)
             if progress:
                 progress(1)
         if pending:
-            closing = self.detect_and_track(pending.pop())
-            self.close_segment(last_key, pending, closing)
-        return read
+            yield _Key(pending[-1], pending[:-1])
+
+    def execute(self, steps: list[_Key | _Cut]) -> None:
+        """Detect the key frames of ``steps`` in one call, then track, interpolate and observe
+        step by step."""
+        found = iter(self.detect([s.frame for s in steps if isinstance(s, _Key)]))
+        for step in steps:
+            if isinstance(step, _Cut):
+                self.tracker.reset()
+                self.shot += 1
+                self.shot_starts.append(step.index)
+                self.last_key = None
+            else:
+                key = step.frame, self.tracker.update(next(found))
+                self.close_segment(self.last_key, step.between, key)
+                self.last_key = key
+
+    def run(self, frames: Iterator[Frame], progress: Callable[[int], None] | None) -> int:
+        """Analyse ``frames``, detecting up to ``detector.batch`` key frames per detector call;
+        the number of frames read."""
+        batch = self.config.detector.batch or getattr(self.stages.detector, "preferred_batch", 1)
+        steps: list[_Key | _Cut] = []
+        keys = 0
+        for step in self.plan(frames, progress):
+            steps.append(step)
+            keys += isinstance(step, _Key)
+            if keys == batch:
+                self.execute(steps)
+                steps, keys = [], 0
+        self.execute(steps)
+        return self.frames_read
 
 
 def analyse_video(
@@ -344,7 +405,8 @@ def analyse_video(
         sizes=list(reader.sizes),
         short_tracks=short,
         seconds=timer.seconds,
-        detections=run.detector_calls,
+        detections=run.key_frames,
+        detector_calls=run.detector_calls,
     )
 
 

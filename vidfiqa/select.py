@@ -10,6 +10,9 @@ import numpy as np
 from vidfiqa.quality.factors import COMPONENTS
 from vidfiqa.types import FaceObservation, Track
 
+#: Learned factor levels (0 none .. 1 severe) below this are not worth a reason.
+LEVEL_SHOWN = 0.15
+
 
 @dataclass(slots=True)
 class Selection:
@@ -37,6 +40,14 @@ def _reasons(obs: FaceObservation, place: int, n: int, median: float, relaxed: b
         ordered = sorted(comps.items(), key=lambda kv: kv[1], reverse=True)
         out.append("strongest: " + ", ".join(f"{k} {v:.2f}" for k, v in ordered[:2]))
         out.append("weakest: " + ", ".join(f"{k} {v:.2f}" for k, v in ordered[-2:][::-1]))
+    levels = {k.removesuffix("_level"): v for k, v in obs.factors.items() if k.endswith("_level")}
+    if levels:
+        worst = sorted(((v, k) for k, v in levels.items() if v >= LEVEL_SHOWN), reverse=True)[:2]
+        out.append(
+            "learned degradation: " + ", ".join(f"{k} {v:.2f}" for v, k in worst)
+            if worst
+            else f"learned degradation: none above {LEVEL_SHOWN}"
+        )
     if "yaw" in obs.factors:
         out.append(
             f"head pose yaw {obs.factors['yaw']:+.0f} deg, pitch {obs.factors.get('pitch', 0):+.0f} deg"

@@ -12,7 +12,14 @@ import torch
 from PIL import Image
 from scipy.stats import pearsonr, spearmanr
 
-from vidfiqa.models.lightweight import Branch, LightweightEnsemble, MSECorrLoss, to_input
+from vidfiqa.models.lightweight import (
+    BRANCHES,
+    Branch,
+    LightweightEnsemble,
+    MSECorrLoss,
+    save_checkpoint,
+    to_input,
+)
 
 
 class TrainError(Exception):
@@ -53,11 +60,13 @@ def load_images(files: list[Path], size: int = 112) -> np.ndarray:
 
 @dataclass(slots=True)
 class BranchReport:
-    """Per epoch: mean training loss, and SRCC / PLCC on the held-out images."""
+    """Per epoch: mean training loss, SRCC / PLCC of quality on the held-out images and, with
+    factors, the mean absolute error of the predicted factor levels there."""
 
     losses: list[float]
     srcc: list[float]
     plcc: list[float]
+    factor_mae: list[float]
 
 
 @dataclass(slots=True)
@@ -67,80 +76,123 @@ class TrainResult:
     val_index: np.ndarray  # int64 (m,) positions of the held-out images
 
 
-def evaluate(
-    predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, labels: np.ndarray
-) -> tuple[float, float]:
-    """SRCC and PLCC of predictions against labels."""
-    p = predict(images)
+def correlations(predictions: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """SRCC and PLCC of predictions against labels (0, 0 for constant predictions)."""
+    p = np.asarray(predictions, np.float64)
     if np.ptp(p) <= 1e-12 * max(1.0, float(np.abs(p).max())):
         return 0.0, 0.0  # constant predictions rank nothing
     return float(spearmanr(p, labels)[0]), float(pearsonr(p, labels)[0])
+
+
+def held_out(n: int, groups: np.ndarray | None, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Positions held out: whole groups (people) when ``groups`` is given, else images."""
+    if groups is None:
+        return rng.permutation(n)[: max(2, int(round(fraction * n)))]
+    names = np.unique(np.asarray(groups).astype(str))
+    chosen = rng.permutation(names)[: max(1, int(round(fraction * len(names))))]
+    return np.flatnonzero(np.isin(np.asarray(groups).astype(str), chosen))
 
 
 def train_lightweight(
     images: np.ndarray,
     labels: np.ndarray,
     *,
+    levels: np.ndarray | None = None,
+    factors: tuple[str, ...] = (),
+    groups: np.ndarray | None = None,
+    input_size: int = 112,
     epochs: int = 10,
     batch_size: int = 16,
     lr: float = 3e-4,
     alpha: float = 1.0,
+    factor_weight: float = 1.0,
     val_fraction: float = 0.2,
     seed: int = 0,
     device: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Train each branch with MSECorrLoss (Adam), reporting SRCC/PLCC on a held-out split after
-    every epoch."""
+    """Train each branch with MSECorrLoss on quality plus, with ``levels``, ``factor_weight``
+    times the MSE of the predicted factor levels (Adam, cosine learning-rate decay), reporting
+    on a held-out split after every epoch.
+
+    Args:
+        images: uint8 ``(n, H, W, 3)`` aligned RGB crops.
+        labels: float32 ``(n,)`` quality labels.
+        levels: float32 ``(n, len(factors))`` factor levels in [0, 1], or ``None``.
+        factors: their names.
+        groups: ``(n,)`` person of each image: the held-out split is then by person.
+        input_size: side the crops are resized to.
+
+    Raises:
+        TrainError: too few images, or levels that do not fit ``factors``.
+    """
+    if levels is not None and levels.shape != (len(images), len(factors)):
+        raise TrainError(f"levels of shape {levels.shape}, expected {(len(images), len(factors))}")
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    order = rng.permutation(len(images))
-    n_val = max(2, int(round(val_fraction * len(images))))
-    val, tr = order[:n_val], order[n_val:]
-    if len(tr) < 2:
-        raise TrainError(f"too few images to train: {len(images)} with {n_val} held out")
-    model = LightweightEnsemble()
+    val = held_out(len(images), groups, val_fraction, rng)
+    tr = np.setdiff1d(np.arange(len(images)), val)
+    if len(tr) < 2 or len(val) < 2:
+        raise TrainError(f"too few images to train: {len(images)} with {len(val)} held out")
+    model = LightweightEnsemble(factors=factors if levels is not None else (), input_size=input_size)
     loss_fn = MSECorrLoss(alpha)
     reports = {}
     for m in model.modules():
-        # torchvision's ImageNet recipe uses momentum 0.01 over ~1M steps; on a few hundred
-        # fine-tuning steps the running statistics would barely move from their start.
+        # torchvision's ImageNet recipe uses momentum 0.01 over ~1M steps; on a few thousand
+        # steps the running statistics would barely move from their start.
         if isinstance(m, torch.nn.BatchNorm2d):
             m.momentum = 0.1
-    for name in ("mobilenet", "shufflenet"):
+    steps = epochs * -(-len(tr) // batch_size)
+    for name in BRANCHES:
         branch: Branch = getattr(model, name).to(dev)
         opt = torch.optim.Adam(branch.parameters(), lr=lr)
-        report = BranchReport([], [], [])
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+        report = BranchReport([], [], [], [])
 
         @torch.inference_mode()
-        def predict(x: np.ndarray, branch: Branch = branch) -> np.ndarray:
+        def outputs(x: np.ndarray, branch: Branch = branch) -> tuple[np.ndarray, np.ndarray | None]:
             branch.eval()
-            return branch(to_input(x, dev)).cpu().numpy()
+            qs, fs = [], []
+            for lo in range(0, len(x), 256):
+                q, f = branch.outputs(to_input(x[lo : lo + 256], dev, input_size))
+                qs.append(q.cpu().numpy())
+                fs.append(None if f is None else f.cpu().numpy())
+            return np.concatenate(qs), None if fs[0] is None else np.concatenate(fs)
 
         for _ in range(epochs):
             branch.train()
             perm = rng.permutation(tr)
             total = 0.0
             for lo in range(0, len(perm), batch_size):
-                idx = perm[lo : lo + batch_size]
+                idx = np.sort(perm[lo : lo + batch_size])
                 if len(idx) < 2:  # Pearson and BatchNorm need two samples
                     continue
-                x = to_input(images[idx], dev)
+                x = to_input(images[idx], dev, input_size)
                 if rng.random() < 0.5:
                     x = x.flip(-1)
-                loss = loss_fn(branch(x), torch.from_numpy(labels[idx]).to(dev))
+                quality, predicted = branch.outputs(x)
+                loss = loss_fn(quality, torch.from_numpy(labels[idx]).to(dev))
+                if predicted is not None:
+                    target = torch.from_numpy(levels[idx]).to(dev)
+                    loss = loss + factor_weight * torch.mean((predicted - target) ** 2)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                total += float(loss) * len(idx)
+                schedule.step()
+                total += loss.item() * len(idx)
             report.losses.append(total / len(perm))
-            srcc, plcc = evaluate(predict, images[val], labels[val])
+            q, f = outputs(images[val])
+            srcc, plcc = correlations(q, labels[val])
             report.srcc.append(srcc)
             report.plcc.append(plcc)
+            mae = float(np.abs(f - levels[val]).mean()) if f is not None else float("nan")
+            report.factor_mae.append(mae)
             if log:
-                epoch = len(report.losses)
-                log(f"{name} epoch {epoch}: loss {report.losses[-1]:.4f} val SRCC {srcc:.3f} PLCC {plcc:.3f}")
+                log(
+                    f"{name} epoch {len(report.losses)}: loss {report.losses[-1]:.4f} "
+                    f"held-out SRCC {srcc:.3f} PLCC {plcc:.3f} factor MAE {mae:.3f}"
+                )
         reports[name] = report
     return TrainResult(model.cpu().eval(), reports, np.sort(val))
 
@@ -150,18 +202,21 @@ def train_and_save(
     labels: np.ndarray,
     out_path: str | Path,
     *,
+    record: dict | None = None,
     log: Callable[[str], None] | None = None,
     **settings,
-) -> dict[str, dict[str, list[float]]]:
-    """Train the lightweight ensemble (``settings``: see :func:`train_lightweight`), save its
-    state dict at ``out_path``, and return per branch the losses and validation SRCC / PLCC.
+) -> tuple[LightweightEnsemble, dict[str, dict[str, list[float]]]]:
+    """Train the lightweight ensemble (``settings``: see :func:`train_lightweight`), save it at
+    ``out_path`` with ``record`` (how it was made), and return it with, per branch, the losses
+    and held-out SRCC / PLCC / factor MAE.
 
     Raises:
         TrainError: unusable data or settings.
     """
     result = train_lightweight(images, labels, log=log, **settings)
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(result.model.state_dict(), out_path)
-    return {
-        name: {"loss": r.losses, "val_srcc": r.srcc, "val_plcc": r.plcc} for name, r in result.reports.items()
+    reports = {
+        name: {"loss": r.losses, "val_srcc": r.srcc, "val_plcc": r.plcc, "val_factor_mae": r.factor_mae}
+        for name, r in result.reports.items()
     }
+    save_checkpoint(result.model, out_path, {**(record or {}), "training": reports})
+    return result.model, reports

@@ -12,6 +12,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vidfiqa.models.lightqnet import LIGHTQNET_FILES
 
@@ -140,6 +141,13 @@ EMBEDDED_MODELS = (
         "dlib's ResNet-29 face recognition model (dlib.net, 99.38% on LFW)",
     ),
     EmbeddedModel(
+        "distilled",
+        "vidfiqa",
+        "quality scorer (vidfiqa's own weights, vidfiqa/weights/)",
+        "MobileNetV3-Small + ShuffleNetV2 x0.5 ensemble (VQualA 2025) distilled as in eDifFIQA "
+        "(Babnik et al., T-BIOM 2024) on LFW by 'vidfiqa train distill'",
+    ),
+    EmbeddedModel(
         "dlib-hog",
         "dlib-bin",
         "selectable detector",
@@ -210,22 +218,28 @@ def _load_failure(path: Path, exc: Exception) -> str:
     return "is not a valid PyTorch checkpoint (neither a zip archive nor a pickle)"
 
 
-def load_state_dict(name: str, root: str | os.PathLike[str] | None = None) -> dict:
-    """The checkpoint of ``name`` as a state dict, loaded without unpickling code."""
+def read_checkpoint(path: Path, prefix: str = "", advice: str = "") -> Any:
+    """A torch file loaded without unpickling code; a bad file raises :class:`ModelFileError`
+    saying what is wrong, between ``prefix`` and ``advice``."""
     import torch
 
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelFileError(f"{prefix}{path}: no such file{advice}") from None
+    except Exception as exc:  # torch raises many types for a bad file; all mean "unusable"
+        raise ModelFileError(f"{prefix}{path} {_load_failure(path, exc)}{advice}") from None
+
+
+def load_state_dict(name: str, root: str | os.PathLike[str] | None = None) -> dict:
+    """The checkpoint of ``name`` as a state dict, loaded without unpickling code."""
     path = locate(name, root)
     spec = MODEL_FILES[name]
     if spec.sha256 is not None and sha256_of(path) != spec.sha256:
         raise ModelFileError(
             f"{name}: {path} is not the released file (sha256 differs); get it from {spec.source}"
         )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file; all mean "unusable"
-        raise ModelFileError(
-            f"{name}: {path} {_load_failure(path, exc)}; get {spec.filename} from {spec.source}"
-        ) from None
+    state = read_checkpoint(path, f"{name}: ", f"; get {spec.filename} from {spec.source}")
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

@@ -94,6 +94,18 @@ FACE_REGION = (slice(12, 112), slice(8, 104))
 _FLOOR = 1e-3
 
 
+def visibility(visible: np.ndarray) -> np.ndarray:
+    """The ``visibility`` component, float32 ``(B,)``, of the visible face fractions ``(B,)``."""
+    return np.clip(2 * np.asarray(visible, np.float32) - 1, 0, 1)
+
+
+def eyes_open(eye_openness: np.ndarray) -> np.ndarray:
+    """The ``eyes_open`` component, float32 ``(B,)``, of eye aspect ratios ``(B,)`` (NaN: not
+    measured, counts as open)."""
+    r = np.asarray(eye_openness, np.float32)
+    return np.nan_to_num(np.clip((r - EYES_CLOSED) / (EYES_OPEN - EYES_CLOSED), 0, 1), nan=1.0)
+
+
 def head_pose(landmarks: np.ndarray, *, use_pitch: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Yaw and pitch in degrees from ArcFace-order landmarks.
 
@@ -206,16 +218,9 @@ class FactorQuality:
             "exposure": np.exp(-0.5 * ((mean - EXPOSURE_MID) / EXPOSURE_WIDTH) ** 2) * (1 - clipped),
             "contrast": 1 - np.exp(-centre.std(1) / CONTRAST_SCALE),
             "size": np.minimum(1.0, iod / TEMPLATE_IOD),
-            "visibility": np.clip(2 * np.asarray(batch.visible, np.float32) - 1, 0, 1),
+            "visibility": visibility(batch.visible),
             "confidence": np.clip(np.asarray(batch.confidence, np.float32), 0, 1),
-            "eyes_open": np.nan_to_num(
-                np.clip(
-                    (np.asarray(batch.eye_openness, np.float32) - EYES_CLOSED) / (EYES_OPEN - EYES_CLOSED),
-                    0,
-                    1,
-                ),
-                nan=1.0,
-            ),
+            "eyes_open": eyes_open(batch.eye_openness),
         }
         out = {k: np.asarray(v, np.float32) for k, v in comps.items()}
         out.update(yaw=yaw, pitch=pitch, sharpness_raw=raw)

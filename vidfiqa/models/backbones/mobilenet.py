@@ -79,22 +79,30 @@ SMALL_BLOCKS = [
 
 
 class MobileNetV3Small(nn.Module):
-    """MobileNetV3-Small; ``forward`` -> ``(B, num_classes)``, ``embed`` -> pooled ``(B, 576)``."""
+    """MobileNetV3-Small; ``forward`` -> ``(B, num_classes)``, ``embed`` -> pooled ``(B, 576)``.
+
+    ``num_classes=None`` leaves out the ImageNet classifier (1.6M of its 2.5M parameters), for
+    networks that only use ``embed``.
+    """
 
     feature_dim = 576
 
-    def __init__(self, *, num_classes: int = 1000, dropout: float = 0.2):
+    def __init__(self, *, num_classes: int | None = 1000, dropout: float = 0.2):
         super().__init__()
         layers: list[nn.Module] = [_conv_bn(3, 16, 3, 2, act=nn.Hardswish)]
         layers += [MobileInvertedResidual(*cfg) for cfg in SMALL_BLOCKS]
         layers.append(_conv_bn(96, 576, 1, act=nn.Hardswish))
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(
-            nn.Linear(576, 1024),
-            nn.Hardswish(inplace=True),
-            nn.Dropout(dropout, inplace=True),
-            nn.Linear(1024, num_classes),
+        self.classifier = (
+            nn.Sequential(
+                nn.Linear(576, 1024),
+                nn.Hardswish(inplace=True),
+                nn.Dropout(dropout, inplace=True),
+                nn.Linear(1024, num_classes),
+            )
+            if num_classes
+            else None
         )
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -145,11 +153,12 @@ class ShuffleInvertedResidual(nn.Module):
 
 
 class ShuffleNetV2(nn.Module):
-    """ShuffleNetV2 x0.5 (Ma et al. Table 5); ``embed`` -> pooled ``(B, 1024)``."""
+    """ShuffleNetV2 x0.5 (Ma et al. Table 5); ``embed`` -> pooled ``(B, 1024)``;
+    ``num_classes=None`` leaves out the ImageNet classifier."""
 
     feature_dim = 1024
 
-    def __init__(self, *, num_classes: int = 1000, widths: tuple[int, ...] = (24, 48, 96, 192, 1024)):
+    def __init__(self, *, num_classes: int | None = 1000, widths: tuple[int, ...] = (24, 48, 96, 192, 1024)):
         super().__init__()
         self.conv1 = nn.Sequential(
             nn.Conv2d(3, widths[0], 3, 2, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)
@@ -165,7 +174,7 @@ class ShuffleNetV2(nn.Module):
         self.conv5 = nn.Sequential(
             nn.Conv2d(inp, widths[4], 1, bias=False), nn.BatchNorm2d(widths[4]), nn.ReLU(inplace=True)
         )
-        self.fc = nn.Linear(widths[4], num_classes)
+        self.fc = nn.Linear(widths[4], num_classes) if num_classes else None
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.conv1(x))

@@ -1,0 +1,163 @@
+"""The quality-model table of the README: every scorer on the LFW validation people.
+
+Trains the student once per teacher (the same recipe as ``vidfiqa train distill``), then measures
+on the validation samples: the ``factors`` scorer and each of its components, ``lightqnet`` (all
+widths, with ../shared/models), ``stability`` (on a subset: it runs ~3 faces/s), and every
+student with and without flip TTA and each branch alone; speed in faces/s at batch 64.
+
+    python scripts/quality_table.py --lfw ../shared/data/lfw --model-root ../shared/models \
+        --out benchmarks/quality_lfw.json --students /tmp/students
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vidfiqa.build import build_detector, build_embedder, build_landmarker, build_scorer
+from vidfiqa.config import load_config
+from vidfiqa.eval.fiqa import scenario, utility_correlation
+from vidfiqa.learn import (
+    SampleModels,
+    baselines,
+    distill_lfw,
+    measure,
+    sample_sets,
+    score_samples,
+    validation,
+)
+from vidfiqa.lfw_split import split_lfw
+from vidfiqa.models.lightweight import load_checkpoint
+from vidfiqa.quality.distilled import PACKAGED, DistilledScorer
+from vidfiqa.quality_set import FaceSamples
+
+ARRAYS = ("source", "variant", "levels", "degraded", "detected", "crops", "landmarks", "boxes",
+          "confidence", "landmarks_estimated", "visible", "eye_openness", "embeddings")  # fmt: skip
+
+TEACHERS = ("utility", "lightqnet", "utility+lightqnet")
+
+
+def faces_per_second(scorer, batch, repeats: int = 3) -> float:
+    scorer.score(batch)
+    t = time.perf_counter()
+    for _ in range(repeats):
+        scorer.score(batch)
+    return round(repeats * len(batch) / (time.perf_counter() - t), 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lfw", required=True)
+    ap.add_argument("--model-root", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--students", required=True, help="folder for the per-teacher checkpoints")
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--stability-templates", type=int, default=100)
+    ap.add_argument("--teachers", default=",".join(TEACHERS))
+    args = ap.parse_args()
+
+    config = load_config(None, {"quality.model_root": args.model_root})
+    models = SampleModels(
+        build_detector(config, still=True), build_landmarker(config), build_embedder(config)
+    )
+    cache = Path.home() / ".cache" / "vidfiqa" / "quality_sets"
+    split = split_lfw(args.lfw)
+    sets = sample_sets(split, models, seed=0, cache=cache)
+    val = sets.val
+    plan = validation(val, split.val_pairs)
+    speed_batch = val.batch(np.arange(64))
+    table: dict[str, dict] = {}
+    out = Path(args.out)
+
+    def save() -> None:
+        out.write_text(json.dumps(table, indent=2) + "\n")
+
+    def scorer(name: str):
+        return build_scorer(name, config)
+
+    factors = scorer("factors")
+    result = score_samples(factors, val)
+    table["factors"] = measure(val, plan, result.scores) | {
+        "faces_per_s": faces_per_second(factors, speed_batch)
+    }
+    for name in (
+        "sharpness",
+        "pose",
+        "exposure",
+        "contrast",
+        "size",
+        "confidence",
+        "visibility",
+        "eyes_open",
+    ):
+        table[f"factors:{name}"] = measure(val, plan, result.factors[name])
+    for width in ("lightqnet", "lightqnet-dm100", "lightqnet-dm050", "lightqnet-dm025"):
+        s = scorer(width)
+        table[width] = measure(val, plan, score_samples(s, val).scores) | {
+            "faces_per_s": faces_per_second(s, speed_batch)
+        }
+    save()
+    settings = dict(epochs=args.epochs, batch_size=64, lr=2e-3, alpha=1.0, factor_weight=1.0, input_size=96,
+                    val_fraction=0.1)  # fmt: skip
+    Path(args.students).mkdir(parents=True, exist_ok=True)
+    for teacher in args.teachers.split(","):
+        path = Path(args.students) / f"distilled-{teacher.replace('+', '-')}.pt"
+        if not path.is_file():
+            distill_lfw(
+                args.lfw, path, teacher=teacher, models=models, scorer_for=scorer, seed=0, cache=cache,
+                command=f"scripts/quality_table.py (teacher {teacher})", log=print, **settings,
+            )  # fmt: skip
+        model, _ = load_checkpoint(path)
+        for label, kwargs in (
+            ("", {}),
+            (" no-TTA", {"flip_tta": False}),
+            (" mobilenet", {"branches": ("mobilenet",)}),
+            (" shufflenet", {"branches": ("shufflenet",)}),
+        ):
+            model.flip_tta = kwargs.pop("flip_tta", True)
+            s = DistilledScorer(model=model, device="cpu", **kwargs)
+            row = measure(val, plan, score_samples(s, val).scores)
+            table[f"distilled[{teacher}]{label}"] = row | {"faces_per_s": faces_per_second(s, speed_batch)}
+        save()
+    if PACKAGED.is_file():  # the shipped weights, made by 'vidfiqa train distill' (see its record)
+        shipped = DistilledScorer(device="cpu")
+        row = measure(val, plan, score_samples(shipped, val).scores)
+        table["distilled (shipped)"] = row | {"faces_per_s": faces_per_second(shipped, speed_batch)}
+        names_shipped = {"distilled (shipped)": shipped}
+    else:
+        names_shipped = {}
+    table["baselines"] = baselines(val, plan)
+    save()
+    # stability embeds every face four more times (~3 faces/s here): a subset of templates,
+    # with the other scorers on the same subset beside it.
+    subset = np.flatnonzero((plan.template >= 0) & (plan.template < args.stability_templates))
+    names = {"stability": None, "factors": factors, "lightqnet": scorer("lightqnet")}
+    for teacher in args.teachers.split(","):
+        model, _ = load_checkpoint(Path(args.students) / f"distilled-{teacher.replace('+', '-')}.pt")
+        names[f"distilled[{teacher}]"] = DistilledScorer(model=model, device="cpu")
+    part = FaceSamples(**{f: getattr(val, f) for f in ("keys", "identities", "embedder")},
+                       **{f: getattr(val, f)[subset] for f in ARRAYS})  # fmt: skip
+    names |= names_shipped
+    for name, s in names.items():
+        s = s or scorer(name)
+        t = time.perf_counter()
+        q = score_samples(s, part).scores
+        seconds = time.perf_counter() - t
+        people = plan.template_person[: args.stability_templates]
+        res = scenario(part.embeddings, plan.template[subset], people, q, "best")
+        table[f"subset:{name}"] = {
+            "templates": args.stability_templates, "faces": len(subset),
+            "spearman_utility": round(utility_correlation(q, plan.utility[subset]), 4),
+            "best_eer": round(res.eer, 5), "best_tar@0.001": round(res.tar[1e-3], 4),
+            "faces_per_s": round(len(subset) / seconds, 1),
+        }  # fmt: skip
+        save()
+    print(json.dumps(table, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The packaged `distilled` scorer (vidfiqa's own weights, trained here on LFW): its record, a
+blur ramp on a real face of a validation person, and its learned factor levels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy.stats import spearmanr
+
+from vidfiqa.build import build_detector, build_landmarker
+from vidfiqa.cli import cli
+from vidfiqa.config import load_config
+from vidfiqa.degrade import APPLIED, degrade
+from vidfiqa.features import find_face, read_rgb
+from vidfiqa.lfw_split import split_lfw
+from vidfiqa.pipeline import describe_faces
+from vidfiqa.quality.distilled import PACKAGED, DistilledScorer
+from vidfiqa.types import Detections
+
+
+def test_packaged_weights_are_small_and_say_how_they_were_made() -> None:
+    assert PACKAGED.stat().st_size < 10 * 2**20
+    record = json.loads(PACKAGED.with_suffix(".json").read_text())
+    assert record["command"].startswith("vidfiqa train distill --lfw ")
+    assert record["seed"] == 0 and record["models"]["embedder"] == "dlib-resnet"
+    scorer = DistilledScorer(device="cpu")
+    assert scorer.record["validation"] == record["validation"]
+    assert scorer.network.model.factors == (*APPLIED, "pose")
+
+
+@pytest.fixture(scope="module")
+def val_face(shared_data: Path) -> tuple[np.ndarray, Detections]:
+    """A photo of a validation person (never trained on), and its face."""
+    split = split_lfw(shared_data / "lfw")
+    image = read_rgb(split.paths[split.val[0]])
+    face = find_face(image, None, build_detector(load_config(None), still=True))
+    assert face is not None
+    return image, face
+
+
+def _score(images: list[np.ndarray], face: Detections):
+    landmarker = build_landmarker(load_config(None))
+    batches = [describe_faces(im, face[[0]], landmarker) for im in images]
+    from vidfiqa.models.base import FaceBatch
+
+    return DistilledScorer(device="cpu").score(FaceBatch.concat(batches))
+
+
+def test_a_blur_ramp_ranks_the_sharp_frames_first(val_face) -> None:
+    image, face = val_face
+    sigmas = np.linspace(0, 6, 40)
+    frames = [image if s == 0 else cv2.GaussianBlur(image, (0, 0), s) for s in sigmas]
+    q = _score(frames, face).scores
+    assert spearmanr(q, -sigmas)[0] > 0.9
+    assert set(np.argsort(-q, kind="stable")[:5].tolist()) <= set(range(8))
+
+
+@pytest.mark.parametrize("name", APPLIED)
+def test_each_factor_head_sees_its_degradation(val_face, name: str) -> None:
+    image, face = val_face
+    levels = np.zeros(len(APPLIED), np.float32)
+    levels[APPLIED.index(name)] = 0.8
+    degraded = [degrade(image, face.boxes[0], levels, np.random.default_rng(s)) for s in range(4)]
+    result = _score([image, *degraded], face)
+    level = result.factors[f"{name}_level"]
+    assert level[1:].mean() > level[0] + 0.2, level
+    assert result.scores[1:].mean() < result.scores[0]
+
+
+def test_best_frames_default_scorer_explains_with_learned_levels(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    video = Path(__file__).parents[1] / "sample_videos" / "blur_ramp.mp4"
+    result = CliRunner().invoke(cli, ["best-frames", str(video), "--out", str(out), "--scorer", "distilled"])
+    assert result.exit_code == 0, result.output
+    manifest = (out / "manifest.csv").read_text()
+    assert "factor_blur_level" in manifest and "learned degradation" in manifest

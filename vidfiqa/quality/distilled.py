@@ -1,0 +1,71 @@
+"""vidfiqa's own learned quality: the lightweight ensemble distilled from a teacher on LFW.
+
+The network (MobileNetV3-Small + ShuffleNetV2 x0.5, flip TTA; :mod:`vidfiqa.models.lightweight`)
+predicts a quality and the levels of six factors (blur, low resolution, noise/compression,
+occlusion, exposure, pose) it learned from degradations applied at known levels. Its score is
+relative to the embedder it was distilled for: the packaged weights are for ``dlib-resnet``, the
+default embedder; ``vidfiqa train distill --embedder NAME`` makes a checkpoint for another, used
+with ``quality.checkpoint``. As in the ``factors`` scorer, two multipliers the photos it learned
+from cannot teach are applied on top: ``visibility`` (a face cut by the frame edge) and
+``eyes_open`` (a blink, from the 68-point landmarks), so a blink never outranks the open-eyed
+frames of its track.
+
+Factors reported: ``<factor>_level`` (0 none .. 1 severe), ``learned`` (the network's own
+score), ``visibility`` and ``eyes_open``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vidfiqa.models.base import FaceBatch
+from vidfiqa.models.lightweight import BRANCHES, LightweightEnsemble, LightweightScorer, level_factors
+from vidfiqa.quality.factors import eyes_open, visibility
+from vidfiqa.types import QualityResult
+
+#: The weights shipped in the package, with their record beside them (``.json``).
+PACKAGED = Path(__file__).resolve().parents[1] / "weights" / "distilled-dlib-resnet.pt"
+
+
+class DistilledScorer:
+    """Scorer ``distilled``.
+
+    Args:
+        checkpoint: a ``vidfiqa train distill`` file; the packaged weights when ``None``.
+        device: torch device; CUDA when available.
+        batch_size: faces per forward pass.
+        branches: which branches score (both by default; one for the ablation).
+        model: an already loaded network (tests, training).
+    """
+
+    name = "distilled"
+    score_range = (0.0, 1.0)
+
+    def __init__(
+        self,
+        *,
+        checkpoint: str | Path | None = None,
+        device: str | None = None,
+        batch_size: int = 64,
+        branches: tuple[str, ...] = BRANCHES,
+        model: LightweightEnsemble | None = None,
+    ):
+        self.network = LightweightScorer(
+            checkpoint=checkpoint or PACKAGED, device=device, batch_size=batch_size, model=model
+        )
+        self.branches = branches
+
+    @property
+    def record(self) -> dict:
+        """How the weights were made (command, data, seed, validation numbers)."""
+        return self.network.record
+
+    def score(self, batch: FaceBatch) -> QualityResult:
+        learned, levels = self.network.predict(batch.crops, self.branches)
+        eyes, seen = eyes_open(batch.eye_openness), visibility(batch.visible)
+        factors = level_factors(self.network.model.factors, levels)
+        factors |= {"learned": learned, "visibility": seen, "eyes_open": eyes}
+        scores = np.clip(learned, 0, 1) * seen * eyes
+        return QualityResult(scores=scores.astype(np.float32), factors=factors)

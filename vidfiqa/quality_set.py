@@ -1,0 +1,242 @@
+"""Training and validation faces for quality models: photos of known people, each seen clean and
+degraded at known levels, found, aligned and embedded as the video pipeline would.
+
+Each source photo gives ``variants`` samples: the first ``undegraded`` are the photo itself
+(sample 0) and imperceptibly touched copies (every factor at most 0.05), the rest are degraded
+at random levels (:mod:`vidfiqa.degrade`). The detector runs on every sample, as it would on a
+video frame; where it no longer finds the face (IoU < 0.3 with the clean face) the clean face's
+box is used with confidence 0. The landmarker always runs on the sample's own pixels, so poor
+alignment of a degraded face is part of what the embedder, and the labels, see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from vidfiqa.degrade import APPLIED, degrade, sample_levels
+from vidfiqa.features import chips_for, find_face, given_face, read_rgb
+from vidfiqa.geometry import box_iou
+from vidfiqa.models.base import Detector, Embedder, FaceBatch, Landmarker
+from vidfiqa.pipeline import describe_faces
+from vidfiqa.quality.factors import head_pose
+from vidfiqa.types import Detections
+
+#: Factor levels a quality model learns: the applied ones, then pose (measured from landmarks).
+FACTORS: tuple[str, ...] = (*APPLIED, "pose")
+_POSE_FULL = 60.0  # degrees of combined yaw and pitch that count as level 1
+_MATCH_IOU = 0.3
+
+
+class QualitySetError(Exception):
+    """Unusable photos or cache; one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaceSamples:
+    """``n`` samples of ``m`` source photos.
+
+    Attributes:
+        keys: ``m`` photo keys (e.g. ``Person/Person_0001``); identities: their ``m`` people.
+        source: int64 ``(n,)`` photo of each sample; variant: int64 ``(n,)``, 0 = the photo.
+        levels: float32 ``(n, len(FACTORS))`` factor levels in [0, 1] (applied, then pose).
+        degraded: bool ``(n,)``; some factor applied above the imperceptible level.
+        detected: bool ``(n,)``; the detector found the face in the sample itself.
+        crops, landmarks, boxes, confidence, landmarks_estimated, visible, eye_openness: the
+            :class:`~vidfiqa.models.base.FaceBatch` columns (see there).
+        embeddings: float32 ``(n, d)`` L2-normalised, from the embedder named ``embedder``.
+    """
+
+    keys: np.ndarray
+    identities: np.ndarray
+    source: np.ndarray
+    variant: np.ndarray
+    levels: np.ndarray
+    degraded: np.ndarray
+    detected: np.ndarray
+    crops: np.ndarray
+    landmarks: np.ndarray
+    boxes: np.ndarray
+    confidence: np.ndarray
+    landmarks_estimated: np.ndarray
+    visible: np.ndarray
+    eye_openness: np.ndarray
+    embeddings: np.ndarray
+    embedder: str
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    @property
+    def person(self) -> np.ndarray:
+        """object ``(n,)``: the identity of each sample."""
+        return self.identities[self.source]
+
+    def batch(self, rows: np.ndarray | None = None) -> FaceBatch:
+        """The samples at ``rows`` (all when ``None``) as a scorer's input."""
+        r = slice(None) if rows is None else rows
+        return FaceBatch(
+            crops=self.crops[r],
+            landmarks=self.landmarks[r],
+            boxes=self.boxes[r],
+            confidence=self.confidence[r],
+            landmarks_estimated=self.landmarks_estimated[r],
+            visible=self.visible[r],
+            eye_openness=self.eye_openness[r],
+        )
+
+    def save(self, path: Path) -> None:
+        """An ``.npz`` file (written whole, then renamed into place)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        arrays = {f.name: getattr(self, f.name) for f in fields(self)}
+        arrays["keys"] = arrays["keys"].astype(str)
+        arrays["identities"] = arrays["identities"].astype(str)
+        np.savez(tmp, **arrays)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> FaceSamples:
+        try:
+            with np.load(path) as npz:
+                arrays = {f.name: npz[f.name] for f in fields(cls)}
+        except (OSError, KeyError, ValueError) as exc:
+            raise QualitySetError(f"{path}: not a sample cache of this version ({exc})") from None
+        arrays["keys"] = arrays["keys"].astype(object)
+        arrays["identities"] = arrays["identities"].astype(object)
+        arrays["embedder"] = str(arrays["embedder"])
+        return cls(**arrays)
+
+
+def pose_levels(landmarks: np.ndarray, estimated: np.ndarray) -> np.ndarray:
+    """float32 ``(B,)``: combined yaw and pitch of ``(B, 5, 2)`` landmarks, 60 degrees = 1."""
+    yaw, pitch = head_pose(landmarks, use_pitch=~np.asarray(estimated, bool))
+    return np.clip(np.hypot(yaw, pitch) / _POSE_FULL, 0, 1).astype(np.float32)
+
+
+def _match(found: Detections, clean: Detections) -> Detections:
+    """The detection of ``found`` on the clean face, else the clean box at confidence 0."""
+    if len(found):
+        iou = box_iou(found.boxes, clean.boxes)[:, 0]
+        best = int(np.argmax(iou))
+        if iou[best] >= _MATCH_IOU:
+            return found[[best]]
+    return given_face(clean.boxes[0], score=0.0, confidence=0.0)
+
+
+def build_samples(
+    paths: list[Path],
+    keys: list[str],
+    identities: list[str],
+    *,
+    variants: int,
+    undegraded: int,
+    seed: int,
+    detector: Detector,
+    landmarker: Landmarker,
+    embedder: Embedder,
+    progress: Callable[[int], None] | None = None,
+) -> FaceSamples:
+    """Samples of every photo (see the module's text). A photo's randomness is seeded by
+    ``(seed, its position)``, so a photo's samples do not depend on which others are built.
+
+    Raises:
+        QualitySetError: an unreadable photo.
+    """
+    if not 1 <= undegraded <= variants:
+        raise QualitySetError(f"undegraded must be in 1..{variants}, got {undegraded}")
+    cols: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("source", "variant", "levels", "degraded", "detected")
+    }
+    batches: list[FaceBatch] = []
+    embeddings: list[np.ndarray] = []
+    chips: list[np.ndarray] = []
+    for i, path in enumerate(paths):
+        try:
+            image = read_rgb(path)
+        except OSError as exc:
+            raise QualitySetError(f"{path}: not a readable image ({exc})") from None
+        rng = np.random.default_rng([seed, i])
+        clean = find_face(image, None, detector) or given_face([0, 0, image.shape[1], image.shape[0]])
+        for v in range(variants):
+            if v == 0:
+                levels, pixels, face = np.zeros(len(APPLIED), np.float32), image, clean
+            else:
+                levels = sample_levels(rng, high=0.05, low=0.0) if v < undegraded else sample_levels(rng)
+                pixels = degrade(image, clean.boxes[0], levels, rng)
+                face = _match(detector.detect([pixels])[0], clean)
+            batch = describe_faces(pixels, face, landmarker)
+            if v == 0:
+                # Degradations do not turn a head: every sample keeps its photo's pose.
+                pose = pose_levels(batch.landmarks, batch.landmarks_estimated)
+            batches.append(batch)
+            chips.append(chips_for(embedder, [pixels], [face], batch))
+            cols["source"].append(np.array([i]))
+            cols["variant"].append(np.array([v]))
+            cols["levels"].append(np.append(levels, pose)[None])
+            cols["degraded"].append(np.array([v >= undegraded]))
+            cols["detected"].append(np.array([v == 0 or float(face.data["confidence"][0]) > 0]))
+        if len(chips) >= 256:  # bounded memory: dlib's chips are 150x150
+            embeddings.append(embedder.embed(np.concatenate(chips)))
+            chips = []
+        if progress:
+            progress(1)
+    if chips:
+        embeddings.append(embedder.embed(np.concatenate(chips)))
+    faces = FaceBatch.concat(batches)
+    return FaceSamples(
+        keys=np.array(keys, dtype=object),
+        identities=np.array(identities, dtype=object),
+        source=np.concatenate(cols["source"]).astype(np.int64),
+        variant=np.concatenate(cols["variant"]).astype(np.int64),
+        levels=np.concatenate(cols["levels"]).astype(np.float32),
+        degraded=np.concatenate(cols["degraded"]),
+        detected=np.concatenate(cols["detected"]),
+        crops=faces.crops,
+        landmarks=faces.landmarks.astype(np.float32),
+        boxes=faces.boxes.astype(np.float32),
+        confidence=faces.confidence.astype(np.float32),
+        landmarks_estimated=np.asarray(faces.landmarks_estimated, bool),
+        visible=faces.visible.astype(np.float32),
+        eye_openness=faces.eye_openness.astype(np.float32),
+        embeddings=np.concatenate(embeddings).astype(np.float32),
+        embedder=embedder.name,
+    )
+
+
+def recognition_utility(samples: FaceSamples, rows: np.ndarray | None = None) -> np.ndarray:
+    """The recognition utility of each sample among the samples at ``rows`` (all when ``None``):
+    cosine to its person's centre minus the highest cosine to another person's centre (the
+    margin CR-FIQA learns and SDD-FIQA measures by its distribution), float32 ``(len(rows),)``.
+
+    A person's centre is the mean clean embedding (variant 0) of their photos other than the
+    sample's own, so a photo never counts as its own reference; people with one photo among
+    ``rows`` have no such centre (their samples get NaN) but still serve as impostors.
+    """
+    rows = np.arange(len(samples)) if rows is None else np.asarray(rows)
+    emb = samples.embeddings[rows].astype(np.float64)
+    person = samples.person[rows]
+    source = samples.source[rows]
+    clean = samples.variant[rows] == 0
+    people, person_idx = np.unique(person.astype(str), return_inverse=True)
+    sums = np.zeros((len(people), emb.shape[1]))
+    np.add.at(sums, person_idx[clean], emb[clean])
+    counts = np.bincount(person_idx[clean], minlength=len(people))
+    centres = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    own_clean = np.zeros_like(emb)
+    clean_of = dict(zip(source[clean].tolist(), emb[clean]))
+    for j, s in enumerate(source.tolist()):
+        own_clean[j] = clean_of.get(s, 0.0)
+    genuine = sums[person_idx] - own_clean
+    genuine /= np.maximum(np.linalg.norm(genuine, axis=1, keepdims=True), 1e-12)
+    pos = (emb * genuine).sum(1)
+    neg = np.empty(len(rows))
+    for lo in range(0, len(rows), 2048):
+        s = emb[lo : lo + 2048] @ centres.T
+        s[np.arange(len(s)), person_idx[lo : lo + 2048]] = -np.inf
+        neg[lo : lo + 2048] = s.max(1)
+    has_centre = counts[person_idx] - np.isin(source, source[clean]).astype(int) >= 1
+    return np.where(has_centre, pos - neg, np.nan).astype(np.float32)
