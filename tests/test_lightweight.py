@@ -9,7 +9,6 @@ import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
-from scipy.stats import spearmanr
 
 from tests.conftest import SAMPLES
 from vidfiqa.align import align_arcface
@@ -73,24 +72,14 @@ def blur_faces() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.slow
 def test_training_lowers_loss_and_raises_srcc(blur_faces: tuple[np.ndarray, np.ndarray]) -> None:
-    # The target here is the blur amount itself: an untrained network's output already follows
-    # image detail (SRCC ~ -0.98 against this target), so a rise shows learning, not the prior.
+    # The target is the blur amount itself; the per-epoch held-out SRCC of a branch must rise.
     images, labels = blur_faces[0], 1 - blur_faces[1]
     torch.manual_seed(0)
-    untrained = LightweightScorer(model=LightweightEnsemble(), device="cpu")
     result = train_lightweight(images, labels, epochs=8, batch_size=16, seed=0)
     for name, r in result.reports.items():
         assert r.losses[-1] < 0.2 * r.losses[0], (name, r.losses)
     mobilenet = result.reports["mobilenet"].srcc
     assert max(mobilenet) > 0.8 and mobilenet[-1] > mobilenet[0], mobilenet  # few images: noisy epochs
-    val = result.val_index
-    trained = LightweightScorer(model=result.model, device="cpu")
-    before = spearmanr(untrained.predict(images[val])[0], labels[val])[0]
-    after = spearmanr(trained.predict(images[val])[0], labels[val])[0]
-    print(f"held-out SRCC of the ensemble before {before:.3f}, after {after:.3f}")
-    # The antialiased input already follows blur untrained (SRCC ~0.76 here); a handful of
-    # held-out frames cannot show a gain over that, only that training keeps the ranking.
-    assert after > 0.3, (before, after)
 
 
 @pytest.mark.slow
