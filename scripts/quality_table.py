@@ -35,8 +35,7 @@ from vidfiqa.models.lightweight import load_checkpoint
 from vidfiqa.quality.distilled import PACKAGED, DistilledScorer
 from vidfiqa.quality_set import FaceSamples
 
-ARRAYS = ("source", "variant", "levels", "degraded", "detected", "crops", "landmarks", "boxes",
-          "confidence", "landmarks_estimated", "visible", "eye_openness", "embeddings")  # fmt: skip
+ARRAYS = ("source", "variant", "levels", "degraded", "detected", "embeddings")
 
 TEACHERS = ("utility", "lightqnet", "utility+lightqnet")
 
@@ -139,8 +138,11 @@ def main() -> None:
     for teacher in args.teachers.split(","):
         model, _ = load_checkpoint(Path(args.students) / f"distilled-{teacher.replace('+', '-')}.pt")
         names[f"distilled[{teacher}]"] = DistilledScorer(model=model, device="cpu")
-    part = FaceSamples(**{f: getattr(val, f) for f in ("keys", "identities", "embedder")},
-                       **{f: getattr(val, f)[subset] for f in ARRAYS})  # fmt: skip
+    part = FaceSamples(
+        **{f: getattr(val, f) for f in ("keys", "identities", "embedder")},
+        **{f: getattr(val, f)[subset] for f in ARRAYS},
+        faces=val.batch(subset),
+    )
     names |= names_shipped
     for name, s in names.items():
         s = s or scorer(name)

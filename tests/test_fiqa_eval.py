@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from vidfiqa.eval.fiqa import all_pairs, rescaled, scenario, template_vectors
+from vidfiqa.models.base import FaceBatch
 from vidfiqa.quality_set import FaceSamples, recognition_utility
 
 
@@ -53,10 +54,13 @@ def _samples(emb: np.ndarray, source: list[int], variant: list[int], people: lis
         keys=np.array([f"k{i}" for i in range(len(people))], dtype=object),
         identities=np.array(people, dtype=object),
         source=np.array(source), variant=np.array(variant), levels=np.zeros((n, 6), np.float32),
-        degraded=np.array(variant) > 0, detected=np.ones(n, bool), crops=np.zeros((n, 2, 2, 3), np.uint8),
-        landmarks=np.zeros((n, 5, 2), np.float32), boxes=np.zeros((n, 4), np.float32), confidence=z,
-        landmarks_estimated=np.zeros(n, bool), visible=z, eye_openness=z, embeddings=emb.astype(np.float32),
-        embedder="test",
+        degraded=np.array(variant) > 0, detected=np.ones(n, bool),
+        faces=FaceBatch(
+            crops=np.zeros((n, 2, 2, 3), np.uint8), landmarks=np.zeros((n, 5, 2), np.float32),
+            boxes=np.zeros((n, 4), np.float32), confidence=z, landmarks_estimated=np.zeros(n, bool),
+            visible=z, eye_openness=z,
+        ),
+        embeddings=emb.astype(np.float32), embedder="test",
     )  # fmt: skip
 
 

@@ -29,6 +29,8 @@ from vidfiqa.types import QualityResult
 #: templates of ten, 70% degraded (eDifFIQA's best-frame scenario, section 5.3).
 TRAIN_VARIANTS, TRAIN_UNDEGRADED = 4, 1
 VAL_VARIANTS, VAL_UNDEGRADED = 10, 3
+#: Bumped when :class:`FaceSamples` files change layout, so that old caches are not read.
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +52,9 @@ def _cache_path(
     cache: Path, side: str, keys: list[str], stages: SampleModels, seed: int, variants: int
 ) -> Path:
     key = json.dumps(
-        [side, stages.detector.name, stages.landmarker.name, stages.embedder.name, seed, variants, keys]
-    )
+        [CACHE_FORMAT, side, stages.detector.name, stages.landmarker.name, stages.embedder.name, seed,
+         variants, keys]
+    )  # fmt: skip
     return cache / f"lfw-{side}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
 
 
@@ -263,7 +266,7 @@ def train_student(
     )  # fmt: skip
     rows = labelled[opt.keep]
     result = train_lightweight(
-        train.crops[rows],
+        train.faces.crops[rows],
         opt.labels[opt.keep],
         levels=train.levels[rows],
         factors=FACTORS,

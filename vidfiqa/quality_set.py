@@ -35,6 +35,10 @@ class QualitySetError(Exception):
     """Unusable photos or cache; one line."""
 
 
+#: The :class:`FaceBatch` columns, stored as ``faces.<name>`` in a sample cache.
+_FACE_COLUMNS = tuple(f.name for f in fields(FaceBatch))
+
+
 @dataclass(frozen=True, slots=True)
 class FaceSamples:
     """``n`` samples of ``m`` source photos.
@@ -45,8 +49,7 @@ class FaceSamples:
         levels: float32 ``(n, len(FACTORS))`` factor levels in [0, 1] (applied, then pose).
         degraded: bool ``(n,)``; some factor applied above the imperceptible level.
         detected: bool ``(n,)``; the detector found the face in the sample itself.
-        crops, landmarks, boxes, confidence, landmarks_estimated, visible, eye_openness: the
-            :class:`~vidfiqa.models.base.FaceBatch` columns (see there).
+        faces: what a scorer sees of the ``n`` samples.
         embeddings: float32 ``(n, d)`` L2-normalised, from the embedder named ``embedder``.
     """
 
@@ -57,13 +60,7 @@ class FaceSamples:
     levels: np.ndarray
     degraded: np.ndarray
     detected: np.ndarray
-    crops: np.ndarray
-    landmarks: np.ndarray
-    boxes: np.ndarray
-    confidence: np.ndarray
-    landmarks_estimated: np.ndarray
-    visible: np.ndarray
-    eye_openness: np.ndarray
+    faces: FaceBatch
     embeddings: np.ndarray
     embedder: str
 
@@ -77,22 +74,16 @@ class FaceSamples:
 
     def batch(self, rows: np.ndarray | None = None) -> FaceBatch:
         """The samples at ``rows`` (all when ``None``) as a scorer's input."""
-        r = slice(None) if rows is None else rows
-        return FaceBatch(
-            crops=self.crops[r],
-            landmarks=self.landmarks[r],
-            boxes=self.boxes[r],
-            confidence=self.confidence[r],
-            landmarks_estimated=self.landmarks_estimated[r],
-            visible=self.visible[r],
-            eye_openness=self.eye_openness[r],
-        )
+        if rows is None:
+            return self.faces
+        return FaceBatch(**{c: getattr(self.faces, c)[rows] for c in _FACE_COLUMNS})
 
     def save(self, path: Path) -> None:
         """An ``.npz`` file (written whole, then renamed into place)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
-        arrays = {f.name: getattr(self, f.name) for f in fields(self)}
+        arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "faces"}
+        arrays |= {f"faces.{c}": getattr(self.faces, c) for c in _FACE_COLUMNS}
         arrays["keys"] = arrays["keys"].astype(str)
         arrays["identities"] = arrays["identities"].astype(str)
         np.savez(tmp, **arrays)
@@ -102,13 +93,14 @@ class FaceSamples:
     def load(cls, path: Path) -> FaceSamples:
         try:
             with np.load(path) as npz:
-                arrays = {f.name: npz[f.name] for f in fields(cls)}
+                arrays = {f.name: npz[f.name] for f in fields(cls) if f.name != "faces"}
+                faces = FaceBatch(**{c: npz[f"faces.{c}"] for c in _FACE_COLUMNS})
         except (OSError, KeyError, ValueError) as exc:
             raise QualitySetError(f"{path}: not a sample cache of this version ({exc})") from None
         arrays["keys"] = arrays["keys"].astype(object)
         arrays["identities"] = arrays["identities"].astype(object)
         arrays["embedder"] = str(arrays["embedder"])
-        return cls(**arrays)
+        return cls(faces=faces, **arrays)
 
 
 def pose_levels(landmarks: np.ndarray, estimated: np.ndarray) -> np.ndarray:
@@ -186,7 +178,6 @@ def build_samples(
             progress(1)
     if chips:
         embeddings.append(embedder.embed(np.concatenate(chips)))
-    faces = FaceBatch.concat(batches)
     return FaceSamples(
         keys=np.array(keys, dtype=object),
         identities=np.array(identities, dtype=object),
@@ -195,13 +186,7 @@ def build_samples(
         levels=np.concatenate(cols["levels"]).astype(np.float32),
         degraded=np.concatenate(cols["degraded"]),
         detected=np.concatenate(cols["detected"]),
-        crops=faces.crops,
-        landmarks=faces.landmarks.astype(np.float32),
-        boxes=faces.boxes.astype(np.float32),
-        confidence=faces.confidence.astype(np.float32),
-        landmarks_estimated=np.asarray(faces.landmarks_estimated, bool),
-        visible=faces.visible.astype(np.float32),
-        eye_openness=faces.eye_openness.astype(np.float32),
+        faces=FaceBatch.concat(batches),
         embeddings=np.concatenate(embeddings).astype(np.float32),
         embedder=embedder.name,
     )
