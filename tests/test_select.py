@@ -61,3 +61,7 @@ def test_learned_levels_name_the_worst_degradations() -> None:
     reasons = {p.observation.frame_index: p.reasons for p in picks}
     assert "learned degradation: blur 0.62, occlusion 0.31" in reasons[1]
     assert "learned degradation: none above 0.15" in reasons[0]
+    multipliers_only = {**levels, "visibility": 1.0, "eyes_open": 1.0}
+    obs[1].factors.update(multipliers_only)
+    picks = select_best(Track.from_observations(1, 0, obs), 1)
+    assert not any(r.startswith(("strongest", "weakest")) for r in picks[0].reasons)

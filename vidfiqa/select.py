@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # Only components are ranked in reasons; other factors (yaw, raw values) are diagnostics.
-from vidfiqa.quality.factors import COMPONENTS
+from vidfiqa.quality.factors import COMPONENTS, MULTIPLIERS
 from vidfiqa.types import FaceObservation, Track
 
 #: Learned factor levels (0 none .. 1 severe) below this are not worth a reason.
@@ -36,10 +36,13 @@ class Selection:
 def _reasons(obs: FaceObservation, place: int, n: int, median: float, relaxed: bool) -> list[str]:
     comps = {k: obs.factors[k] for k in COMPONENTS if k in obs.factors}
     out = [f"quality {obs.quality:.3f} (track median {median:.3f}), #{place} of {n} frames"]
-    if comps:
+    if len(comps) > len(MULTIPLIERS):
         ordered = sorted(comps.items(), key=lambda kv: kv[1], reverse=True)
         out.append("strongest: " + ", ".join(f"{k} {v:.2f}" for k, v in ordered[:2]))
         out.append("weakest: " + ", ".join(f"{k} {v:.2f}" for k, v in ordered[-2:][::-1]))
+    elif any(v < 1 for v in comps.values()):
+        # Only the multipliers (a learned scorer): strongest and weakest would name the same two.
+        out.append("limited by: " + ", ".join(f"{k} {v:.2f}" for k, v in comps.items() if v < 1))
     levels = {k.removesuffix("_level"): v for k, v in obs.factors.items() if k.endswith("_level")}
     if levels:
         worst = sorted(((v, k) for k, v in levels.items() if v >= LEVEL_SHOWN), reverse=True)[:2]
