@@ -3,7 +3,8 @@
 Trains the student once per teacher (the same recipe as ``vidfiqa train distill``), then measures
 on the validation samples: the ``factors`` scorer and each of its components, ``lightqnet`` (all
 widths, with ../shared/models), ``stability`` (on a subset: it runs ~3 faces/s), and every
-student with and without flip TTA and each branch alone; speed in faces/s at batch 64.
+student and the shipped model with and without flip TTA and each branch alone; speed in
+faces/s at batch 64. ``--teachers ""`` trains no student and builds only the validation samples.
 
     python scripts/quality_table.py --lfw ../shared/data/lfw --model-root ../shared/models \
         --out benchmarks/quality_lfw.json --students /tmp/students
@@ -22,7 +23,10 @@ from vidfiqa.build import build_detector, build_embedder, build_landmarker, buil
 from vidfiqa.config import load_config
 from vidfiqa.eval.fiqa import scenario, utility_correlation
 from vidfiqa.learn import (
+    VAL_UNDEGRADED,
+    VAL_VARIANTS,
     SampleModels,
+    _cache_path,
     baselines,
     distill_lfw,
     measure,
@@ -30,10 +34,10 @@ from vidfiqa.learn import (
     score_samples,
     validation,
 )
-from vidfiqa.lfw_split import split_lfw
+from vidfiqa.lfw_split import LfwSplit, split_lfw
 from vidfiqa.models.lightweight import load_checkpoint
 from vidfiqa.quality.distilled import PACKAGED, DistilledScorer
-from vidfiqa.quality_set import FaceSamples
+from vidfiqa.quality_set import FaceSamples, build_samples
 
 ARRAYS = ("source", "variant", "levels", "degraded", "detected", "embeddings")
 
@@ -48,6 +52,32 @@ def faces_per_second(scorer, batch, repeats: int = 3) -> float:
     return round(repeats * len(batch) / (time.perf_counter() - t), 1)
 
 
+def progress(side: str, n: int):
+    """A per-photo callback that prints every 200 photos."""
+    done = iter(range(1, n + 1))
+
+    def step(_: int) -> None:
+        i = next(done)
+        if i % 200 == 0 or i == n:
+            print(f"{side} samples: {i}/{n} photos", flush=True)
+
+    return step
+
+
+def validation_samples(split: LfwSplit, models: SampleModels, *, seed: int, cache: Path) -> FaceSamples:
+    """The validation side of ``sample_sets`` alone: the same samples, the same cache file."""
+    path = _cache_path(cache, "val", split.val, models, seed, VAL_VARIANTS)
+    if path.is_file():
+        return FaceSamples.load(path)
+    val = build_samples(
+        [split.paths[k] for k in split.val], split.val, split.people(split.val), variants=VAL_VARIANTS,
+        undegraded=VAL_UNDEGRADED, seed=seed + 1, detector=models.detector, landmarker=models.landmarker,
+        embedder=models.embedder, progress=progress("val", len(split.val)),
+    )  # fmt: skip
+    val.save(path)
+    return val
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lfw", required=True)
@@ -56,8 +86,9 @@ def main() -> None:
     ap.add_argument("--students", required=True, help="folder for the per-teacher checkpoints")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--stability-templates", type=int, default=100)
-    ap.add_argument("--teachers", default=",".join(TEACHERS))
+    ap.add_argument("--teachers", default=",".join(TEACHERS), help='"": no students')
     args = ap.parse_args()
+    teachers = [t for t in args.teachers.split(",") if t]
 
     config = load_config(None, {"quality.model_root": args.model_root})
     models = SampleModels(
@@ -65,8 +96,10 @@ def main() -> None:
     )
     cache = Path.home() / ".cache" / "vidfiqa" / "quality_sets"
     split = split_lfw(args.lfw)
-    sets = sample_sets(split, models, seed=0, cache=cache)
-    val = sets.val
+    if teachers:
+        val = sample_sets(split, models, seed=0, cache=cache, progress=progress).val
+    else:
+        val = validation_samples(split, models, seed=0, cache=cache)
     plan = validation(val, split.val_pairs)
     speed_batch = val.batch(np.arange(64))
     table: dict[str, dict] = {}
@@ -103,14 +136,18 @@ def main() -> None:
     settings = dict(epochs=args.epochs, batch_size=64, lr=2e-3, alpha=1.0, factor_weight=1.0, input_size=96,
                     val_fraction=0.1)  # fmt: skip
     Path(args.students).mkdir(parents=True, exist_ok=True)
-    for teacher in args.teachers.split(","):
+    networks = {}
+    for teacher in teachers:
         path = Path(args.students) / f"distilled-{teacher.replace('+', '-')}.pt"
         if not path.is_file():
             distill_lfw(
                 args.lfw, path, teacher=teacher, models=models, scorer_for=scorer, seed=0, cache=cache,
                 command=f"scripts/quality_table.py (teacher {teacher})", log=print, **settings,
             )  # fmt: skip
-        model, _ = load_checkpoint(path)
+        networks[f"distilled[{teacher}]"] = load_checkpoint(path)[0]
+    if PACKAGED.is_file():  # the shipped weights, made by 'vidfiqa train distill' (see its record)
+        networks["distilled (shipped)"] = load_checkpoint(PACKAGED)[0]
+    for name, model in networks.items():
         for label, kwargs in (
             ("", {}),
             (" no-TTA", {"flip_tta": False}),
@@ -120,30 +157,21 @@ def main() -> None:
             model.flip_tta = kwargs.pop("flip_tta", True)
             s = DistilledScorer(model=model, device="cpu", **kwargs)
             row = measure(val, plan, score_samples(s, val).scores)
-            table[f"distilled[{teacher}]{label}"] = row | {"faces_per_s": faces_per_second(s, speed_batch)}
+            table[f"{name}{label}"] = row | {"faces_per_s": faces_per_second(s, speed_batch)}
+        model.flip_tta = True
         save()
-    if PACKAGED.is_file():  # the shipped weights, made by 'vidfiqa train distill' (see its record)
-        shipped = DistilledScorer(device="cpu")
-        row = measure(val, plan, score_samples(shipped, val).scores)
-        table["distilled (shipped)"] = row | {"faces_per_s": faces_per_second(shipped, speed_batch)}
-        names_shipped = {"distilled (shipped)": shipped}
-    else:
-        names_shipped = {}
     table["baselines"] = baselines(val, plan)
     save()
     # stability embeds every face four more times (~3 faces/s here): a subset of templates,
     # with the other scorers on the same subset beside it.
     subset = np.flatnonzero((plan.template >= 0) & (plan.template < args.stability_templates))
     names = {"stability": None, "factors": factors, "lightqnet": scorer("lightqnet")}
-    for teacher in args.teachers.split(","):
-        model, _ = load_checkpoint(Path(args.students) / f"distilled-{teacher.replace('+', '-')}.pt")
-        names[f"distilled[{teacher}]"] = DistilledScorer(model=model, device="cpu")
+    names |= {name: DistilledScorer(model=model, device="cpu") for name, model in networks.items()}
     part = FaceSamples(
         **{f: getattr(val, f) for f in ("keys", "identities", "embedder")},
         **{f: getattr(val, f)[subset] for f in ARRAYS},
         faces=val.batch(subset),
     )
-    names |= names_shipped
     for name, s in names.items():
         s = s or scorer(name)
         t = time.perf_counter()

@@ -8,7 +8,7 @@ from PIL import Image
 
 from tests.conftest import SAMPLES
 from vidfiqa.cli import cli
-from vidfiqa.quality.factors import COMPONENTS
+from vidfiqa.degrade import APPLIED
 
 
 def all_commands(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -49,6 +49,9 @@ def test_probe_prints_json() -> None:
     assert info["width"] == 480 and info["height"] == 360 and info["rotation"] == 0
 
 
+DEFAULT_FACTORS = [f"{f}_level" for f in (*APPLIED, "pose")] + ["learned", "visibility", "eyes_open"]
+
+
 def test_best_frames_end_to_end_on_sample(tmp_path: Path, sample) -> None:
     video, truth = sample("group_walk")
     out = tmp_path / "best"
@@ -64,7 +67,7 @@ def test_best_frames_end_to_end_on_sample(tmp_path: Path, sample) -> None:
         assert 1 <= r["rank"] <= 3
         assert len(r["box"]) == 4 and len(r["landmarks"]) == 5
         assert 0 <= r["quality"] <= 1
-        for name in COMPONENTS:
+        for name in DEFAULT_FACTORS:  # the default scorer is `distilled`
             assert 0 <= r[f"factor_{name}"] <= 1
         crop = Image.open(out / r["crop"])
         assert crop.size == (112, 112)

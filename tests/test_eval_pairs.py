@@ -57,6 +57,11 @@ def test_eval_pairs_end_to_end_and_store_reuse(pair_csv: Path, tmp_path: Path) -
         "12",
         "--no-progress",
     ]
+    # --factor reads stored components of the factors scorer; under another it says so first.
+    result = CliRunner().invoke(cli, [*base, "--factor", "sharpness", "--out", str(tmp_path / "o0")])
+    assert result.exit_code == 1 and "add --scorer factors" in result.output
+    assert not (tmp_path / "o0").exists() and not (tmp_path / "e.db").exists()
+    base += ["--scorer", "factors"]
     result = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "o1")])
     assert result.exit_code == 0, result.output
     assert f"error: {pair_csv.parent / 'missing.mp4'}: no such file" in result.stderr

@@ -127,4 +127,4 @@ def test_eval_ijb_command(ijb: tuple[Path, Path], tmp_path: Path, five_points: b
     assert m["auc"] > 0.95  # same-person templates from different photos score above impostors
     assert m["tar@far=1e-06"] is None  # 160 impostor pairs cannot measure FAR 1e-6
     assert m["tar@far=0.1"] > 0.8
-    assert "| factors | mean |" in (out / "results.md").read_text()
+    assert "| distilled | mean |" in (out / "results.md").read_text()

@@ -15,7 +15,7 @@ from vidfiqa.align import align_arcface
 from vidfiqa.cli import cli
 from vidfiqa.config import load_config
 from vidfiqa.models.backbones.mobilenet import MobileNetV3Small, ShuffleNetV2
-from vidfiqa.models.lightweight import LightweightEnsemble, LightweightScorer, MSECorrLoss
+from vidfiqa.models.lightweight import LightweightEnsemble, LightweightScorer, MSECorrLoss, to_input
 from vidfiqa.pipeline import analyse_video, revisit
 from vidfiqa.train import train_lightweight
 
@@ -50,6 +50,25 @@ def test_flip_tta_averages_both_branches_and_views() -> None:
         ).mean(0)
         torch.testing.assert_close(model(x), expected)
     assert model(x).shape == (3,)
+
+
+def test_folded_batch_norms_compute_the_same_and_leave_the_callers_network_alone() -> None:
+    torch.manual_seed(0)
+    model = LightweightEnsemble(factors=("blur",), input_size=96).eval()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in norms:  # trained-looking statistics, so that folding has something to fold
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+        bn.weight.data.uniform_(0.5, 1.5)
+    crops = np.random.default_rng(0).integers(0, 256, (5, 112, 112, 3), np.uint8)
+    scorer = LightweightScorer(model=model, device="cpu")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in scorer.model.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == len(norms) > 50
+    with torch.no_grad():
+        quality, levels = model.outputs(to_input(crops, torch.device("cpu"), 96))
+    q, f = scorer.predict(crops)
+    np.testing.assert_allclose(q, quality.numpy(), atol=1e-5)
+    np.testing.assert_allclose(f, levels.numpy(), atol=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -101,7 +101,7 @@ def test_quality_follows_the_blur_ramp(sample) -> None:
     """On blur_ramp.mp4 (Gaussian blur sigma rising linearly 0 -> 4 over the clip), the factor
     quality of the tracked face must fall with the blur: Spearman rho <= -0.9."""
     video, truth = sample("blur_ramp")
-    analysis = analyse_video(video, load_config(None, {"detector.every": 1}))
+    analysis = analyse_video(video, load_config(None, {"detector.every": 1, "quality.scorer": "factors"}))
     sigma = {f["index"]: f["degradation"]["blur_sigma"] for f in truth["frames"]}
     obs = [t.observation(i) for t in analysis.tracks for i in range(len(t))]
     assert len(obs) >= 0.8 * len(truth["frames"])

@@ -85,7 +85,9 @@ def test_video_report_shows_tracks_timelines_best_frames_and_templates(video_rep
     # Contact sheet + per track a timeline and up to 3 crops.
     assert 1 + 2 * len(tracks) <= len(images) <= 1 + 4 * len(tracks)
     assert all(im.size[0] > 0 for im in images)
-    assert html.count("<th>factors</th>") == len(tracks) and "sharpness" in html
+    # The default scorer (distilled) explains with its learned degradation levels.
+    assert html.count("<th>factors</th>") == len(tracks) and "blur_level" in html
+    assert "learned degradation" in html
     # Each template row lists its frames with weights that add up to 1.
     for cell in re.findall(r"<td>((?:\d+ \(\d\.\d{3}\)(?:, )?)+)</td>", html):
         weights = [float(w) for w in re.findall(r"\((\d\.\d{3})\)", cell)]
@@ -188,7 +190,7 @@ def test_runs_lists_what_each_run_stored(stored: tuple[str, Path]) -> None:
 def test_eval_report_holds_the_table_and_both_plots(eval_report: Path) -> None:
     html = eval_report.read_text()
     assert "<h2>ROC</h2>" in html and "<h2>EDC</h2>" in html
-    assert "tar@far=0.001" in html and "<td>factors</td>" in html
+    assert "tar@far=0.001" in html and "<td>distilled</td>" in html
     assert len(_images(html)) == 2
 
 

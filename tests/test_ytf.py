@@ -201,14 +201,14 @@ def test_eval_ytf_command_on_mini(mini: Path, tmp_path: Path, protocol: str) -> 
     assert result.exit_code == 0, result.output
     data = json.loads((out / "results.json").read_text())
     assert [(r["scorer"], r["strategy"]) for r in data["results"]] == [
-        ("factors", "best"),
-        ("factors", "mean"),
+        ("distilled", "best"),
+        ("distilled", "mean"),
     ]
     mean = data["results"][1]["metrics"]
     if protocol == "restricted":
         assert data["results"][0]["missing"] == ["Nobody/1 | Aaron_Guiel/5#1"]
         assert mean["pairs"] == 6 and mean["accuracy"] == 1.0
-        assert "| factors | mean | 100.00 ± 0.00 |" in (out / "results.md").read_text()
+        assert "| distilled | mean | 100.00 ± 0.00 |" in (out / "results.md").read_text()
     else:
         assert mean["pairs"] == 15 and mean["genuine"] == 3 and mean["auc"] == 1.0
         assert mean["tar@far=0.001"] is None  # 12 impostor pairs cannot measure FAR 1e-3

@@ -33,7 +33,7 @@ def eval_group() -> None:
 def _eval_models(scorers: tuple[str, ...], config: Config | None = None) -> dict[str, Any]:
     from vidfiqa.build import build_scorer
 
-    return {n: build(build_scorer, n, config) for n in scorers or ("factors",)}
+    return {n: build(build_scorer, n, config) for n in scorers or ((config or Config()).quality.scorer,)}
 
 
 def _extractor(config: Config, scorers: dict[str, Any], *, detect: bool, cache: Path, max_frames=None):
@@ -371,6 +371,11 @@ def eval_pairs(
     except (EvalInputError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     config = config_from_options(config_path, video_opts, {"templates.embed": "all"})
+    if factors and config.quality.scorer != "factors":
+        raise click.ClickException(
+            f"--factor reads the components that the factors scorer stores, and the scorer is "
+            f"{config.quality.scorer}; add --scorer factors"
+        )
     scorer_map = _eval_models((config.quality.scorer, *(f"factors:{f}" for f in factors)), config)
     out = writable_dir(out_dir, "output folder")
     writable_dir(index_path, "index folder")

@@ -91,7 +91,7 @@ class TrackerConfig(_Section):
 
 
 class QualityConfig(_Section):
-    scorer: QualityName = "factors"
+    scorer: QualityName = "distilled"
     weights: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_WEIGHTS), description="factors only"
     )

@@ -20,7 +20,7 @@ from vidfiqa.eval.types import Pair
 from vidfiqa.lfw_split import LfwSplit, split_lfw
 from vidfiqa.models.base import Detector, Embedder, Landmarker, QualityScorer
 from vidfiqa.models.lightweight import LightweightEnsemble, round_as_saved, save_checkpoint
-from vidfiqa.quality.distilled import DistilledScorer
+from vidfiqa.quality.distilled import SCORE, DistilledScorer
 from vidfiqa.quality_set import FACTORS, FaceSamples, build_samples, recognition_utility
 from vidfiqa.train import BranchReport, TrainError, train_lightweight
 from vidfiqa.types import QualityResult
@@ -347,7 +347,9 @@ def distill_lfw(
         },  # fmt: skip
         "label_optimisation": {"beta": beta, "epsilon": epsilon, "threshold": round(student.threshold, 6)},
         "settings": settings,
+        "score": SCORE,
         "validation": measure(val, plan, distilled_quality(student.model, val)),
+        "validation_quality_head": measure(val, plan, distilled_quality(student.model, val, calibrate=False)),
         "baselines": baselines(val, plan),
         "training": {
             name: {"loss": r.losses, "val_srcc": r.srcc, "val_factor_mae": r.factor_mae}

@@ -143,9 +143,10 @@ EMBEDDED_MODELS = (
     EmbeddedModel(
         "distilled",
         "vidfiqa",
-        "quality scorer (vidfiqa's own weights, vidfiqa/weights/)",
+        "default quality scorer (vidfiqa's own weights, vidfiqa/weights/)",
         "MobileNetV3-Small + ShuffleNetV2 x0.5 ensemble (VQualA 2025) distilled as in eDifFIQA "
-        "(Babnik et al., T-BIOM 2024) on LFW by 'vidfiqa train distill'",
+        "(Babnik et al., T-BIOM 2024) on LFW by 'vidfiqa train distill', calibrated by its factor "
+        "heads as in CLIB-FIQA (Ou et al., CVPR 2024)",
     ),
     EmbeddedModel(
         "dlib-hog",
