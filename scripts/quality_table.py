@@ -23,21 +23,19 @@ from vidfiqa.build import build_detector, build_embedder, build_landmarker, buil
 from vidfiqa.config import load_config
 from vidfiqa.eval.fiqa import scenario, utility_correlation
 from vidfiqa.learn import (
-    VAL_UNDEGRADED,
-    VAL_VARIANTS,
     SampleModels,
-    _cache_path,
     baselines,
     distill_lfw,
     measure,
     sample_sets,
     score_samples,
+    side_samples,
     validation,
 )
-from vidfiqa.lfw_split import LfwSplit, split_lfw
+from vidfiqa.lfw_split import split_lfw
 from vidfiqa.models.lightweight import load_checkpoint
 from vidfiqa.quality.distilled import PACKAGED, DistilledScorer
-from vidfiqa.quality_set import FaceSamples, build_samples
+from vidfiqa.quality_set import FaceSamples
 
 ARRAYS = ("source", "variant", "levels", "degraded", "detected", "embeddings")
 
@@ -64,20 +62,6 @@ def progress(side: str, n: int):
     return step
 
 
-def validation_samples(split: LfwSplit, models: SampleModels, *, seed: int, cache: Path) -> FaceSamples:
-    """The validation side of ``sample_sets`` alone: the same samples, the same cache file."""
-    path = _cache_path(cache, "val", split.val, models, seed, VAL_VARIANTS)
-    if path.is_file():
-        return FaceSamples.load(path)
-    val = build_samples(
-        [split.paths[k] for k in split.val], split.val, split.people(split.val), variants=VAL_VARIANTS,
-        undegraded=VAL_UNDEGRADED, seed=seed + 1, detector=models.detector, landmarker=models.landmarker,
-        embedder=models.embedder, progress=progress("val", len(split.val)),
-    )  # fmt: skip
-    val.save(path)
-    return val
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lfw", required=True)
@@ -99,7 +83,7 @@ def main() -> None:
     if teachers:
         val = sample_sets(split, models, seed=0, cache=cache, progress=progress).val
     else:
-        val = validation_samples(split, models, seed=0, cache=cache)
+        val = side_samples(split, models, "val", seed=0, cache=cache, progress=progress)
     plan = validation(val, split.val_pairs)
     speed_batch = val.batch(np.arange(64))
     table: dict[str, dict] = {}

@@ -58,6 +58,43 @@ def _cache_path(
     return cache / f"lfw-{side}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
 
 
+def side_samples(
+    split: LfwSplit,
+    stages: SampleModels,
+    side: str,
+    *,
+    seed: int,
+    cache: Path | None,
+    train_variants: int = TRAIN_VARIANTS,
+    progress: Callable[[str, int], Callable[[int], None]] | None = None,
+) -> FaceSamples:
+    """The samples of one side (``"train"`` or ``"val"``) of ``split``, from ``cache`` when built
+    before with the same photos, models and seed; see :func:`sample_sets`."""
+    keys, variants, undegraded = (
+        (split.train, train_variants, TRAIN_UNDEGRADED)
+        if side == "train"
+        else (split.val, VAL_VARIANTS, VAL_UNDEGRADED)
+    )
+    path = _cache_path(cache, side, keys, stages, seed, variants) if cache else None
+    if path is not None and path.is_file():
+        return FaceSamples.load(path)
+    samples = build_samples(
+        [split.paths[k] for k in keys],
+        keys,
+        split.people(keys),
+        variants=variants,
+        undegraded=undegraded,
+        seed=seed + (0 if side == "train" else 1),
+        detector=stages.detector,
+        landmarker=stages.landmarker,
+        embedder=stages.embedder,
+        progress=progress(side, len(keys)) if progress else None,
+    )
+    if path is not None:
+        samples.save(path)
+    return samples
+
+
 def sample_sets(
     split: LfwSplit,
     stages: SampleModels,
@@ -70,30 +107,13 @@ def sample_sets(
     """Training and validation samples of ``split`` (from ``cache`` when built before with the
     same photos, models and seed), ``train_variants`` per training photo (one clean).
     ``progress(side, n)`` gives a per-photo callback."""
-    out = {}
-    for side, keys, variants, undegraded in (
-        ("train", split.train, train_variants, TRAIN_UNDEGRADED),
-        ("val", split.val, VAL_VARIANTS, VAL_UNDEGRADED),
-    ):
-        path = _cache_path(cache, side, keys, stages, seed, variants) if cache else None
-        if path is not None and path.is_file():
-            out[side] = FaceSamples.load(path)
-            continue
-        out[side] = build_samples(
-            [split.paths[k] for k in keys],
-            keys,
-            split.people(keys),
-            variants=variants,
-            undegraded=undegraded,
-            seed=seed + (0 if side == "train" else 1),
-            detector=stages.detector,
-            landmarker=stages.landmarker,
-            embedder=stages.embedder,
-            progress=progress(side, len(keys)) if progress else None,
+    train, val = (
+        side_samples(
+            split, stages, side, seed=seed, cache=cache, train_variants=train_variants, progress=progress
         )
-        if path is not None:
-            out[side].save(path)
-    return SampleSets(out["train"], out["val"])
+        for side in ("train", "val")
+    )
+    return SampleSets(train, val)
 
 
 @dataclass(frozen=True, slots=True)
