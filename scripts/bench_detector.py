@@ -1,6 +1,7 @@
 """Recall / speed trade-off of the detector settings, measured in one process.
 
-For each setting (detector, longest side the detector sees, detect every n frames) the pipeline
+For each setting (detector, longest side the detector sees, detect every n frames, every how
+many key frames the whole frame is detected, landmarks) the pipeline
 analyses each clip (decode, detect, track, landmarks, quality; no templates) and is scored on
 - recall: the share of the consensus faces of ``benchmarks/consensus_<clip>.json`` (made by
   ``scripts/detector_consensus.py``, HOG not voting) that an observation box of the same frame
@@ -31,26 +32,35 @@ CLIPS = {
     "talking_head_a": SHARED / "talking_head_a.mp4",
     "group_walk": ROOT / "sample_videos" / "group_walk.mp4",
 }
-#: (detector, max_side, every, landmarks): the old default (HOG), the default (RetinaFace at native
-#: size every 2nd frame), the fast preset (960, every 4th), the grid between, and both presets with
-#: the detector's own landmarks instead of dlib's 68 points.
+#: (detector, max_side, every, full_every, landmarks): the old default (HOG), the last release's
+#: (RetinaFace at native size every 2nd frame, dlib's 68 points), the same with the detector's
+#: five points and dlib's eye openness on key frames, then with every 2nd or 4th key frame
+#: detected only around the tracked faces (the default: 2), and the fast grid (the five points
+#: alone; the last release's fast preset is 960/4/1).
 SETTINGS = [
-    ("dlib-hog", None, 2, "dlib68"),
-    ("retinaface", None, 2, "dlib68"),
-    ("retinaface", None, 4, "dlib68"),
-    ("retinaface", 1280, 2, "dlib68"),
-    ("retinaface", 1280, 4, "dlib68"),
-    ("retinaface", 960, 2, "dlib68"),
-    ("retinaface", 960, 4, "dlib68"),
-    ("retinaface", 640, 2, "dlib68"),
-    ("retinaface", 640, 4, "dlib68"),
-    ("retinaface", None, 2, "detector5"),
-    ("retinaface", 960, 4, "detector5"),
+    ("dlib-hog", None, 2, 1, "dlib68"),
+    ("retinaface", None, 2, 1, "dlib68"),
+    ("retinaface", None, 2, 1, "detector5-eyes"),
+    ("retinaface", None, 2, 2, "detector5-eyes"),
+    ("retinaface", None, 2, 4, "detector5-eyes"),
+    ("retinaface", None, 4, 2, "detector5-eyes"),
+    ("retinaface", 1280, 2, 2, "detector5-eyes"),
+    ("retinaface", 960, 2, 2, "detector5-eyes"),
+    ("retinaface", 960, 4, 1, "detector5"),
+    ("retinaface", 960, 4, 2, "detector5"),
+    ("retinaface", 960, 4, 4, "detector5"),
+    ("retinaface", 640, 4, 2, "detector5"),
 ]
 
 
 def measure(
-    clip: Path, reference: dict, detector: str, max_side: int | None, every: int, landmarks: str
+    clip: Path,
+    reference: dict,
+    detector: str,
+    max_side: int | None,
+    every: int,
+    full_every: int,
+    landmarks: str,
 ) -> dict:
     config = load_config(
         None,
@@ -58,6 +68,7 @@ def measure(
             "detector.name": detector,
             "detector.max_side": max_side,
             "detector.every": every,
+            "detector.full_every": full_every,
             "landmarks.name": landmarks,
         },
     )
@@ -69,6 +80,7 @@ def measure(
         "detector": detector,
         "max_side": max_side,
         "every": every,
+        "full_every": full_every,
         "landmarks": landmarks,
         "fps": analysis.frames_read / seconds,
         "tracks": len(analysis.tracks),

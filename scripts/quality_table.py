@@ -4,7 +4,8 @@ Trains the student once per teacher (the same recipe as ``vidfiqa train distill`
 on the validation samples: the ``factors`` scorer and each of its components, ``lightqnet`` (all
 widths, with ../shared/models), ``stability`` (on a subset: it runs ~3 faces/s), and every
 student and the shipped model with and without flip TTA and each branch alone; speed in
-faces/s at batch 64. ``--teachers ""`` trains no student and builds only the validation samples.
+faces/s at batch 64. ``--teachers ""`` trains no student and builds only the validation samples;
+``--landmarks NAME`` builds them with another landmarker (the alignment every scorer then sees).
 
     python scripts/quality_table.py --lfw ../shared/data/lfw --model-root ../shared/models \
         --out benchmarks/quality_lfw.json --students /tmp/students
@@ -71,10 +72,14 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--stability-templates", type=int, default=100)
     ap.add_argument("--teachers", default=",".join(TEACHERS), help='"": no students')
+    ap.add_argument("--landmarks", default=None, help="landmarker of the samples (default: the config's)")
     args = ap.parse_args()
     teachers = [t for t in args.teachers.split(",") if t]
 
-    config = load_config(None, {"quality.model_root": args.model_root})
+    overrides = {"quality.model_root": args.model_root}
+    if args.landmarks:
+        overrides["landmarks.name"] = args.landmarks
+    config = load_config(None, overrides)
     models = SampleModels(
         build_detector(config, still=True), build_landmarker(config), build_embedder(config)
     )
@@ -86,7 +91,9 @@ def main() -> None:
         val = side_samples(split, models, "val", seed=0, cache=cache, progress=progress)
     plan = validation(val, split.val_pairs)
     speed_batch = val.batch(np.arange(64))
-    table: dict[str, dict] = {}
+    table: dict[str, dict] = {
+        "samples": {"landmarker": models.landmarker.name, "photos": len(val.keys), "samples": len(val.source)}
+    }
     out = Path(args.out)
 
     def save() -> None:

@@ -11,6 +11,7 @@ from vidfiqa.align import (
     align_dlib_chip,
     context_crop,
     similarity_transform,
+    similarity_transforms,
     visible_fraction,
 )
 from vidfiqa.models.dlib_models import DlibHogDetector, DlibLandmarker, DlibResNetEmbedder
@@ -28,6 +29,30 @@ def test_similarity_transform_recovers_a_known_transform() -> None:
     np.testing.assert_allclose(m[:, 2], shift, atol=1e-9)
     with pytest.raises(ValueError, match="need two"):
         similarity_transform(src[:1], dst[:1])
+
+
+def _umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Umeyama's SVD solution without reflection, the reference for the closed form."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    u, sig, vt = np.linalg.svd(d.T @ s / len(src))
+    sign = np.array([1.0, -1.0 if np.linalg.det(u) * np.linalg.det(vt) < 0 else 1.0])
+    var_s = (s**2).sum() / len(src)
+    m = np.empty((2, 3))
+    m[:, :2] = ((sig * sign).sum() / var_s if var_s > 0 else 1.0) * (u @ np.diag(sign) @ vt)
+    m[:, 2] = mu_d - m[:, :2] @ mu_s
+    return m
+
+
+def test_closed_form_similarity_is_umeyamas() -> None:
+    rng = np.random.default_rng(0)
+    points = rng.normal(50, 30, (40, 5, 2))
+    points[-1, :, 0] *= -1  # a mirrored face: no reflection may be fitted
+    points[-2] = points[-2, :1]  # no spread
+    for dst in (ARCFACE_112, rng.normal(0, 10, (5, 2))):
+        reference = np.stack([_umeyama(p, dst) for p in points])
+        np.testing.assert_allclose(similarity_transforms(points, dst), reference, atol=1e-9)
+        np.testing.assert_allclose(similarity_transform(points[0], dst), reference[0], atol=1e-9)
 
 
 def test_arcface_alignment_puts_landmarks_on_the_template() -> None:

@@ -39,12 +39,23 @@ def assert_same_analysis(a: VideoAnalysis, b: VideoAnalysis) -> None:
 @pytest.mark.parametrize(("name", "frames"), [("talking_head_a.mp4", 48), ("multi_face_walk_1080p.mp4", 40)])
 def test_batched_detection_matches_one_at_a_time(shared_data: Path, name: str, frames: int) -> None:
     video = shared_data / "videos" / name
-    one = _analyse(video, 1, **{"video.max_frames": frames})
-    eight = _analyse(video, 8, **{"video.max_frames": frames})
+    one = _analyse(video, 1, **{"video.max_frames": frames, "detector.full_every": 1})
+    eight = _analyse(video, 8, **{"video.max_frames": frames, "detector.full_every": 1})
     assert one.tracks, "the clip should have faces"
     assert_same_analysis(one, eight)
     assert one.detector_calls == one.detections  # batch 1: one key frame per call
     assert eight.detector_calls == math.ceil(eight.detections / 8) < one.detector_calls
+
+
+def test_batches_of_whole_frames_between_region_key_frames(shared_data: Path) -> None:
+    # Key frames detected around tracked faces run when their turn comes, with the tracks of
+    # the steps before them; the whole-frame ones around them still go in batches.
+    video = shared_data / "videos" / "multi_face_walk_1080p.mp4"
+    one = _analyse(video, 1, **{"video.max_frames": 40, "detector.full_every": 2})
+    eight = _analyse(video, 8, **{"video.max_frames": 40, "detector.full_every": 2})
+    assert len(one.tracks) >= 3
+    assert_same_analysis(one, eight)
+    assert eight.detector_calls < one.detector_calls
 
 
 def test_shot_cut_inside_look_ahead() -> None:
@@ -106,7 +117,8 @@ def test_key_frames_do_not_depend_on_batch(tmp_path: Path, every: int) -> None:
     def run(batch: int) -> tuple[VideoAnalysis, list[list[str]]]:
         recorder = _Recorder()
         stages = Stages(detector=recorder, landmarker=None, scorer=None)  # no face: never called
-        config = load_config(None, {"detector.every": every, "detector.batch": batch})
+        overrides = {"detector.every": every, "detector.batch": batch, "detector.full_every": 1}
+        config = load_config(None, overrides)
         return analyse_video(video, config, stages), recorder.calls
 
     base, base_calls = run(1)

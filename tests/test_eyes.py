@@ -20,11 +20,15 @@ def test_eye_aspect_ratio_by_hand() -> None:
     np.testing.assert_allclose(eye_aspect_ratio(shapes), [0.25])
 
 
-@pytest.mark.parametrize("scorer", ["factors", "distilled"])
-def test_blinks_rank_below_every_open_eyed_frame(shared_data: Path, scorer: str) -> None:
+@pytest.mark.parametrize(
+    ("scorer", "landmarks"),
+    [("factors", "dlib68"), ("distilled", "dlib68"), ("distilled", "detector5-eyes")],
+)
+def test_blinks_rank_below_every_open_eyed_frame(shared_data: Path, scorer: str, landmarks: str) -> None:
     # talking_head_a closes its eyes at frames 94-97 and 185-187 (looked at, and eye aspect
-    # ratios of 0.13-0.15 against a median of 0.29).
-    config = load_config(None, {"quality.scorer": scorer})
+    # ratios of 0.13-0.15 against a median of 0.29). With detector5-eyes frame 95 lies between
+    # key frames: its openness is interpolated, not measured.
+    config = load_config(None, {"quality.scorer": scorer, "landmarks.name": landmarks})
     analysis = analyse_video(shared_data / "videos" / "talking_head_a.mp4", config)
     track = max(analysis.tracks, key=len)
     frames = track.frames.tolist()
@@ -37,3 +41,43 @@ def test_blinks_rank_below_every_open_eyed_frame(shared_data: Path, scorer: str)
     picks = select_best(track, 5, min_gap=5)
     assert all(p.observation.factors["eyes_open"] == 1.0 for p in picks)
     assert "eyes_open" in " ".join(select_best(track, len(track))[-1].reasons)
+
+
+def test_detector5_eyes_measures_detected_rows_only(shared_data: Path) -> None:
+    from vidfiqa.models.detector_landmarks import DetectorLandmarks
+    from vidfiqa.models.retinaface import RetinaFaceDetector
+    from vidfiqa.video import open_video
+
+    with open_video(shared_data / "videos" / "talking_head_a.mp4") as reader:
+        image = next(iter(reader)).image
+    found = RetinaFaceDetector(max_side=None).detect([image])[0]
+    assert len(found) == 1
+    rows = found[[0, 0, 0]]
+    rows.data["interpolated"] = np.array([False, True, True])
+    rows.data["eye_openness"] = np.array([np.nan, 0.11, np.nan], np.float32)
+    points = rows.landmarks.copy()
+    out = DetectorLandmarks(eyes=True).landmark(image, rows)
+    np.testing.assert_array_equal(out.landmarks, points)  # aligned by the detector's points
+    assert 0.2 < out.data["eye_openness"][0] < 0.4  # measured: open eyes
+    assert out.data["eye_openness"][1] == np.float32(0.11)  # interpolated value kept
+    assert np.isnan(out.data["eye_openness"][2])  # neither: not measured
+    assert not out.data["landmarks_estimated"].any()
+    assert "eye_openness" not in DetectorLandmarks().landmark(image, found[[0]]).data
+
+
+def test_detector5_eyes_aligns_boxes_without_points_by_dlib68(shared_data: Path) -> None:
+    # A dataset's labelled boxes (YTF) and dlib's detectors give no points: dlib's 68 align them.
+    from vidfiqa.models.detector_landmarks import DetectorLandmarks
+    from vidfiqa.models.dlib_models import DlibHogDetector, DlibLandmarker
+    from vidfiqa.video import open_video
+
+    with open_video(shared_data / "videos" / "talking_head_a.mp4") as reader:
+        image = next(iter(reader)).image
+    found = DlibHogDetector().detect([image])[0]
+    assert len(found) == 1 and found.landmarks is None
+    ours = DetectorLandmarks(eyes=True).landmark(image, found[[0]])
+    dlib = DlibLandmarker(points=68).landmark(image, found[[0]])
+    np.testing.assert_array_equal(ours.landmarks, dlib.landmarks)
+    np.testing.assert_array_equal(ours.data["eye_openness"], dlib.data["eye_openness"])
+    with pytest.raises(ValueError, match="'detector5' need a detector that gives them"):
+        DetectorLandmarks().landmark(image, found[[0]])

@@ -93,6 +93,15 @@ def test_video_report_shows_tracks_timelines_best_frames_and_templates(video_rep
         weights = [float(w) for w in re.findall(r"\((\d\.\d{3})\)", cell)]
         assert abs(sum(weights) - 1) < 0.01
     assert html.count("<td>best</td>") == len(tracks) and html.count("<td>softmax:0.05</td>") == len(tracks)
+    assert "<td>retinaface, every 2 frames, the whole frame every 2 key frames</td>" in html
+
+
+def test_detection_options_reach_the_run(tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    args = ["report", str(SAMPLES / "group_walk.mp4"), "--out", str(out), "--no-progress"]
+    result = CliRunner().invoke(cli, [*args, "--max-frames", "6", "--detect-every", "3", "--full-every", "1"])
+    assert result.exit_code == 0, result.output
+    assert "<td>retinaface, every 3 frames</td>" in out.read_text()
 
 
 def _without_store_references(html: str) -> str:

@@ -10,6 +10,7 @@ from importlib import metadata
 import numpy as np
 import pytest
 
+from vidfiqa.geometry import nms
 from vidfiqa.models import retinaface as rf
 from vidfiqa.models.files import ModelFileError
 from vidfiqa.types import Detections
@@ -182,8 +183,8 @@ def test_priors_match_graph_outputs():
 def test_nms_keeps_highest_and_disjoint():
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 10.5]], np.float32)
     scores = np.array([0.8, 0.9, 0.7, 0.6], np.float32)
-    assert rf.nms(boxes, scores, 0.4).tolist() == [1, 2]
-    assert rf.nms(boxes, scores, 0.9).tolist() == [1, 0, 2]  # last box: IoU 0.95 with the first
+    assert nms(boxes, scores, 0.4).tolist() == [1, 2]
+    assert nms(boxes, scores, 0.9).tolist() == [1, 0, 2]  # last box: IoU 0.95 with the first
 
 
 def test_timing_and_faces_per_frame(walk, capsys):

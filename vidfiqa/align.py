@@ -46,8 +46,8 @@ def dlib_chip_template(size: int = 150, padding: float = 0.25) -> np.ndarray:
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity (rotation, uniform scale, translation) mapping ``src`` to ``dst``.
 
-    Umeyama's closed form, "Least-squares estimation of transformation parameters between two
-    point patterns", IEEE TPAMI 13(4), 1991, without reflection.
+    The optimum of Umeyama's "Least-squares estimation of transformation parameters between two
+    point patterns" (IEEE TPAMI 13(4), 1991) without reflection; see :func:`similarity_transforms`.
 
     Args:
         src: float ``(k, 2)`` points, ``k >= 2``.
@@ -60,20 +60,38 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     dst = np.asarray(dst, dtype=np.float64)
     if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2 or len(src) < 2:
         raise ValueError(f"need two (k, 2) point sets with k >= 2, got {src.shape} and {dst.shape}")
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    cov = d.T @ s / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.ones(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[-1] = -1.0
-    rot = u @ np.diag(sign) @ vt
-    var_s = (s**2).sum() / len(src)
-    scale = float((sig * sign).sum() / var_s) if var_s > 0 else 1.0
-    m = np.empty((2, 3))
-    m[:, :2] = scale * rot
-    m[:, 2] = mu_d - m[:, :2] @ mu_s
-    return m
+    return similarity_transforms(src[None], dst)[0]
+
+
+def similarity_transforms(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """:func:`similarity_transform` of many point sets at once.
+
+    In the plane a rotation with scale is multiplication by one complex number ``z``, and the
+    ``z`` minimising ``sum |d_k - z s_k|^2`` over centred points is ``sum conj(s_k) d_k /
+    sum |s_k|^2``: Umeyama's SVD solution in closed form (a tenth of its time a face). Point sets
+    with no spread map by the identity rotation, as Umeyama's does.
+
+    Args:
+        src: float ``(B, k, 2)`` points.
+        dst: float ``(k, 2)`` template, or ``(B, k, 2)``.
+
+    Returns:
+        float64 ``(B, 2, 3)``.
+    """
+    src = np.asarray(src, np.float64)
+    dst = np.broadcast_to(np.asarray(dst, np.float64), src.shape)
+    mu_s, mu_d = src.mean(1), dst.mean(1)
+    s, d = src - mu_s[:, None], dst - mu_d[:, None]
+    spread = (s**2).sum((1, 2))
+    re = (s * d).sum((1, 2))
+    im = (s[..., 0] * d[..., 1] - s[..., 1] * d[..., 0]).sum(1)
+    flat = spread <= 0
+    spread = np.where(flat, 1.0, spread)
+    a, b = np.where(flat, 1.0, re / spread), np.where(flat, 0.0, im / spread)
+    out = np.empty((len(src), 2, 3))
+    out[:, 0, 0], out[:, 0, 1], out[:, 1, 0], out[:, 1, 1] = a, -b, b, a
+    out[:, :, 2] = mu_d - np.einsum("bij,bj->bi", out[:, :, :2], mu_s)
+    return out
 
 
 def warp(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
@@ -95,9 +113,11 @@ def align_arcface(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> 
     Returns:
         uint8 ``(n, size, size, 3)``.
     """
-    dst = ARCFACE_112 * (size / 112.0)
-    crops = [warp(image, similarity_transform(p, dst), size) for p in np.asarray(landmarks)]
-    return np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+    landmarks = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
+    if not len(landmarks):
+        return np.zeros((0, size, size, 3), np.uint8)
+    matrices = similarity_transforms(landmarks, ARCFACE_112 * (size / 112.0))
+    return np.stack([warp(image, m, size) for m in matrices])
 
 
 def visible_fraction(
@@ -121,14 +141,16 @@ def visible_fraction(
     gy, gx = np.meshgrid(
         np.linspace(rows[0], rows[-1], 16), np.linspace(cols[0], cols[-1], 16), indexing="ij"
     )
-    grid = np.stack([gx.ravel(), gy.ravel(), np.ones(gx.size)])
-    dst = ARCFACE_112 * (size / 112.0)
-    out = np.zeros(len(landmarks), np.float32)
-    for i, pts in enumerate(np.asarray(landmarks)):
-        inverse = cv2.invertAffineTransform(similarity_transform(pts, dst))
-        x, y = inverse @ grid
-        out[i] = np.mean((x > -0.5) & (x < w - 0.5) & (y > -0.5) & (y < h - 0.5))
-    return out
+    grid = np.stack([gx.ravel(), gy.ravel()])
+    landmarks = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
+    if not len(landmarks):
+        return np.zeros(0, np.float32)
+    # The grid back into the frame through each frame -> crop map [A | t]: A^-1 (grid - t).
+    m = similarity_transforms(landmarks, ARCFACE_112 * (size / 112.0))
+    inverse = np.linalg.inv(m[:, :, :2])
+    x, y = np.moveaxis(inverse @ (grid - m[:, :, 2:]), 1, 0)
+    inside = (x > -0.5) & (x < w - 0.5) & (y > -0.5) & (y < h - 0.5)
+    return inside.mean(1).astype(np.float32)
 
 
 def align_dlib_chip(

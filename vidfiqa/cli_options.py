@@ -92,6 +92,12 @@ run_options = _stack(
             help="Detect every n frames, track and interpolate between [default: 2].",
         ),
         click.option(
+            "--full-every",
+            type=click.IntRange(min=1),
+            help="Detect every n-th key frame whole, the others only around the faces tracked "
+            f"so far; 1: always whole [default: {Config().detector.full_every}].",
+        ),
+        click.option(
             "--landmarks",
             type=click.Choice(LANDMARKERS),
             help=f"Landmark model [default: {Config().landmarks.name}].",
@@ -135,6 +141,7 @@ def config_from_options(config_path: str | None, video_opts: dict[str, Any], ext
             "detector.name": video_opts["detector"],
             "detector.upsample": video_opts["upsample"],
             "detector.every": video_opts["detect_every"],
+            "detector.full_every": video_opts["full_every"],
             "landmarks.name": video_opts["landmarks"],
             "quality.scorer": video_opts["scorer"],
             "quality.model_root": video_opts["model_root"],

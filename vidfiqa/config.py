@@ -38,7 +38,7 @@ QualityName = Literal[
 QUALITY_SCORERS: tuple[str, ...] = get_args(QualityName)
 #: Detectors, landmarkers and embedders by name; the CLI's choices are read from these.
 DetectorName = Literal["dlib-hog", "dlib-cnn", "dlib-cnn-dlib", "scrfd", "retinaface"]
-LandmarkName = Literal["dlib68", "dlib5", "scrfd5", "detector5"]
+LandmarkName = Literal["dlib68", "dlib5", "scrfd5", "detector5", "detector5-eyes"]
 EmbedderName = Literal["dlib-resnet", "dlib-resnet-dlib", "arcface"]
 DETECTORS: tuple[str, ...] = get_args(DetectorName)
 LANDMARKERS: tuple[str, ...] = get_args(LandmarkName)
@@ -64,6 +64,12 @@ class DetectorConfig(_Section):
     upsample: int = Field(0, ge=0, le=3)
     max_side: int | None = Field(None, ge=64, description="detect on frames shrunk to this side")
     every: int = Field(2, ge=1, description="run detection every n read frames; track between")
+    full_every: int = Field(
+        2,
+        ge=1,
+        description="every n-th key frame of a shot is detected whole; the others only around "
+        "the faces tracked so far (new faces wait for the next whole one)",
+    )
     batch: int | None = Field(
         None,
         ge=1,
@@ -73,7 +79,7 @@ class DetectorConfig(_Section):
 
 
 class LandmarkConfig(_Section):
-    name: LandmarkName = "dlib68"
+    name: LandmarkName = "detector5-eyes"
 
 
 class InsightfaceConfig(_Section):
@@ -144,6 +150,15 @@ class Config(_Section):
     embedder: EmbedderConfig = EmbedderConfig()
     insightface: InsightfaceConfig = InsightfaceConfig()
     templates: TemplateConfig = TemplateConfig()
+
+    @model_validator(mode="after")
+    def _points_for_detector5(self) -> Config:
+        if self.landmarks.name == "detector5" and self.detector.name not in ("retinaface", "scrfd"):
+            raise ValueError(
+                f"landmarks 'detector5' keep the detector's points and {self.detector.name} gives "
+                "none: use retinaface or scrfd, or landmarks detector5-eyes or dlib68"
+            )
+        return self
 
 
 class ConfigError(Exception):

@@ -1,18 +1,22 @@
 """Wires the stages: decode -> detect (every n frames) -> track -> interpolate -> landmarks ->
-align -> quality, one video at a time, holding at most ``detector.batch * detector.every``
-frames in memory.
+align -> quality, one video at a time, holding at most ``detector.batch * detector.every *
+detector.full_every`` frames in memory.
 
 Detection runs on key frames only; the boxes of the frames in between are interpolated linearly
 between the two key frames that bracket them, for tracks present in both, and every tracked face
-in every frame then gets landmarks (dlib's predictor refines an approximate box well) and a
-quality score, the faces scored ``QUALITY_BATCH`` at a time across key segments. At a shot cut
-the previous shot is closed with a detection on its last frame, the tracker is reset, and
-detection runs on the cut frame.
+in every frame then gets landmarks (with ``detector5-eyes`` the detector's points, interpolated
+like the boxes, and eye openness measured on key frames) and a quality score, the faces scored
+``QUALITY_BATCH`` at a time across key segments. Every ``detector.full_every``-th key frame of a
+shot is detected whole; the others only in regions around the faces tracked so far
+(:mod:`vidfiqa.regions`). At a shot cut the previous shot is closed with a detection on its last
+frame, the tracker is reset, and the cut frame is detected whole.
 
-Which frames are key frames depends only on the frames themselves (their count, shot cuts and
-sizes), never on what is detected, so the run looks ahead: it plans the steps of up to
-``detector.batch`` key frames, detects all of them in one detector call, then replays the
-tracking and interpolation in frame order, exactly as if each key frame had been detected alone.
+Which frames are key frames, and which of them are detected whole, depends only on the frames
+themselves (their count, shot cuts and sizes), never on what is detected, so the run looks
+ahead: it plans the steps of up to ``detector.batch`` whole key frames, detects all of them in
+one detector call, then replays the tracking and interpolation in frame order, exactly as if each
+key frame had been detected alone (a region key frame is detected in its turn: it needs the
+tracks so far).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from vidfiqa.build import Stages, build_stages
 from vidfiqa.config import Config
 from vidfiqa.models.base import FaceBatch, Landmarker
 from vidfiqa.quality.factors import FACE_REGION
+from vidfiqa.regions import detect_in_regions, expected_faces, face_regions
 from vidfiqa.shots import ShotDetector
 from vidfiqa.track import IouTracker
 from vidfiqa.types import Detections, Frame, Track
@@ -171,7 +176,8 @@ def _interpolate(start: tuple[Frame, Detections], end: tuple[Frame, Detections],
     if not len(common):
         return Detections.empty()
     a = (frame.index - f0.index) / (f1.index - f0.index)
-    mix = {k: (1 - a) * d0.data[k][i0] + a * d1.data[k][i1] for k in ("confidence",)}
+    mixed = [k for k in ("confidence", "eye_openness") if k in d0.data and k in d1.data]
+    mix = {k: (1 - a) * d0.data[k][i0] + a * d1.data[k][i1] for k in mixed}
     # A detector's own landmarks move with its boxes (dlib's predictor replaces them per frame).
     both = d0.landmarks is not None and d1.landmarks is not None
     return Detections(
@@ -185,11 +191,13 @@ def _interpolate(start: tuple[Frame, Detections], end: tuple[Frame, Detections],
 
 @dataclass(slots=True)
 class _Key:
-    """Detect ``frame``, then interpolate ``between`` (the frames since the shot's previous key
-    frame) and observe them and ``frame``."""
+    """Detect ``frame`` (the whole of it, or only around the faces tracked so far when not
+    ``full``), then interpolate ``between`` (the frames since the shot's previous key frame) and
+    observe them and ``frame``."""
 
     frame: Frame
     between: list[Frame]
+    full: bool = True
 
 
 @dataclass(slots=True)
@@ -233,13 +241,26 @@ class _VideoRun:
         self.timer.add("detect", t)
         self.detector_calls += 1
         self.key_frames += len(frames)
-        out = []
-        for d in found:
-            sides = np.minimum(d.boxes[:, 2] - d.boxes[:, 0], d.boxes[:, 3] - d.boxes[:, 1])
-            d = d[sides >= self.config.tracker.min_face]
-            d.data["interpolated"] = np.zeros(len(d), bool)
-            out.append(d)
-        return out
+        return [self._kept(d) for d in found]
+
+    def detect_regions(self, frame: Frame) -> Detections:
+        """The tracked faces of ``frame``, each looked for around where its track is expected
+        (:mod:`vidfiqa.regions`), in one detector call."""
+        predicted = self.tracker.predicted_boxes()
+        t = time.perf_counter()
+        found = detect_in_regions(self.stages.detector, frame.image, face_regions(predicted))
+        faces = expected_faces(found, predicted)
+        self.timer.add("detect", t)
+        self.detector_calls += bool(len(predicted))
+        self.key_frames += 1
+        return self._kept(faces)
+
+    def _kept(self, d: Detections) -> Detections:
+        """``d`` without faces smaller than ``tracker.min_face``, marked detected."""
+        sides = np.minimum(d.boxes[:, 2] - d.boxes[:, 0], d.boxes[:, 3] - d.boxes[:, 1])
+        d = d[sides >= self.config.tracker.min_face]
+        d.data["interpolated"] = np.zeros(len(d), bool)
+        return d
 
     def observe(self, items: list[tuple[Frame, Detections]]) -> None:
         """Landmarks and alignment for every tracked face of ``items``; their quality follows
@@ -314,14 +335,17 @@ class _VideoRun:
     def close_segment(
         self, start: tuple[Frame, Detections] | None, between: list[Frame], end: tuple[Frame, Detections]
     ) -> None:
-        items = [(f, _interpolate(start, end, f)) for f in between] if start else []
-        self.observe(items + [end])
+        # The key frame first: what its landmarker measured (eye openness) is interpolated too.
+        self.observe([end])
+        if start:
+            self.observe([(f, _interpolate(start, end, f)) for f in between])
 
     def plan(self, frames: Iterator[Frame], progress: Callable[[int], None] | None) -> Iterator[_Key | _Cut]:
         """The steps of a run over ``frames``, in order; needs no detection result. Feeds the
         shot detector and counts ``frames_read``."""
-        every = self.config.detector.every
+        every, full_every = self.config.detector.every, self.config.detector.full_every
         open_shot = False  # a key frame of the current shot has been planned
+        keys = 0  # key frames planned in the current shot
         pending: list[Frame] = []
         size = None
         for frame in frames:
@@ -332,24 +356,25 @@ class _VideoRun:
             # pixels, so they must neither be matched nor interpolated across.
             if (self.shots.update(frame.image) or resized) and open_shot:
                 if pending:  # close the shot with a detection on its last frame
-                    yield _Key(pending[-1], pending[:-1])
+                    yield _Key(pending[-1], pending[:-1], keys % full_every == 0)
                     pending = []
                 yield _Cut(frame.index)
-                open_shot = False
+                open_shot, keys = False, 0
             if not open_shot or len(pending) + 1 >= every:
-                yield _Key(frame, pending)
-                open_shot, pending = True, []
+                yield _Key(frame, pending, keys % full_every == 0)
+                open_shot, pending, keys = True, [], keys + 1
             else:
                 pending.append(frame)
             if progress:
                 progress(1)
         if pending:
-            yield _Key(pending[-1], pending[:-1])
+            yield _Key(pending[-1], pending[:-1], keys % full_every == 0)
 
     def execute(self, steps: list[_Key | _Cut]) -> None:
-        """Detect the key frames of ``steps`` in one call, then track, interpolate and observe
-        step by step."""
-        found = iter(self.detect([s.frame for s in steps if isinstance(s, _Key)]))
+        """Detect the full key frames of ``steps`` in one call, then track, interpolate and
+        observe step by step (a key frame detected around its tracked faces is detected then:
+        it needs the tracks of the steps before it)."""
+        found = iter(self.detect([s.frame for s in steps if isinstance(s, _Key) and s.full]))
         for step in steps:
             if isinstance(step, _Cut):
                 self.tracker.reset()
@@ -357,7 +382,8 @@ class _VideoRun:
                 self.shot_starts.append(step.index)
                 self.last_key = None
             else:
-                key = step.frame, self.tracker.update(next(found))
+                detections = next(found) if step.full else self.detect_regions(step.frame)
+                key = step.frame, self.tracker.update(detections)
                 self.close_segment(self.last_key, step.between, key)
                 self.last_key = key
 
@@ -369,7 +395,7 @@ class _VideoRun:
         keys = 0
         for step in self.plan(frames, progress):
             steps.append(step)
-            keys += isinstance(step, _Key)
+            keys += isinstance(step, _Key) and step.full
             if keys == batch:
                 self.execute(steps)
                 steps, keys = [], 0

@@ -110,13 +110,19 @@ def pose_levels(landmarks: np.ndarray, estimated: np.ndarray) -> np.ndarray:
 
 
 def _match(found: Detections, clean: Detections) -> Detections:
-    """The detection of ``found`` on the clean face, else the clean box at confidence 0."""
+    """The detection of ``found`` on the clean face, else the clean box (and landmarks) at
+    confidence 0."""
     if len(found):
         iou = box_iou(found.boxes, clean.boxes)[:, 0]
         best = int(np.argmax(iou))
         if iou[best] >= _MATCH_IOU:
             return found[[best]]
-    return given_face(clean.boxes[0], score=0.0, confidence=0.0)
+    face = given_face(clean.boxes[0], score=0.0, confidence=0.0)
+    # Degradations do not move the face: a landmarker that keeps the detector's points
+    # (detector5) takes the clean photo's.
+    if clean.landmarks is not None:
+        face.landmarks = clean.landmarks[:1].copy()
+    return face
 
 
 def build_samples(

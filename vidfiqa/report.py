@@ -68,6 +68,12 @@ class TrackSection:
     ref: str = ""
 
 
+def _detector_line(config: Config) -> str:
+    d = config.detector
+    whole = "" if d.full_every == 1 else f", the whole frame every {d.full_every} key frames"
+    return f"{d.name}, every {d.every} frames{whole}"
+
+
 def _timeline(track: Track, picks: list[Selection]) -> str:
     fig, ax = plt.subplots(figsize=(8, 1.9))
     ax.plot(track.frames, track.qualities, lw=1.2, color="#3465a4")
@@ -199,7 +205,7 @@ def video_report(
         "shots": str(len(analysis.shot_starts)),
         "tracks": str(len(analysis.tracks)),
         "quality scorer": config.quality.scorer,
-        "detector": f"{config.detector.name}, every {config.detector.every} frames",
+        "detector": _detector_line(config),
     }
     return render(Path(video).name, summary, sections, crops.crops)
 
@@ -266,7 +272,7 @@ def stored_video_report(
         "decoding": decoding_summary(video.damaged_packets, video.damaged_frames, video.sizes or []),
         "tracks": str(len(sections)),
         "quality scorer": config.quality.scorer,
-        "detector": f"{config.detector.name}, every {config.detector.every} frames",
+        "detector": _detector_line(config),
         "processed": f"{video.created_at:%Y-%m-%d %H:%M:%S}",
     }
     return render(Path(video.path).name, summary, sections, crops, notes=[missing] if missing else [])

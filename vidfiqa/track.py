@@ -94,6 +94,10 @@ class IouTracker:
         near = (distance < reach) & (ratio > 2 / 3) & (ratio < 1.5) & (self.max_shift > 0)
         return near, np.where(near, 1 - distance / reach, 0.0)
 
+    def predicted_boxes(self) -> np.ndarray:
+        """Where each live track is expected at the next detection round, float64 ``(n, 4)``."""
+        return np.stack([t.predicted() for t in self._tracks]) if self._tracks else np.zeros((0, 4))
+
     def update(self, detections: Detections) -> Detections:
         """Associate one detection round with the live tracks.
 

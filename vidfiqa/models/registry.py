@@ -92,7 +92,9 @@ def _load_builtin() -> None:
     register("detector", "dlib-cnn-dlib", dlib_models.DlibCnnDetector)
     register("landmarker", "dlib68", lambda: dlib_models.DlibLandmarker(points=68))
     register("landmarker", "dlib5", lambda: dlib_models.DlibLandmarker(points=5))
-    register("landmarker", "detector5", _Lazy("vidfiqa.models.detector_landmarks", "DetectorLandmarks"))
+    detector5 = _Lazy("vidfiqa.models.detector_landmarks", "DetectorLandmarks")
+    register("landmarker", "detector5", detector5)
+    register("landmarker", "detector5-eyes", lambda: detector5(eyes=True))
     # dlib's embedder run by torch (same descriptors, batched, CUDA-capable) is the default;
     # dlib's own implementation stays selectable.
     register("embedder", "dlib-resnet", _Lazy("vidfiqa.models.dlib_torch", "TorchDlibEmbedder"))

@@ -1,0 +1,58 @@
+"""What the landmarker costs the quality pipeline: the LFW validation table of the shipped
+``distilled`` scorer with its samples aligned by each landmarker.
+
+Each landmarker changes every sample's ArcFace crop (what the scorer sees), its dlib chip (what the
+embedder sees, so the templates themselves) and, for ``detector5-eyes`` against ``dlib68``, where
+eye openness comes from. The scorer was trained on ``dlib68`` samples. Samples are built (or read
+from the cache) exactly as ``scripts/quality_table.py`` builds them.
+
+    python scripts/quality_alignment.py --lfw ../shared/data/lfw \
+        --out benchmarks/quality_alignment.json dlib68 detector5-eyes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from vidfiqa.build import build_detector, build_embedder, build_landmarker
+from vidfiqa.config import load_config
+from vidfiqa.learn import SampleModels, baselines, measure, score_samples, side_samples, validation
+from vidfiqa.lfw_split import split_lfw
+from vidfiqa.quality.distilled import DistilledScorer
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lfw", required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("landmarkers", nargs="+")
+    args = ap.parse_args()
+    cache = Path.home() / ".cache" / "vidfiqa" / "quality_sets"
+    split = split_lfw(args.lfw)
+    table: dict[str, dict] = {"command": "python scripts/quality_alignment.py " + " ".join(args.landmarkers)}
+    for name in args.landmarkers:
+        config = load_config(None, {"landmarks.name": name})
+        models = SampleModels(
+            build_detector(config, still=True), build_landmarker(config), build_embedder(config)
+        )
+        t = time.perf_counter()
+        val = side_samples(split, models, "val", seed=0, cache=cache)
+        plan = validation(val, split.val_pairs)
+        table[name] = {
+            "samples": len(val.source),
+            "build_or_load_s": round(time.perf_counter() - t, 1),
+            "distilled": measure(val, plan, score_samples(DistilledScorer(device="cpu"), val).scores),
+            "distilled_quality_head": measure(
+                val, plan, score_samples(DistilledScorer(device="cpu", calibrate=False), val).scores
+            ),
+            **baselines(val, plan),
+        }
+        args.out.write_text(json.dumps(table, indent=1) + "\n")
+        print(name, json.dumps(table[name]), flush=True)
+
+
+if __name__ == "__main__":
+    main()
