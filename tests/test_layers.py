@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "vidfiqa.build": 2,
     # 3: pipeline stages and what runs them on images or for training.
     "vidfiqa.pipeline": 3,
+    "vidfiqa.regions": 3,
     "vidfiqa.track": 3,
     "vidfiqa.shots": 3,
     "vidfiqa.select": 3,
