@@ -17,9 +17,16 @@ import json
 import time
 from pathlib import Path
 
-from vidfiqa.build import build_detector, build_embedder, build_landmarker
 from vidfiqa.config import load_config
-from vidfiqa.learn import SampleModels, baselines, measure, score_samples, side_samples, validation
+from vidfiqa.learn import (
+    SAMPLE_CACHE,
+    SampleModels,
+    baselines,
+    measure,
+    score_samples,
+    side_samples,
+    validation,
+)
 from vidfiqa.lfw_split import split_lfw
 from vidfiqa.quality.distilled import DistilledScorer
 
@@ -30,14 +37,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("landmarkers", nargs="+")
     args = ap.parse_args()
-    cache = Path.home() / ".cache" / "vidfiqa" / "quality_sets"
+    cache = SAMPLE_CACHE
     split = split_lfw(args.lfw)
     table: dict[str, dict] = {"command": "python scripts/quality_alignment.py " + " ".join(args.landmarkers)}
     for name in args.landmarkers:
         config = load_config(None, {"landmarks.name": name})
-        models = SampleModels(
-            build_detector(config, still=True), build_landmarker(config), build_embedder(config)
-        )
+        models = SampleModels.of(config)
         t = time.perf_counter()
         val = side_samples(split, models, "val", seed=0, cache=cache)
         plan = validation(val, split.val_pairs)

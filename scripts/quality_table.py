@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vidfiqa.build import build_detector, build_embedder, build_landmarker, build_scorer
+from vidfiqa.build import build_scorer
 from vidfiqa.config import load_config
 from vidfiqa.eval.fiqa import scenario, utility_correlation
 from vidfiqa.learn import (
+    SAMPLE_CACHE,
     SampleModels,
     baselines,
     distill_lfw,
@@ -80,10 +81,8 @@ def main() -> None:
     if args.landmarks:
         overrides["landmarks.name"] = args.landmarks
     config = load_config(None, overrides)
-    models = SampleModels(
-        build_detector(config, still=True), build_landmarker(config), build_embedder(config)
-    )
-    cache = Path.home() / ".cache" / "vidfiqa" / "quality_sets"
+    models = SampleModels.of(config)
+    cache = SAMPLE_CACHE
     split = split_lfw(args.lfw)
     if teachers:
         val = sample_sets(split, models, seed=0, cache=cache, progress=progress).val

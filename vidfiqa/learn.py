@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
+from vidfiqa.build import build_detector, build_embedder, build_landmarker
+from vidfiqa.config import Config
 from vidfiqa.distill import optimise_labels
 from vidfiqa.eval.fiqa import pair_edc, scenario, utility_correlation
 from vidfiqa.eval.types import Pair
@@ -39,6 +41,10 @@ class SampleSets:
     val: FaceSamples
 
 
+#: Where built LFW samples are kept between runs (``vidfiqa train distill --cache``, the scripts).
+SAMPLE_CACHE = Path.home() / ".cache" / "vidfiqa" / "quality_sets"
+
+
 @dataclass(frozen=True, slots=True)
 class SampleModels:
     """The models that find, align and embed the samples (the pipeline's own)."""
@@ -46,6 +52,11 @@ class SampleModels:
     detector: Detector
     landmarker: Landmarker
     embedder: Embedder
+
+    @classmethod
+    def of(cls, config: Config) -> SampleModels:
+        """The detector (set for still photos), landmarker and embedder of ``config``."""
+        return cls(build_detector(config, still=True), build_landmarker(config), build_embedder(config))
 
 
 def _cache_path(

@@ -348,6 +348,10 @@ class _VideoRun:
         keys = 0  # key frames planned in the current shot
         pending: list[Frame] = []
         size = None
+
+        def key(frame: Frame, between: list[Frame]) -> _Key:
+            return _Key(frame, between, full=keys % full_every == 0)
+
         for frame in frames:
             self.frames_read += 1
             resized = size is not None and frame.image.shape != size
@@ -356,19 +360,19 @@ class _VideoRun:
             # pixels, so they must neither be matched nor interpolated across.
             if (self.shots.update(frame.image) or resized) and open_shot:
                 if pending:  # close the shot with a detection on its last frame
-                    yield _Key(pending[-1], pending[:-1], keys % full_every == 0)
+                    yield key(pending[-1], pending[:-1])
                     pending = []
                 yield _Cut(frame.index)
                 open_shot, keys = False, 0
             if not open_shot or len(pending) + 1 >= every:
-                yield _Key(frame, pending, keys % full_every == 0)
+                yield key(frame, pending)
                 open_shot, pending, keys = True, [], keys + 1
             else:
                 pending.append(frame)
             if progress:
                 progress(1)
         if pending:
-            yield _Key(pending[-1], pending[:-1], keys % full_every == 0)
+            yield key(pending[-1], pending[:-1])
 
     def execute(self, steps: list[_Key | _Cut]) -> None:
         """Detect the full key frames of ``steps`` in one call, then track, interpolate and
