@@ -4,7 +4,9 @@
 Each landmarker changes every sample's ArcFace crop (what the scorer sees), its dlib chip (what the
 embedder sees, so the templates themselves) and, for ``detector5-eyes`` against ``dlib68``, where
 eye openness comes from. The scorer was trained on ``dlib68`` samples. Samples are built (or read
-from the cache) exactly as ``scripts/quality_table.py`` builds them.
+from the cache) exactly as ``scripts/quality_table.py`` builds them. ``distilled`` is the default
+scorer (no flip TTA); ``distilled_flip_tta`` averages it with the mirrored crop's, as the
+lightweight ensemble was published and as ``distilled`` scored before.
 
     python scripts/quality_alignment.py --lfw ../shared/data/lfw \
         --out benchmarks/quality_alignment.json dlib68 detector5-eyes
@@ -50,6 +52,9 @@ def main() -> None:
             "samples": len(val.source),
             "build_or_load_s": round(time.perf_counter() - t, 1),
             "distilled": measure(val, plan, score_samples(DistilledScorer(device="cpu"), val).scores),
+            "distilled_flip_tta": measure(
+                val, plan, score_samples(DistilledScorer(device="cpu", flip_tta=True), val).scores
+            ),
             "distilled_quality_head": measure(
                 val, plan, score_samples(DistilledScorer(device="cpu", calibrate=False), val).scores
             ),

@@ -75,11 +75,9 @@ def test_expected_faces_takes_the_nearest_and_drops_duplicates() -> None:
     assert len(expected_faces([], np.zeros((0, 4)))) == 0
 
 
-def _consensus_recall(shared_data: Path, config: str | None, overrides: dict) -> float:
-    reference = json.loads((ROOT / "benchmarks" / "consensus_multi_face_walk_1080p.json").read_text())
-    analysis = analyse_video(
-        shared_data / "videos" / "multi_face_walk_1080p.mp4", load_config(config, overrides)
-    )
+def _consensus_recall(shared_data: Path, clip: str, config: str | None, overrides: dict) -> float:
+    reference = json.loads((ROOT / "benchmarks" / f"consensus_{clip}.json").read_text())
+    analysis = analyse_video(shared_data / "videos" / f"{clip}.mp4", load_config(config, overrides))
     return recall(reference, boxes_by_frame(analysis.tracks))["recall"]
 
 
@@ -87,10 +85,17 @@ def _consensus_recall(shared_data: Path, config: str | None, overrides: dict) ->
 @pytest.mark.parametrize(
     ("config", "overrides", "target"),
     [
-        (None, {}, 0.95),  # issue 15: the default favours recall
-        (CONFIGS / "fast.yaml", {}, 0.85),  # and the fast preset keeps 0.85
+        (None, {}, 0.95),  # issue 15: the default favours recall (measured 1.000)
+        (CONFIGS / "fast.yaml", {}, 0.85),  # and the fast preset keeps 0.85 (measured 0.940)
         (None, {"detector.full_every": 1}, 0.99),  # whole frames only: the reference
     ],
 )
 def test_walk_recall_against_the_cnn_consensus(shared_data, config, overrides, target) -> None:
-    assert _consensus_recall(shared_data, config, overrides) >= target
+    assert _consensus_recall(shared_data, "multi_face_walk_1080p", config, overrides) >= target
+
+
+@pytest.mark.slow
+def test_film_clip_recall_across_its_cuts(shared_data) -> None:
+    # Tears of Steel: 60 consensus faces. The last release's default missed the first face after
+    # a cut between two shots of the same street (frame 21), which its shot detector did not see.
+    assert _consensus_recall(shared_data, "tears_of_steel_clip", None, {}) == 1.0

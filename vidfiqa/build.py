@@ -77,7 +77,8 @@ def build_scorer(name: str, config: Config | None = None) -> QualityScorer:
     if name == "distilled":
         from vidfiqa.quality.distilled import DistilledScorer
 
-        return DistilledScorer(checkpoint=config.quality.checkpoint, device=config.quality.device)
+        q = config.quality
+        return DistilledScorer(checkpoint=q.checkpoint, device=q.device, flip_tta=q.flip_tta)
     if name == "stability":
         from vidfiqa.quality.stability import StabilityQuality
 

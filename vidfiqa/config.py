@@ -92,7 +92,9 @@ class TrackerConfig(_Section):
     min_hits: int = Field(2, ge=1)
     max_misses: int = Field(5, ge=0)
     max_shift: float = Field(1.0, ge=0, description="near-miss reach in face sides (fast motion)")
-    shot_threshold: float = Field(0.5, gt=0, le=1)
+    shot_threshold: float = Field(
+        0.3, gt=0, le=1, description="least histogram distance of a shot cut (vidfiqa/shots.py)"
+    )
     min_face: int = Field(20, ge=0, description="ignore detections smaller than this (px)")
 
 
@@ -106,6 +108,7 @@ class QualityConfig(_Section):
         None, description="distilled only: a 'vidfiqa train distill' file (default: the packaged one)"
     )
     device: str | None = Field(None, description="torch device; cuda when available")
+    flip_tta: bool = Field(False, description="distilled only: also score the mirrored crop")
 
     @model_validator(mode="after")
     def _known_components(self) -> QualityConfig:

@@ -204,13 +204,13 @@ class RetinaFaceDetector:
 
     Finds faces in RGB uint8 ``(H, W, 3)`` frames; the smallest anchor is 16 px of network input
     (48 px of a 1920-wide frame at ``max_side=640``). Each frame is resized so its longer side is
-    ``max_side``; frames of one size within a chunk of ``batch_size`` run as one batch through
+    at most ``max_side``; frames of one size within a chunk of ``batch_size`` run as one batch through
     the graph's dynamic batch axis (a video's frames all do). No padding is added, so a frame's
     result does not depend on what it is batched with.
 
     Args:
-        max_side: network input's longer side in pixels, frames enlarged or shrunk to it
-            (``None``: native size). Larger finds smaller faces; cost grows with the area.
+        max_side: network input's longest side in pixels: larger frames are shrunk to it, smaller
+            ones kept (``None``: native size). Larger finds smaller faces; cost grows with the area.
         score_threshold: face probability a detection needs.
         nms_threshold: IoU above which a lower-scoring overlapping box is dropped.
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; ``None`` picks CUDA when onnxruntime has
