@@ -108,6 +108,9 @@ def main() -> None:
     command = "python scripts/bench_detector.py --out " + str(args.out)
     result = {"command": command + "".join(f" --speed-only {p}" for p in args.speed_only), "clips": {}}
     clips = {name: CLIPS[name] for name in args.clips} | {p.stem: p for p in args.speed_only}
+    for path in args.speed_only:
+        if not path.is_file():
+            parser.error(f"--speed-only: no such file: {path}")
     for name, path in clips.items():
         consensus = ROOT / "benchmarks" / f"consensus_{name}.json"
         reference = json.loads(consensus.read_text()) if name in CLIPS else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import cv2
@@ -36,15 +37,29 @@ def main() -> None:
     parser.add_argument("source")
     parser.add_argument("out")
     args = parser.parse_args()
-    with av.open(args.source) as src, av.open(args.out, "w") as dst:
+    try:
+        encode(args.source, args.out)
+    except (av.error.FFmpegError, OSError, IndexError) as error:
+        parser.exit(1, f"make_talking_head_720p: cannot make {args.out} from {args.source}: {error}\n")
+
+
+def encode(source: str, out: str) -> None:
+    """Every frame of ``source``'s first video stream, widened, as H.264 into ``out``; ``out``
+    is removed again if writing it fails, and left as it was if ``source`` cannot be read."""
+    with av.open(source) as src:
         rate = src.streams.video[0].average_rate or Fraction(25)
-        stream = dst.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
-        stream.options = {"crf": "23", "preset": "medium"}
-        for frame in src.decode(video=0):
-            image = widen(frame.to_ndarray(format="rgb24"))
-            dst.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        dst.mux(stream.encode())
+        try:
+            with av.open(out, "w") as dst:
+                stream = dst.add_stream("libx264", rate=rate)
+                stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+                stream.options = {"crf": "23", "preset": "medium"}
+                for frame in src.decode(video=0):
+                    image = widen(frame.to_ndarray(format="rgb24"))
+                    dst.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+                dst.mux(stream.encode())
+        except BaseException:
+            Path(out).unlink(missing_ok=True)  # no half-written clip
+            raise
 
 
 if __name__ == "__main__":

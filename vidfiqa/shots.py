@@ -48,11 +48,14 @@ class ShotDetector:
         window: int = 8,
         min_length: int = 4,
     ):
+        if not 1 <= min_length <= window + 1:
+            # The shot's length is read off its recorded steps, which keep ``window``.
+            raise ValueError(f"min_length must be within 1..window + 1, got {min_length}")
         self.threshold = threshold
         self.ratio = ratio
         self.min_length = min_length
-        self._length = 0  # frames of the current shot
         self._recent: deque[Histograms] = deque(maxlen=memory)
+        #: Distances between the consecutive frames of the current shot (its frames less one).
         self._steps: deque[float] = deque(maxlen=window)
 
     @staticmethod
@@ -78,18 +81,15 @@ class ShotDetector:
     def update(self, image: np.ndarray) -> bool:
         """Whether ``image`` (RGB uint8) starts a new shot; the first frame never does."""
         current = self._histograms(image)
-        if not self._recent:
-            self._recent.append(current)
-            self._length = 1
+        distances = [self.distance(h, current) for h in self._recent]
+        self._recent.append(current)
+        if not distances:
             return False
-        nearest = min(self.distance(h, current) for h in self._recent)
+        long_enough = len(self._steps) + 1 >= self.min_length
         usual = float(np.median(self._steps)) if self._steps else 0.0
-        cut = self._length >= self.min_length and nearest > max(self.threshold, self.ratio * usual)
+        cut = long_enough and min(distances) > max(self.threshold, self.ratio * usual)
         if cut:  # the new shot's own change is measured afresh; the frames before stay remembered
             self._steps.clear()
-            self._length = 1
         else:
-            self._length += 1
-            self._steps.append(self.distance(self._recent[-1], current))
-        self._recent.append(current)
+            self._steps.append(distances[-1])
         return cut
