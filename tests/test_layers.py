@@ -53,6 +53,7 @@ LAYERS: dict[str, int] = {
     "vidfiqa.pair_features": 5,
     "vidfiqa.lfw_split": 5,
     "vidfiqa.learn": 5,
+    "vidfiqa.calibrate": 5,
     # 6: the command line, a leaf.
     "vidfiqa.cli": 6,
     "vidfiqa.cli_options": 6,

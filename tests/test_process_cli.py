@@ -55,6 +55,10 @@ def test_same_person_halves_score_above_different_people(
         assert code == 0, err
         result = json.loads(out)
         assert result["a"]["strategy"] == result["b"]["strategy"] == strategy
+        # The default embedder's threshold stands for FAR 1e-3 on LFW; a score's own FAR is
+        # below it exactly when the pair passes.
+        assert result["embedder"] == "sface" and result["threshold_far"] == 1e-3
+        assert (result["far"] <= 1e-3) == result["same"]
         return result["similarity"], result["same"]
 
     same = [sim("a1", "a2"), sim("b1", "b2")]
@@ -143,7 +147,36 @@ def test_process_and_search_on_each_database(db_url: str, tmp_path: Path) -> Non
     (result,) = json.loads(out)
     # The astronaut of blur_ramp is also in group_walk's second shot.
     assert result["results"][0]["video"] == str((SAMPLES / "group_walk.mp4").resolve())
-    assert result["results"][0]["similarity"] > 0.92
+    assert result["results"][0]["far"] < 1e-4
+    assert run("index", "check", *opts)[0] == 0
+
+
+def test_templates_keep_their_embedder(tmp_path: Path) -> None:
+    """A store holding dlib templates is not searched with SFace's: one line says so, and each
+    embedder has its own index files, kept in line with the database."""
+    opts = ["--db", f"sqlite:///{tmp_path / 'v.db'}", "--index", str(tmp_path / "idx")]
+    blur, group = SAMPLES / "blur_ramp.mp4", SAMPLES / "group_walk.mp4"
+    code, _, err = run("process", blur, group, *opts, "--embedder", "dlib-resnet", "--no-progress")
+    assert code == 0, err
+    code, _, err = run("search", blur, *opts)
+    assert code == 1 and err == (
+        f"Error: {blur}: its templates were made with dlib-resnet, not sface; pass --embedder "
+        f"dlib-resnet, or re-embed it with 'vidfiqa process {blur} --force'\n"
+    )
+    code, out, err = run("search", blur, *opts, "--embedder", "dlib-resnet", "--k", "1")
+    assert code == 0, err
+    assert json.loads(out)[0]["results"][0]["video"] == str(group.resolve())
+    code, _, err = run("process", blur, group, *opts, "--no-progress")  # now with SFace too
+    assert code == 0, err
+    files = sorted(p.name for p in (tmp_path / "idx").glob("*.faiss"))
+    assert any(f.startswith("dlib-resnet") for f in files) and any(f.startswith("sface") for f in files)
+    (result,) = json.loads(run("search", blur, *opts, "--k", "1")[1])
+    assert result["query"]["template_id"] > 0 and result["results"][0]["video"] == str(group.resolve())
+    templates = json.loads(run("templates", *opts)[1])
+    dlib_id = next(t["template_id"] for t in templates if t["model"] == "dlib-resnet")
+    sface_id = next(t["template_id"] for t in templates if t["model"] == "sface")
+    code, _, err = run("verify", str(dlib_id), str(sface_id), *opts)
+    assert code == 1 and "come from different embedders (dlib-resnet vs sface)" in err
     assert run("index", "check", *opts)[0] == 0
 
 

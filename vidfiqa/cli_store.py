@@ -10,6 +10,7 @@ import click
 from vidfiqa.cli_options import (
     db_option,
     echo_json,
+    embedder_choice,
     index_kind_option,
     open_store,
     store_options,
@@ -17,20 +18,42 @@ from vidfiqa.cli_options import (
 )
 
 
-def _templates_of(store: Any, ref: str, strategy: str | None) -> list:
-    """The template with id ``ref``, or the templates of a stored video's longest track."""
+def _templates_of(store: Any, ref: str, strategy: str | None, embedder: str) -> list:
+    """The template with id ``ref``, or the ``embedder``'s templates of a stored video's longest
+    track."""
     if ref.isdigit():
         row = store.template(int(ref))
         if row is None:
             raise click.ClickException(f"no template {ref}; see 'vidfiqa templates'")
         return [row]
-    rows = store.longest_track_templates(str(Path(ref).resolve()), strategy)
+    path = str(Path(ref).resolve())
+    rows = store.longest_track_templates(path, strategy, model=embedder)
     if not rows:
+        _other_embedders(store, ref, path, strategy, embedder)
         raise click.ClickException(
             f"{ref}: no stored templates{f' for strategy {strategy}' if strategy else ''}; "
             "run 'vidfiqa process' on it first"
         )
     return rows
+
+
+def _other_embedders(store: Any, ref: str, path: str, strategy: str | None, embedder: str) -> None:
+    """Stop with one line when the video's templates exist, but from another embedder: their
+    vectors live in another space, so comparing them with ``embedder``'s would mean nothing."""
+    models = sorted({r.model for r in store.longest_track_templates(path, strategy)})
+    if models:
+        raise click.ClickException(
+            f"{ref}: its templates were made with {', '.join(models)}, not {embedder}; pass "
+            f"--embedder {models[0]}, or re-embed it with 'vidfiqa process {ref} --force'"
+        )
+
+
+def _far(model: str, similarity: float) -> float | None:
+    """The share of the embedder's calibration impostor pairs that ``similarity`` accepts."""
+    from vidfiqa.models.thresholds import calibration
+
+    record = calibration(model)
+    return None if record is None else float(f"{record.far_at(similarity):.3g}")
 
 
 def _describe(row: Any) -> dict[str, Any]:
@@ -50,11 +73,14 @@ def _describe(row: Any) -> dict[str, Any]:
     "--k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Neighbours per query."
 )
 @click.option("--strategy", help="Template strategy to search with [default: the first stored].")
-def search(query: str, db: str, index_path: str, k: int, strategy: str | None) -> None:
+@embedder_choice
+def search(query: str, db: str, index_path: str, k: int, strategy: str | None, embedder: str) -> None:
     """Nearest stored templates to QUERY, a template id or a processed video's path.
 
-    For a video, every track's template is a query and the video's own templates are left
-    out of the results. Similarity is cosine (templates are unit vectors). Prints JSON.
+    For a video, every track's template of --embedder is a query and the video's own templates
+    are left out of the results. Similarity is cosine (templates are unit vectors); "far" is the
+    share of the embedder's LFW impostor pairs that score at least as high (see 'vidfiqa models
+    calibrate'). Prints JSON.
 
     Example:
 
@@ -64,12 +90,14 @@ def search(query: str, db: str, index_path: str, k: int, strategy: str | None) -
 
     store, index_dir = open_store(db, index_path)
     if query.isdigit():
-        queries = _templates_of(store, query, None)
+        queries = _templates_of(store, query, None, embedder)
     else:
         path = str(Path(query).resolve())
-        queries = [r for r in store.templates(strategy=strategy) if r.track.video.path == path]
+        queries = [
+            r for r in store.templates(strategy=strategy, model=embedder) if r.track.video.path == path
+        ]
         if not queries:
-            _templates_of(store, query, strategy)  # raises the explanatory error
+            _templates_of(store, query, strategy, embedder)  # raises the explanatory error
         queries = [q for q in queries if q.strategy == queries[0].strategy]
     out = []
     for q in queries:
@@ -91,7 +119,14 @@ def search(query: str, db: str, index_path: str, k: int, strategy: str | None) -
                 raise click.ClickException(
                     f"index holds template {tid}, the database does not: run 'vidfiqa index rebuild'"
                 )
-            hits.append({"rank": len(hits) + 1, **_describe(row), "similarity": round(float(sim), 6)})
+            hits.append(
+                {
+                    "rank": len(hits) + 1,
+                    **_describe(row),
+                    "similarity": round(float(sim), 6),
+                    "far": _far(q.model, float(sim)),
+                }
+            )
         out.append({"query": _describe(q), "results": hits})
     echo_json(out)
 
@@ -101,13 +136,32 @@ def search(query: str, db: str, index_path: str, k: int, strategy: str | None) -
 @click.argument("b")
 @store_options
 @click.option("--strategy", help="Template strategy for videos given by path [default: any].")
-@click.option("--threshold", type=float, help="Decision threshold on cosine [default: the embedder's].")
-def verify(a: str, b: str, db: str, index_path: str, strategy: str | None, threshold: float | None) -> None:
+@embedder_choice
+@click.option(
+    "--threshold", type=float, help="Decision threshold on cosine [default: the embedder's at --far]."
+)
+@click.option(
+    "--far",
+    type=click.FloatRange(0, 1, min_open=True),
+    help="False accept rate of the default threshold: 1e-3 or 1e-4 (any calibrated one) [default: 1e-3].",
+)
+def verify(
+    a: str,
+    b: str,
+    db: str,
+    index_path: str,
+    strategy: str | None,
+    embedder: str,
+    threshold: float | None,
+    far: float | None,
+) -> None:
     """Compare A and B (template ids or processed videos' paths): similarity and decision.
 
-    A video stands for its longest track's template. The decision is "same" when the cosine
-    similarity is at least the threshold: by default the embedder's documented one (dlib-resnet:
-    0.92, see vidfiqa/models/dlib_models.py).
+    A video stands for its longest track's template of --embedder. The decision is "same" when
+    the cosine similarity is at least the threshold: by default the embedder's calibrated one at
+    FAR 1e-3 (the cosine that 1 in 1000 impostor pairs of LFW reaches; 'vidfiqa models
+    calibrate'). "far" is the share of those impostor pairs that the similarity itself accepts,
+    "threshold_far" the FAR the threshold stands for.
 
     Example:
 
@@ -116,22 +170,35 @@ def verify(a: str, b: str, db: str, index_path: str, strategy: str | None, thres
     from vidfiqa.models import registry
 
     store, _ = open_store(db, index_path)
-    ta = _templates_of(store, a, strategy)[0]
-    tb = _templates_of(store, b, strategy or ta.strategy)[0]
-    if (ta.model, ta.strategy, ta.scorer) != (tb.model, tb.strategy, tb.scorer):
+    ta = _templates_of(store, a, strategy, embedder)[0]
+    tb = _templates_of(store, b, strategy or ta.strategy, ta.model)[0]
+    if ta.model != tb.model:
         raise click.ClickException(
-            f"templates {ta.id} and {tb.id} were made differently ({ta.model}/{ta.strategy} vs "
-            f"{tb.model}/{tb.strategy}); pass --strategy"
+            f"templates {ta.id} and {tb.id} come from different embedders ({ta.model} vs {tb.model}): "
+            "their similarity means nothing"
+        )
+    if (ta.strategy, ta.scorer) != (tb.strategy, tb.scorer):
+        raise click.ClickException(
+            f"templates {ta.id} and {tb.id} were made differently ({ta.strategy}/{ta.scorer} vs "
+            f"{tb.strategy}/{tb.scorer}); pass --strategy"
         )
     if threshold is None:
-        threshold = registry.embedder_threshold(ta.model)
+        try:
+            threshold, threshold_far = registry.embedder_threshold(ta.model, far)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    else:
+        threshold_far = _far(ta.model, threshold)
     sim = float(ta.array @ tb.array)
     echo_json(
         {
             "a": _describe(ta),
             "b": _describe(tb),
+            "embedder": ta.model,
             "similarity": round(sim, 6),
-            "threshold": threshold,
+            "far": _far(ta.model, sim),
+            "threshold": round(threshold, 6),
+            "threshold_far": threshold_far,
             "same": sim >= threshold,
         }
     )

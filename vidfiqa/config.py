@@ -39,7 +39,7 @@ QUALITY_SCORERS: tuple[str, ...] = get_args(QualityName)
 #: Detectors, landmarkers and embedders by name; the CLI's choices are read from these.
 DetectorName = Literal["dlib-hog", "dlib-cnn", "dlib-cnn-dlib", "scrfd", "retinaface"]
 LandmarkName = Literal["dlib68", "dlib5", "scrfd5", "detector5", "detector5-eyes"]
-EmbedderName = Literal["dlib-resnet", "dlib-resnet-dlib", "arcface"]
+EmbedderName = Literal["sface", "dlib-resnet", "dlib-resnet-dlib", "arcface"]
 DETECTORS: tuple[str, ...] = get_args(DetectorName)
 LANDMARKERS: tuple[str, ...] = get_args(LandmarkName)
 EMBEDDERS: tuple[str, ...] = get_args(EmbedderName)
@@ -125,7 +125,7 @@ class SelectConfig(_Section):
 
 
 class EmbedderConfig(_Section):
-    name: EmbedderName = "dlib-resnet"
+    name: EmbedderName = "sface"
 
 
 class TemplateConfig(_Section):

@@ -452,15 +452,17 @@ class Store:
             return None
         return max(counts, key=lambda row: (row[1], -row[0]))[0]
 
-    def longest_track_templates(self, path: str, strategy: str | None = None) -> list[TemplateRow]:
-        """The templates (of ``strategy``, or all) of the longest track, by observation count
-        (see :meth:`longest_track`), of the most recently stored video at ``path`` that has
-        such templates: what "a video" means wherever one stands for a person."""
+    def longest_track_templates(
+        self, path: str, strategy: str | None = None, *, model: str | None = None
+    ) -> list[TemplateRow]:
+        """The templates (of ``strategy`` and ``model``, or all) of the longest track, by
+        observation count (see :meth:`longest_track`), of the most recently stored video at
+        ``path`` that has such templates: what "a video" means wherever one stands for a person."""
         with self.session() as s:
             ids = list(s.scalars(select(Video.id).where(Video.path == path).order_by(Video.id.desc())))
         for video_id in ids:
             track = self.longest_track(video_id)
-            rows = [] if track is None else self.templates(track_id=track, strategy=strategy)
+            rows = [] if track is None else self.templates(track_id=track, strategy=strategy, model=model)
             if rows:
                 return rows
         return []

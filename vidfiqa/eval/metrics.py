@@ -153,13 +153,33 @@ def tar_at_far(
     ([0.3333333333333333, 1.0, nan], [0.8, 0.5, nan], [0.0, 0.5, nan])
     """
     s, y = _check(np.asarray(scores), np.asarray(labels))
-    impostors = np.sort(s[~y])[::-1]
-    genuine = s[y]
-    n = len(impostors)
+    impostors, genuine = s[~y], s[y]
     targets = np.asarray(far, np.float64)
+    thr = threshold_at_far(impostors, far=targets, stacklevel=3)
+    defined = ~np.isnan(thr)
     tar = np.full(len(targets), np.nan)
-    thr = np.full(len(targets), np.nan)
     achieved = np.full(len(targets), np.nan)
+    tar[defined] = np.mean(genuine[:, None] > thr[None, defined], axis=0)
+    achieved[defined] = np.mean(impostors[:, None] > thr[None, defined], axis=0)
+    return TarAtFar(far=targets, tar=tar, threshold=thr, achieved_far=achieved)
+
+
+def threshold_at_far(
+    impostor_scores: Sequence[float] | np.ndarray, *, far: Sequence[float], stacklevel: int = 2
+) -> np.ndarray:
+    """The threshold of each FAR target, by the rule of :func:`tar_at_far`: with ``n`` impostor
+    scores the ``(floor(far * n) + 1)``-th highest, pairs **strictly above** it accepted; NaN with
+    an :class:`UndefinedMetricWarning` for a target below ``1 / n``; ``-inf`` at FAR 1.
+
+    >>> threshold_at_far([0.1, 0.5, 0.4, 0.9], far=[0.25, 0.5, 1.0]).tolist()
+    [0.5, 0.4, -inf]
+    """
+    impostors = np.sort(np.asarray(impostor_scores, np.float64).ravel())[::-1]
+    if np.isnan(impostors).any():
+        raise ValueError("impostor scores contain NaN")
+    n = len(impostors)
+    targets = np.asarray(far, np.float64).ravel()
+    thr = np.full(len(targets), np.nan)
     for i, f in enumerate(targets):
         if not 0 <= f <= 1:
             raise ValueError(f"FAR targets must be in [0, 1], got {f!r}")
@@ -167,15 +187,47 @@ def tar_at_far(
             warnings.warn(
                 f"FAR {f:g} is below 1/{n} impostor pairs: TAR is undefined",
                 UndefinedMetricWarning,
-                stacklevel=2,
+                stacklevel=stacklevel,
             )
             continue
         m = math.floor(f * n + 1e-9)
-        t = impostors[m] if m < n else -np.inf
-        tar[i] = np.mean(genuine > t)
-        thr[i] = t
-        achieved[i] = np.mean(impostors > t)
-    return TarAtFar(far=targets, tar=tar, threshold=thr, achieved_far=achieved)
+        thr[i] = impostors[m] if m < n else -np.inf
+    return thr
+
+
+def cross_identity_scores(
+    embeddings: np.ndarray, identities: Sequence[str] | np.ndarray, *, block: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarity of every unordered pair of rows, split into genuine (same identity) and
+    impostor (different identities) scores.
+
+    Args:
+        embeddings: float32 ``(n, d)`` unit vectors.
+        identities: ``(n,)`` identity of each row.
+        block: rows compared at a time (memory ``block x n`` floats).
+
+    Returns:
+        ``genuine`` and ``impostor`` float32 scores, ``(g,)`` and ``(n (n - 1) / 2 - g,)``, each
+        pair once, in row-major order of the upper triangle.
+
+    >>> e = np.array([[1, 0], [1, 0], [0, 1]], np.float32)
+    >>> g, i = cross_identity_scores(e, ["a", "a", "b"])
+    >>> g.tolist(), i.tolist()
+    ([1.0], [0.0, 0.0])
+    """
+    x = np.asarray(embeddings, np.float32)
+    ids = np.unique(np.asarray(identities), return_inverse=True)[1]
+    if x.ndim != 2 or len(ids) != len(x):
+        raise ValueError(f"need (n, d) embeddings and n identities, got {x.shape} and {len(ids)}")
+    genuine, impostor = [], []
+    for lo in range(0, len(x), block):
+        sims = x[lo : lo + block] @ x.T
+        rows = np.arange(lo, min(lo + block, len(x)))
+        upper = np.arange(len(x))[None, :] > rows[:, None]
+        same = ids[rows][:, None] == ids[None, :]
+        genuine.append(sims[upper & same])
+        impostor.append(sims[upper & ~same])
+    return np.concatenate(genuine), np.concatenate(impostor)
 
 
 @dataclass(frozen=True, slots=True)

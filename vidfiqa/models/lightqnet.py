@@ -47,9 +47,8 @@ faces) and resizing the crop unwarped much less (0.83).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -132,25 +131,6 @@ def locate_checked(name: str, root: str | Path | None = None) -> Path:
     return path
 
 
-def _providers(device: str | None) -> list[Any]:
-    """onnxruntime providers for a torch-style device string (``None``, ``cpu``, ``cuda[:i]``)."""
-    import onnxruntime
-
-    has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-    if device is None:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"] if has_cuda else ["CPUExecutionProvider"]
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    match = re.fullmatch(r"cuda(?::(\d+))?", device)
-    if match is None:
-        raise ValueError(f"LightQNet runs on device 'cpu' or 'cuda[:index]', not {device!r}")
-    if not has_cuda:
-        raise ValueError(
-            f"device {device!r} asked for, but onnxruntime has no CUDA provider (install onnxruntime-gpu)"
-        )
-    return [("CUDAExecutionProvider", {"device_id": int(match.group(1) or 0)}), "CPUExecutionProvider"]
-
-
 def _three_points(points: np.ndarray) -> np.ndarray:
     """float64 ``(3, 2)``: left eye, right eye, mouth centre of ArcFace-order ``(5, 2)`` points."""
     p = np.asarray(points, np.float64)
@@ -213,18 +193,17 @@ class LightQNetScorer:
     def __init__(
         self, *, width: str = "dm100", model_root: str | Path | None = None, device: str | None = None
     ):
-        import onnxruntime
-
         from vidfiqa.models.files import ModelFileError
+        from vidfiqa.models.onnx_session import open_session, providers
 
         if width not in WIDTHS:
             raise ValueError(f"LightQNet width must be one of {', '.join(WIDTHS)}, got {width!r}")
         self.name = f"lightqnet-{width}"
         self.width = width
-        providers = _providers(device)
+        providers(device, self.name)  # an unusable device fails before the file is read
         path = locate_checked(self.name, model_root)
         try:
-            self.session = onnxruntime.InferenceSession(str(path), providers=providers)
+            self.session = open_session(str(path), device=device, name=self.name)
         except Exception as exc:  # onnxruntime raises its own types for any unreadable graph
             reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
             raise ModelFileError(f"{self.name}: cannot load {path} ({reason})") from None

@@ -24,14 +24,13 @@ from __future__ import annotations
 import ast
 import hashlib
 import math
-import os
-import sys
 from functools import lru_cache
 
 import numpy as np
 
 from vidfiqa.geometry import nms
 from vidfiqa.models.files import ModelFileError
+from vidfiqa.models.onnx_session import open_session
 from vidfiqa.types import Detections
 
 #: Distribution that carries the weights, and the file inside it.
@@ -167,38 +166,6 @@ def resize_longest(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray,
     return cv2.resize(image, (nw, nh), interpolation=interpolation), w / nw, h / nh
 
 
-def _threads() -> int:
-    # Share torch's pool size when torch is already loaded, so the two runtimes in one process
-    # do not oversubscribe the cores; otherwise use the cores this process may run on
-    # (cpu_count ignores taskset/cgroup pinning).
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        return max(1, int(torch.get_num_threads()))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on every platform
-        return max(1, os.cpu_count() or 1)
-
-
-def _providers(device: str | None) -> list[str | tuple[str, dict[str, str]]]:
-    import onnxruntime
-
-    available = onnxruntime.get_available_providers()
-    if device is None:
-        device = "cuda" if "CUDAExecutionProvider" in available else "cpu"
-    kind, _, index = device.partition(":")
-    if kind == "cpu":
-        return ["CPUExecutionProvider"]
-    if kind != "cuda":
-        raise ValueError(f"retinaface: device must be 'cpu', 'cuda' or 'cuda:N', not {device!r}")
-    if "CUDAExecutionProvider" not in available:
-        raise ValueError(
-            "retinaface: device 'cuda' needs onnxruntime with the CUDAExecutionProvider "
-            f"(onnxruntime-gpu); this one has {', '.join(available)}"
-        )
-    return [("CUDAExecutionProvider", {"device_id": index or "0"}), "CPUExecutionProvider"]
-
-
 class RetinaFaceDetector:
     """RetinaFace-MobileNet0.25 (see the module docstring for paper and weights).
 
@@ -234,8 +201,6 @@ class RetinaFaceDetector:
         device: str | None = None,
         batch_size: int = 8,
     ):
-        import onnxruntime
-
         if max_side is not None and max_side < 32:
             raise ValueError(
                 f"retinaface: max_side must be at least 32 (the coarsest stride), got {max_side}"
@@ -246,15 +211,7 @@ class RetinaFaceDetector:
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
         self.batch_size = batch_size
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = _threads()
-        # onnxruntime's idle threads spin after each run by default, on the cores that dlib, torch
-        # and the decode thread use next: without it the pipeline ran 13-25% faster (talking
-        # head, 2 cores, another process on one of them).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = onnxruntime.InferenceSession(
-            onnx_model_bytes(), sess_options=options, providers=_providers(device)
-        )
+        self._session = open_session(onnx_model_bytes(), device=device, name="retinaface")
         #: Providers onnxruntime actually uses (it falls back to CPU when CUDA fails to load).
         self.providers: list[str] = self._session.get_providers()
 
