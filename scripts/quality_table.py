@@ -36,7 +36,7 @@ from vidfiqa.learn import (
 )
 from vidfiqa.lfw_split import split_lfw
 from vidfiqa.models.lightweight import load_checkpoint
-from vidfiqa.quality.distilled import PACKAGED, DistilledScorer
+from vidfiqa.quality.distilled import DistilledScorer, packaged
 from vidfiqa.quality_set import FaceSamples
 
 ARRAYS = ("source", "variant", "levels", "degraded", "detected", "embeddings")
@@ -135,8 +135,8 @@ def main() -> None:
                 command=f"scripts/quality_table.py (teacher {teacher})", log=print, **settings,
             )  # fmt: skip
         networks[f"distilled[{teacher}]"] = load_checkpoint(path)[0]
-    if PACKAGED.is_file():  # the shipped weights, made by 'vidfiqa train distill' (see its record)
-        networks["distilled (shipped)"] = load_checkpoint(PACKAGED)[0]
+    # The shipped weights, made by 'vidfiqa train distill' (see their record).
+    networks["distilled (shipped)"] = load_checkpoint(packaged(config.embedder.name))[0]
     for name, model in networks.items():
         for label, kwargs in (
             ("", {}),

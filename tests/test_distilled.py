@@ -18,19 +18,30 @@ from vidfiqa.config import load_config
 from vidfiqa.degrade import APPLIED, degrade
 from vidfiqa.features import find_face, read_rgb
 from vidfiqa.lfw_split import split_lfw
+from vidfiqa.models.files import ModelFileError
 from vidfiqa.pipeline import analyse_video, describe_faces
-from vidfiqa.quality.distilled import PACKAGED, DistilledScorer
+from vidfiqa.quality.distilled import DistilledScorer, packaged
 from vidfiqa.types import Detections
 
 
-def test_packaged_weights_are_small_and_say_how_they_were_made() -> None:
-    assert PACKAGED.stat().st_size < 10 * 2**20
-    record = json.loads(PACKAGED.with_suffix(".json").read_text())
+@pytest.mark.parametrize("embedder", ["sface", "dlib-resnet"])
+def test_packaged_weights_are_small_and_say_how_they_were_made(embedder: str) -> None:
+    path = packaged(embedder)
+    assert path.stat().st_size < 10 * 2**20
+    record = json.loads(path.with_suffix(".json").read_text())
     assert record["command"].startswith("vidfiqa train distill --lfw ")
-    assert record["seed"] == 0 and record["models"]["embedder"] == "dlib-resnet"
-    scorer = DistilledScorer(device="cpu")
+    assert record["seed"] == 0 and record["models"]["embedder"] == embedder
+    scorer = DistilledScorer(device="cpu", embedder=embedder)
     assert scorer.record["validation"] == record["validation"]
     assert scorer.network.model.factors == (*APPLIED, "pose")
+
+
+def test_the_configured_embedder_picks_the_weights() -> None:
+    assert build_scorer("distilled", load_config(None, {})).record["models"]["embedder"] == "sface"
+    dlib = load_config(None, {"embedder.name": "dlib-resnet"})
+    assert build_scorer("distilled", dlib).record["models"]["embedder"] == "dlib-resnet"
+    with pytest.raises(ModelFileError, match="no packaged weights for embedder arcface"):
+        build_scorer("distilled", load_config(None, {"embedder.name": "arcface"}))
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,10 @@ Ratios between numbers of the same run are what to compare across machines; abso
 depend on the machine and its load. Used by ``vidfiqa bench`` and ``scripts/bench.py``.
 
 The comparison runs, on the first ``compare_frames`` frames, the naive pipeline (dlib's own
-models: detect, landmarks and embed every frame, decoding inline; one mean template per track)
-and the tuned one (the default config: decode thread, detect every 2nd frame and track between,
-the torch port of dlib's embedder on only the top 5 frames of each track) and reports frames/s of
+detector and landmarks on every frame, the tuned run's embedder on every frame, decoding inline;
+one mean template per track) and the tuned one (the default config: decode thread, detect every
+2nd frame and track between, the embedder on only the top 5 frames of each track) and reports
+frames/s of
 each end to end (templates included), their ratios to decode-only and to each other, and the
 cosine between each tuned track template and the naive template of the same track (tracks
 matched by box overlap), which is what the tuning costs in accuracy.
@@ -145,9 +146,13 @@ def compare(path: Path, frames: int, decode: dict, tuned_config: Config | None =
 
     base = first_frames(tuned_config or load_config(None))
     default = first_frames(load_config(None))
-    # The naive run is dlib's own models at full resolution on every frame (HOG, 68 landmarks,
-    # ResNet), whatever the tuned config; its quality (for nothing but the record) is the
-    # training-free formula, so a learned default scorer does not slow the baseline.
+    # The naive run is dlib's own models at full resolution on every frame (HOG, 68 landmarks),
+    # whatever the tuned config, embedding every frame with the tuned run's embedder (dlib's own
+    # implementation of it for dlib-resnet), since templates of two embedders cannot be compared;
+    # its quality (for nothing but the record) is the training-free formula, so a learned default
+    # scorer does not slow the baseline.
+    embedder = base.embedder.name
+    naive_embedder = "dlib-resnet-dlib" if embedder == "dlib-resnet" else embedder
     naive_config = default.model_copy(
         update={
             "detector": default.detector.model_copy(
@@ -155,7 +160,8 @@ def compare(path: Path, frames: int, decode: dict, tuned_config: Config | None =
             ),
             "landmarks": default.landmarks.model_copy(update={"name": "dlib68"}),
             "quality": default.quality.model_copy(update={"scorer": "factors"}),
-            "embedder": default.embedder.model_copy(update={"name": "dlib-resnet-dlib"}),
+            "embedder": base.embedder.model_copy(update={"name": naive_embedder}),
+            "insightface": base.insightface,
             "video": default.video.model_copy(update={"prefetch": 0}),
         }
     )
@@ -166,13 +172,13 @@ def compare(path: Path, frames: int, decode: dict, tuned_config: Config | None =
     return {
         "frames": frames,
         "naive": {
-            "config": "dlib's own models: HOG detection, 68 landmarks and embedding on every frame, "
-            "decode inline; mean template"
+            "config": "dlib's own models: HOG detection and 68 landmarks on every frame, "
+            f"{naive_embedder} embedding on every frame, decode inline; mean template"
         }
         | naive,
         "tuned": {
-            "config": "decode thread, detect every detector.every frames and track between, torch port "
-            "of dlib's embedder on the top 5 frames of each track; topk:5 template",
+            "config": "decode thread, detect every detector.every frames and track between, "
+            f"{embedder} on the top 5 frames of each track; topk:5 template",
             "detector": base.detector.model_dump(),
             "settings": describe(base),
         }

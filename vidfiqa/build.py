@@ -78,7 +78,9 @@ def build_scorer(name: str, config: Config | None = None) -> QualityScorer:
         from vidfiqa.quality.distilled import DistilledScorer
 
         q = config.quality
-        return DistilledScorer(checkpoint=q.checkpoint, device=q.device, flip_tta=q.flip_tta)
+        return DistilledScorer(
+            checkpoint=q.checkpoint, embedder=config.embedder.name, device=q.device, flip_tta=q.flip_tta
+        )
     if name == "stability":
         from vidfiqa.quality.stability import StabilityQuality
 

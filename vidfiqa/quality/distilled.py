@@ -3,9 +3,10 @@
 The network (MobileNetV3-Small + ShuffleNetV2 x0.5; :mod:`vidfiqa.models.lightweight`)
 predicts a quality and the levels of six factors (blur, low resolution, noise/compression,
 occlusion, exposure, pose) it learned from degradations applied at known levels. Its score is
-relative to the embedder it was distilled for: the packaged weights are for ``dlib-resnet``, the
-default embedder; ``vidfiqa train distill --embedder NAME`` makes a checkpoint for another, used
-with ``quality.checkpoint``.
+relative to the embedder it was distilled for: the package ships weights for ``sface`` (the default
+embedder) and ``dlib-resnet``, and the scorer takes those of the configured embedder;
+``vidfiqa train distill --embedder NAME`` makes a checkpoint for another, used with
+``quality.checkpoint``.
 
 The score is the network's quality calibrated by its factors, as CLIB-FIQA calibrates its
 quality by blur, pose, occlusion and the rest: ``learned * prod_f (1 - level_f)``. The quality
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from vidfiqa.models.base import FaceBatch
+from vidfiqa.models.files import ModelFileError
 from vidfiqa.models.lightweight import BRANCHES, LightweightEnsemble, LightweightScorer, level_factors
 from vidfiqa.quality.factors import eyes_open, visibility
 from vidfiqa.types import QualityResult
@@ -36,15 +38,34 @@ from vidfiqa.types import QualityResult
 #: What the score is, in words (recorded with trained weights).
 SCORE = "learned * prod over the factor levels (1 - level) * visibility * eyes_open"
 
-#: The weights shipped in the package, with their record beside them (``.json``).
-PACKAGED = Path(__file__).resolve().parents[1] / "weights" / "distilled-dlib-resnet.pt"
+#: Where the weights shipped in the package lie, one file per embedder, each with its record
+#: beside it (``.json``).
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+
+
+def packaged(embedder: str) -> Path:
+    """The shipped weights distilled for ``embedder``.
+
+    Raises:
+        ModelFileError: none are shipped for it (the message says how to make them).
+    """
+    path = WEIGHTS / f"distilled-{embedder}.pt"
+    if not path.is_file():
+        shipped = ", ".join(sorted(p.stem.removeprefix("distilled-") for p in WEIGHTS.glob("distilled-*.pt")))
+        raise ModelFileError(
+            f"distilled: no packaged weights for embedder {embedder} (shipped: {shipped}); make them with "
+            f"'vidfiqa train distill --embedder {embedder}' and pass them as quality.checkpoint"
+        )
+    return path
 
 
 class DistilledScorer:
     """Scorer ``distilled``.
 
     Args:
-        checkpoint: a ``vidfiqa train distill`` file; the packaged weights when ``None``.
+        checkpoint: a ``vidfiqa train distill`` file; the packaged weights for ``embedder`` when
+            ``None``.
+        embedder: the embedder the quality is relative to (picks the packaged weights).
         device: torch device; CUDA when available.
         batch_size: faces per forward pass.
         branches: which branches score (both by default; one for the ablation).
@@ -64,6 +85,7 @@ class DistilledScorer:
         self,
         *,
         checkpoint: str | Path | None = None,
+        embedder: str = "sface",
         device: str | None = None,
         batch_size: int = 64,
         branches: tuple[str, ...] = BRANCHES,
@@ -71,8 +93,10 @@ class DistilledScorer:
         flip_tta: bool = False,
         model: LightweightEnsemble | None = None,
     ):
+        if checkpoint is None and model is None:
+            checkpoint = packaged(embedder)
         self.network = LightweightScorer(
-            checkpoint=checkpoint or PACKAGED, device=device, batch_size=batch_size, model=model
+            checkpoint=checkpoint, device=device, batch_size=batch_size, model=model
         )
         self.network.model.flip_tta = flip_tta  # the scorer's own copy of the network
         self.branches = branches
