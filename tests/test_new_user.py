@@ -251,7 +251,7 @@ def test_a_still_image_gives_a_track_in_best_frames_and_process(tmp_path: Path) 
     Image.fromarray(_face_frames(1)[0]).save(still)
     result = run("best-frames", still, "--out", tmp_path / "best", "--no-progress")
     assert result.exit_code == 0, result.output
-    assert f"{still}: 1 frames, 1 tracks, 1 best frames" in result.output
+    assert f"{still}: 1 frame, 1 track, 1 best frame ->" in result.output
     db = f"sqlite:///{tmp_path / 'v.db'}"
     result = run("process", still, "--db", db, "--index", tmp_path / "idx", "--no-progress")
     assert result.exit_code == 0 and json.loads(result.stdout.splitlines()[0])["tracks"] == 1
@@ -261,7 +261,7 @@ def test_short_tracks_are_explained(tmp_path: Path) -> None:
     result = run("best-frames", BLUR, "--max-frames", "2", "--out", tmp_path / "best", "--no-progress")
     assert result.exit_code == 0, result.output
     assert "0 tracks, 0 best frames" in result.output
-    assert "1 face tracks shorter than select.min_track_length=3 observations dropped" in result.output
+    assert "1 face track shorter than select.min_track_length=3 observations dropped" in result.output
 
 
 # 9. One wording for one mistake, whichever command meets it; no repeated file name.
@@ -316,3 +316,35 @@ def test_contact_sheet_label_keeps_frame_and_time_apart() -> None:
     # "#4" and "0.16 s" are separated by the widest gap, at least two spaces wide (~7 px at 12 px).
     assert max(gaps) >= 7, gaps
     assert sorted(gaps)[-1] > 2 * sorted(gaps)[-3], gaps
+
+
+# Issue 25 ------------------------------------------------------------------------------------
+
+
+# 20. "1 track"; unicode names keep their letters; same stems get a hash; a rerun replaces.
+def test_best_frames_folders_keep_letters_hash_clashes_and_a_rerun_replaces(tmp_path: Path) -> None:
+    import hashlib
+
+    videos = [tmp_path / "a" / "clip.mp4", tmp_path / "b" / "clip.mp4", tmp_path / "Gesichtsprüfung.mp4"]
+    for v in videos:
+        v.parent.mkdir(exist_ok=True)
+        shutil.copy(BLUR, v)
+    out = tmp_path / "out"
+    result = run("best-frames", *videos, "--max-frames", "10", "--top-k", "1", "--out", out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "10 frames, 1 track, 1 best frame ->" in result.output and "1 tracks" not in result.output
+    clips = {f"clip_{hashlib.sha256(str(v.resolve()).encode()).hexdigest()[:8]}" for v in videos[:2]}
+    folders = {p.name for p in out.iterdir() if p.is_dir()}
+    assert folders == clips | {"Gesichtsprüfung"}
+    (out / "notes.txt").write_text("mine")
+    (out / sorted(clips)[0] / "mine.txt").write_text("mine")
+    result = run(
+        "best-frames", videos[2], "--max-frames", "10", "--top-k", "1", "--out", out, "--no-progress"
+    )
+    assert result.exit_code == 0, result.output
+    # The earlier run's videos are gone but for the user's own file; the user's files stay.
+    assert {p.name for p in out.iterdir() if p.is_dir()} == {"Gesichtsprüfung", sorted(clips)[0]}
+    assert [p.name for p in (out / sorted(clips)[0]).iterdir()] == ["mine.txt"]
+    assert (out / "notes.txt").read_text() == "mine"
+    rows = json.loads((out / "manifest.json").read_text())
+    assert {r["crop"].split("/")[0] for r in rows} == {"Gesichtsprüfung"}

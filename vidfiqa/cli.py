@@ -26,6 +26,7 @@ from vidfiqa.cli_options import (
     store_options,
     writable_dir,
 )
+from vidfiqa.types import plural
 from vidfiqa.video import VideoError
 
 
@@ -38,7 +39,12 @@ def cli() -> None:
 @cli.command("best-frames")
 @click.argument("videos", nargs=-1, required=True, type=click.Path())
 @click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output directory (created)."
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Output directory (created). A rerun into it replaces what the previous run wrote there "
+    "(its video folders, crops and contact sheets); other files are left alone.",
 )
 @click.option("--top-k", type=click.IntRange(min=1), help="Best frames kept per track [default: 5].")
 @click.option(
@@ -69,7 +75,7 @@ def best_frames(
         vidfiqa best-frames sample_videos/group_walk.mp4 --top-k 5 --out best/
     """
     from vidfiqa.build import Stages, build_stages
-    from vidfiqa.export import safe_name, write_best_frames, write_manifest
+    from vidfiqa.export import clear_previous_run, video_folders, write_best_frames, write_manifest
     from vidfiqa.pipeline import analyse_video, summary_notes
     from vidfiqa.select import select_best
 
@@ -85,12 +91,8 @@ def best_frames(
 
     rows: list[dict] = []
     failed = 0
-    used: set[str] = set()
-    for video in videos:
-        folder = safe_name(Path(video).stem)
-        while folder in used:
-            folder += "_"
-        used.add(folder)
+    written: list[str] = []
+    for video, folder in zip(videos, video_folders(list(videos))):
         try:
             with frame_progress(progress, video, config) as bar:
                 analysis = analyse_video(video, config, models, progress=bar.update, on_open=bar.opened)
@@ -104,18 +106,21 @@ def best_frames(
             for s in select_best(track, config.select.top_k, min_gap=config.select.min_gap)
         ]
         rows += write_best_frames(out, video, folder, analysis, picks)
+        written.append(folder)
         notes = "".join(f"; {n}" for n in summary_notes(analysis, config))
         click.echo(
-            f"{video}: {analysis.frames_read} frames, {len(analysis.tracks)} tracks, "
-            f"{len(picks)} best frames -> {out / folder}{notes}"
+            f"{video}: {plural(analysis.frames_read, 'frame')}, {plural(len(analysis.tracks), 'track')}, "
+            f"{plural(len(picks), 'best frame')} -> {out / folder}{notes}"
         )
     if failed < len(videos):
-        json_path, _ = write_manifest(out, rows)
+        # Only once this run has written something: a run whose videos all failed keeps the last.
+        clear_previous_run(out, written, rows)
+        json_path, _ = write_manifest(out, rows, written)
         click.echo(f"manifest: {json_path}")
     elif created:
         out.rmdir()  # made only to prove it writable; nothing went into it
     if failed:
-        raise click.ClickException(f"{failed} of {len(videos)} videos failed")
+        raise click.ClickException(f"{failed} of {plural(len(videos), 'video')} failed")
 
 
 @cli.command()
@@ -251,7 +256,7 @@ def _summarise(batch: Any) -> None:
         if o.status in ("failed", "skipped"):
             detail = reason
         else:
-            detail = "; ".join(d for d in (f"{o.tracks} tracks", reason, o.notes) if d)
+            detail = "; ".join(d for d in (plural(o.tracks, "track"), reason, o.notes) if d)
         click.echo(f"  {o.status:<8} {Path(o.path).name:<{width}}  {detail}", err=True)
     if batch.index_error:
         raise click.ClickException(
@@ -259,7 +264,7 @@ def _summarise(batch: Any) -> None:
             "run 'vidfiqa index rebuild' once it can be written"
         )
     if batch.failed:
-        raise click.ClickException(f"{batch.failed} of {len(outcomes)} videos failed")
+        raise click.ClickException(f"{batch.failed} of {plural(len(outcomes), 'video')} failed")
 
 
 @cli.command()

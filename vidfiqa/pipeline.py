@@ -37,7 +37,7 @@ from vidfiqa.quality.factors import FACE_REGION
 from vidfiqa.regions import detect_in_regions, expected_faces, face_regions
 from vidfiqa.shots import ShotDetector
 from vidfiqa.track import IouTracker
-from vidfiqa.types import Detections, Frame, Track
+from vidfiqa.types import Detections, Frame, Track, plural
 from vidfiqa.video import Backend, ReadOptions, VideoInfo, open_video, prefetch
 
 
@@ -489,7 +489,7 @@ def summary_notes(analysis: VideoAnalysis, config: Config) -> list[str]:
     if analysis.short_tracks:
         n = config.select.min_track_length
         notes.append(
-            f"{analysis.short_tracks} face tracks shorter than select.min_track_length={n} "
+            f"{plural(analysis.short_tracks, 'face track')} shorter than select.min_track_length={n} "
             "observations dropped"
         )
     return notes

@@ -14,6 +14,11 @@ from pathlib import Path
 import numpy as np
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 track``, ``2 tracks`` (``many``: an irregular plural)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One decoded video frame.
