@@ -348,3 +348,19 @@ def test_best_frames_folders_keep_letters_hash_clashes_and_a_rerun_replaces(tmp_
     assert (out / "notes.txt").read_text() == "mine"
     rows = json.loads((out / "manifest.json").read_text())
     assert {r["crop"].split("/")[0] for r in rows} == {"Gesichtsprüfung"}
+
+
+# 15. --db takes a plain path as a SQLite file, for writing and for reading.
+def test_db_takes_a_plain_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("process", BLUR, "--max-frames", "10", "--db", "v.db", "--index", "idx", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "v.db").is_file()
+    listed = run("runs", "--db", "v.db")
+    assert listed.exit_code == 0 and len(json.loads(listed.output)) == 1, listed.output
+    tracks = run("tracks", "--db", tmp_path / "v.db", "--index", "idx")
+    assert tracks.exit_code == 0 and len(json.loads(tracks.output)) == 1, tracks.output
+    # A read-only command still refuses a missing one, naming it as given, and creates nothing.
+    expected = "Error: typo.db: no such database; 'vidfiqa process' creates it, or pass --db"
+    assert one_error_line(run("runs", "--db", "typo.db")) == expected
+    assert not (tmp_path / "typo.db").exists()

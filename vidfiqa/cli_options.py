@@ -155,7 +155,7 @@ db_option = click.option(
     "--db",
     default="sqlite:///vidfiqa.db",
     show_default=True,
-    help="SQLAlchemy database URL (SQLite file or postgresql+psycopg://...).",
+    help="Database: a SQLite file's path or SQLAlchemy URL (sqlite:///FILE, postgresql+psycopg://...).",
 )
 
 store_options = _stack(

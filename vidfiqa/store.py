@@ -246,13 +246,21 @@ def _redact(url: str) -> str:
         return url
 
 
+def database_url(text: str) -> str:
+    """``text`` as a SQLAlchemy URL: a URL as given, a plain path (``vidfiqa.db``, no ``://``)
+    as the SQLite file there."""
+    if "://" in text:
+        return text
+    return f"sqlite:///{text}"
+
+
 class Store:
     """Opens the database (creating it and its tables when ``create``) and checks its schema
     version.
 
     Args:
         url: SQLAlchemy URL, e.g. ``sqlite:///vidfiqa.db`` or
-            ``postgresql+psycopg://user@host/db``.
+            ``postgresql+psycopg://user@host/db``, or the path of a SQLite file.
         create: create the database file and the tables when missing. Commands that only read
             pass ``False``: a mistyped URL is then refused instead of answered with an empty,
             newly created database.
@@ -263,11 +271,13 @@ class Store:
     """
 
     def __init__(self, url: str, *, create: bool = True):
-        self.url = url
+        #: The database as messages name it: the path as given, or the URL without its password.
+        self.name = url if "://" not in url else _redact(url)
+        url = self.url = database_url(url)
         try:
             self.engine: Engine = create_engine(url)
         except (ArgumentError, ImportError) as exc:
-            raise StoreError(f"{_redact(url)}: cannot use database URL ({exc})") from None
+            raise StoreError(f"{self.name}: cannot use database URL ({exc})") from None
         if self.engine.dialect.name == "sqlite":
             if not create:
                 self._require_sqlite_file()
@@ -280,13 +290,13 @@ class Store:
             self._open_schema(create)
         except DatabaseError as exc:  # unreachable server, or a file that is no database
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise StoreError(f"{_redact(url)}: cannot open database ({reason})") from None
+            raise StoreError(f"{self.name}: cannot open database ({reason})") from None
 
     def _require_sqlite_file(self) -> None:
         database = self.engine.url.database
         if not database or database == ":memory:" or not Path(database).is_file():
             raise StoreError(
-                f"{_redact(self.url)}: no such database; 'vidfiqa process' creates it, or pass --db"
+                f"{self.name}: no such database; 'vidfiqa process' creates it, or pass --db"
             )
 
     def _open_schema(self, create: bool) -> None:
@@ -299,7 +309,7 @@ class Store:
                 Base.metadata.create_all(conn)
             elif not inspect(conn).has_table(Meta.__tablename__):
                 raise StoreError(
-                    f"{_redact(self.url)}: not a vidfiqa database (no vidfiqa tables); "
+                    f"{self.name}: not a vidfiqa database (no vidfiqa tables); "
                     "'vidfiqa process' creates one, or pass --db"
                 )
             value = conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
@@ -307,7 +317,7 @@ class Store:
                 conn.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
             elif value != str(SCHEMA_VERSION):
                 raise StoreError(
-                    f"{_redact(self.url)}: database schema version {value}, this vidfiqa "
+                    f"{self.name}: database schema version {value}, this vidfiqa "
                     f"needs {SCHEMA_VERSION}; use a new database or an older vidfiqa"
                 )
 
@@ -320,7 +330,7 @@ class Store:
                     yield s
             except SQLAlchemyError as exc:
                 reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-                raise StoreError(f"{_redact(self.url)}: {reason}") from None
+                raise StoreError(f"{self.name}: {reason}") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -549,7 +559,7 @@ class Store:
         with self.session() as s:
             track = s.get(TrackRow, track_id)
             if track is None:
-                raise StoreError(f"no track {track_id} in {_redact(self.url)}")
+                raise StoreError(f"no track {track_id} in {self.name}")
             label = s.scalar(select(Label).where(Label.name == name))
             if label is None:
                 label = Label(name=name)
