@@ -295,9 +295,7 @@ class Store:
     def _require_sqlite_file(self) -> None:
         database = self.engine.url.database
         if not database or database == ":memory:" or not Path(database).is_file():
-            raise StoreError(
-                f"{self.name}: no such database; 'vidfiqa process' creates it, or pass --db"
-            )
+            raise StoreError(f"{self.name}: no such database; 'vidfiqa process' creates it, or pass --db")
 
     def _open_schema(self, create: bool) -> None:
         # One transaction under a lock, so that processes starting together on a new database
