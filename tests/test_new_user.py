@@ -419,3 +419,28 @@ def test_the_progress_bar_starts_after_the_models_load() -> None:
 
         analyse_video(BLUR, config, models, progress=bar.update, on_open=opened)
     assert events == ["models loaded", "bar started"]
+
+
+# 17. search leaves out every copy of the query's file; an unknown strategy is named; verify of
+# template ids does not suggest --strategy.
+def test_search_leaves_out_the_files_other_copies_and_names_stored_strategies(tmp_path: Path) -> None:
+    store = ["--db", tmp_path / "v.db", "--index", tmp_path / "idx"]
+    other = str(SAMPLES / "single_face_motion.mp4")
+    for video, frames in ((BLUR, "20"), (BLUR, "15"), (other, "20")):  # BLUR twice: two configs
+        result = run("process", video, "--max-frames", frames, *store, "--no-progress")
+        assert result.exit_code == 0, result.output
+    assert len({v.id for v in Store(f"sqlite:///{tmp_path / 'v.db'}").videos()}) == 3
+    result = run("search", BLUR, *store, "--k", "5")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    assert len(found) == 2  # a query per stored copy's track
+    for query in found:
+        assert query["results"] and {hit["video"] for hit in query["results"]} == {other}
+    expected = "Error: no templates of strategy softmax:0.05 are stored; stored strategies: best, topk:5"
+    assert one_error_line(run("search", "1", *store, "--strategy", "softmax:0.05")) == expected
+    line = one_error_line(run("verify", "1", "2", *store))
+    assert line == (
+        "Error: templates 1 and 2 were made differently (dlib-resnet/best/distilled vs "
+        "dlib-resnet/topk:5/distilled); compare templates of one model, strategy and scorer "
+        "(see 'vidfiqa templates')"
+    )

@@ -17,6 +17,25 @@ from vidfiqa.cli_options import (
 )
 
 
+def _stored_strategy(store: Any, strategy: str | None) -> str | None:
+    """``strategy`` in its stored spelling, after checking that some template has it: a strategy
+    never stored is an error naming those that are, not a filter that silently matches nothing."""
+    from vidfiqa.aggregate import Strategy
+
+    if strategy is None:
+        return None
+    try:
+        label = Strategy.parse(strategy).label
+    except ValueError as exc:
+        raise click.UsageError(f"--strategy: {exc}") from None
+    stored = store.strategies()
+    if label not in stored:
+        raise click.ClickException(
+            f"no templates of strategy {label} are stored; stored strategies: {', '.join(stored) or 'none'}"
+        )
+    return label
+
+
 def _templates_of(store: Any, ref: str, strategy: str | None) -> list:
     """The template with id ``ref``, or the templates of a stored video's longest track."""
     if ref.isdigit():
@@ -53,8 +72,10 @@ def _describe(row: Any) -> dict[str, Any]:
 def search(query: str, db: str, index_path: str, k: int, strategy: str | None) -> None:
     """Nearest stored templates to QUERY, a template id or a processed video's path.
 
-    For a video, every track's template is a query and the video's own templates are left
-    out of the results. Similarity is cosine (templates are unit vectors). Prints JSON.
+    For a video, every track's template is a query. The templates of the query's file are left
+    out of the results: of every stored copy of it (the same content, processed with any
+    configuration). With --strategy, a template id's track is searched by its template of that
+    strategy. Similarity is cosine (templates are unit vectors). Prints JSON.
 
     Example:
 
@@ -63,8 +84,17 @@ def search(query: str, db: str, index_path: str, k: int, strategy: str | None) -
     from vidfiqa.index import IndexFileError, Space
 
     store, index_dir = open_store(db, index_path)
+    strategy = _stored_strategy(store, strategy)
     if query.isdigit():
         queries = _templates_of(store, query, None)
+        if strategy is not None and queries[0].strategy != strategy:
+            q = queries[0]
+            queries = store.templates(track_id=q.track_id, strategy=strategy, scorer=q.scorer, model=q.model)
+            if not queries:
+                raise click.ClickException(
+                    f"template {query}'s track has no template of strategy {strategy}; "
+                    "see 'vidfiqa templates'"
+                )
     else:
         path = str(Path(query).resolve())
         queries = [r for r in store.templates(strategy=strategy) if r.track.video.path == path]
@@ -80,7 +110,9 @@ def search(query: str, db: str, index_path: str, k: int, strategy: str | None) -
             raise click.ClickException(str(exc)) from None
         if index is None:
             raise click.ClickException(f"no index for {space.filename}; run 'vidfiqa index rebuild'")
-        own = set(store.template_ids_of_video(q.track.video_id))
+        # Every copy of the same file, not only this row: a file processed with two configs is
+        # stored twice, and its other copy is no neighbour worth finding.
+        own = set(store.template_ids_of_file(q.track.video.sha256))
         sims, ids = index.search(q.array, k + len(own))
         hits = []
         for sim, tid in zip(sims[0], ids[0]):
@@ -116,13 +148,18 @@ def verify(a: str, b: str, db: str, index_path: str, strategy: str | None, thres
     from vidfiqa.models import registry
 
     store, _ = open_store(db, index_path)
+    strategy = _stored_strategy(store, strategy)
     ta = _templates_of(store, a, strategy)[0]
     tb = _templates_of(store, b, strategy or ta.strategy)[0]
     if (ta.model, ta.strategy, ta.scorer) != (tb.model, tb.strategy, tb.scorer):
-        raise click.ClickException(
-            f"templates {ta.id} and {tb.id} were made differently ({ta.model}/{ta.strategy} vs "
-            f"{tb.model}/{tb.strategy}); pass --strategy"
+        made = f"{ta.model}/{ta.strategy}/{ta.scorer} vs {tb.model}/{tb.strategy}/{tb.scorer}"
+        # --strategy picks a video's template; a template id is one template, whatever it says.
+        advice = (
+            "pass --strategy"
+            if not (a.isdigit() or b.isdigit())
+            else "compare templates of one model, strategy and scorer (see 'vidfiqa templates')"
         )
+        raise click.ClickException(f"templates {ta.id} and {tb.id} were made differently ({made}); {advice}")
     if threshold is None:
         threshold = registry.embedder_threshold(ta.model)
     sim = float(ta.array @ tb.array)

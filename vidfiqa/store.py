@@ -405,6 +405,18 @@ class Store:
             stmt = select(TemplateRow.id).join(TrackRow).where(TrackRow.video_id == video_id)
             return list(s.scalars(stmt))
 
+    def template_ids_of_file(self, sha256: str) -> list[int]:
+        """The templates of every stored copy of one file (its content, under any configuration
+        or path)."""
+        with self.session() as s:
+            stmt = select(TemplateRow.id).join(TrackRow).join(Video).where(Video.sha256 == sha256)
+            return list(s.scalars(stmt))
+
+    def strategies(self) -> list[str]:
+        """The distinct strategies of the stored templates, sorted."""
+        with self.session() as s:
+            return sorted(s.scalars(select(TemplateRow.strategy).distinct()))
+
     def replace_video(
         self, video: Video, tracks: list[TrackRow], embeddings: list[tuple[int, int, str, np.ndarray]]
     ) -> int:
