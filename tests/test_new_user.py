@@ -444,3 +444,39 @@ def test_search_leaves_out_the_files_other_copies_and_names_stored_strategies(tm
         "dlib-resnet/topk:5/distilled); compare templates of one model, strategy and scorer "
         "(see 'vidfiqa templates')"
     )
+
+
+# 19. --preset fast needs no checkout; detector5 never measures eyes: their factor is null.
+def test_preset_fast_writes_unmeasured_eyes_as_null(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import csv
+
+    monkeypatch.chdir(tmp_path)  # no configs/ folder here
+    out = tmp_path / "best"
+    result = run("best-frames", BLUR, "--preset", "fast", "--max-frames", "10", "--out", out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "manifest.json").read_text())
+    assert rows and all(r["factor_eyes_open"] is None for r in rows)
+    assert all(r["factor_visibility"] is not None for r in rows)
+    with (out / "manifest.csv").open() as fh:
+        assert {r["factor_eyes_open"] for r in csv.DictReader(fh)} == {""}
+    # Stored too as null, and the score still counts the unmeasured eyes as open.
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    result = run(
+        "process",
+        BLUR,
+        "--preset",
+        "fast",
+        "--max-frames",
+        "10",
+        "--db",
+        db,
+        "--index",
+        "idx",
+        "--no-progress",
+    )
+    assert result.exit_code == 0, result.output
+    (video,) = Store(db).videos()
+    observations = Store(db).stored_video(video.id).tracks[0].observations
+    assert all(o.factors["eyes_open"] is None and o.quality > 0 for o in observations)
+    both = run("best-frames", BLUR, "--preset", "fast", "--config", "x.yaml", "--out", out)
+    assert both.exit_code == 2 and "--config and --preset both name a config: give one" in both.output

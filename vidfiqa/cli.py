@@ -22,6 +22,7 @@ from vidfiqa.cli_options import (
     index_kind_option,
     load,
     open_store,
+    preset_option,
     run_options,
     store_options,
     writable_dir,
@@ -425,8 +426,14 @@ def _write_page(path: Path, text: str) -> None:
 @click.option(
     "--config", "config_path", type=click.Path(dir_okay=False), help="YAML config of the tuned run."
 )
+@preset_option
 def bench(
-    video: str, out: str | None, compare_frames: int, stage_frames: int, config_path: str | None
+    video: str,
+    out: str | None,
+    compare_frames: int,
+    stage_frames: int,
+    config_path: str | None,
+    preset: str | None,
 ) -> None:
     """Measure speeds on VIDEO in one process and print them as JSON.
 
@@ -443,7 +450,7 @@ def bench(
     """
     from vidfiqa.benchmark import run_benchmark
 
-    tuned = load(config_path) if config_path else None
+    tuned = load(config_path, preset) if config_path or preset else None
     try:
         result = run_benchmark(
             Path(video), stage_frames=stage_frames, compare_frames=compare_frames or None, tuned_config=tuned

@@ -11,7 +11,16 @@ from typing import Any
 
 import click
 
-from vidfiqa.config import DETECTORS, LANDMARKERS, QUALITY_SCORERS, Config, ConfigError, load_config
+from vidfiqa.config import (
+    DETECTORS,
+    LANDMARKERS,
+    PRESETS,
+    QUALITY_SCORERS,
+    Config,
+    ConfigError,
+    load_config,
+    preset_path,
+)
 
 _CONFIG_HELP = "YAML config (see configs/default.yaml); command-line options override it."
 
@@ -64,9 +73,17 @@ eval_report_option = click.option(
     "--report", is_flag=True, help="Also write results.html: the table and both plots in one page."
 )
 
+preset_option = click.option(
+    "--preset",
+    type=click.Choice(PRESETS),
+    help="A config shipped with vidfiqa instead of --config: default, or fast (RetinaFace every 3rd "
+    "frame, shrunk to 960 px, its own five landmarks; see README, Performance).",
+)
+
 run_options = _stack(
     [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP),
+        preset_option,
         click.option(
             "--backend", type=click.Choice(["pyav", "decord"]), help="Video decoder [default: pyav]."
         ),
@@ -122,9 +139,12 @@ run_options = _stack(
 """Options shared by every command that runs the pipeline on videos."""
 
 
-def load(config_path: str | None, **overrides: Any) -> Config:
+def load(config_path: str | None, preset: str | None = None, **overrides: Any) -> Config:
+    """The config of ``--config`` or ``--preset`` (not both), with ``overrides``."""
+    if config_path and preset:
+        raise click.UsageError("--config and --preset both name a config: give one")
     try:
-        return load_config(config_path, overrides)
+        return load_config(preset_path(preset) if preset else config_path, overrides)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -132,6 +152,7 @@ def load(config_path: str | None, **overrides: Any) -> Config:
 def config_from_options(config_path: str | None, video_opts: dict[str, Any], extra: dict[str, Any]) -> Config:
     return load(
         config_path,
+        video_opts["preset"],
         **{
             "video.backend": video_opts["backend"],
             "video.stride": video_opts["stride"],

@@ -168,6 +168,19 @@ class ConfigError(Exception):
     """A config file or override that cannot be used; the message is one line."""
 
 
+#: Named configs shipped inside the package (``--preset``): ``vidfiqa/presets/NAME.yaml``, copies
+#: of a checkout's ``configs/NAME.yaml`` (a test keeps them equal).
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+PRESETS: tuple[str, ...] = ("default", "fast")
+
+
+def preset_path(name: str) -> Path:
+    """The YAML file of preset ``name`` (one of :data:`PRESETS`)."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    return PRESETS_DIR / f"{name}.yaml"
+
+
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "config"

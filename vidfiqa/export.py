@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 from vidfiqa.align import align_arcface, context_crop
 from vidfiqa.pipeline import VideoAnalysis, VideoSource, revisit
 from vidfiqa.select import Selection
-from vidfiqa.types import Frame, plural
+from vidfiqa.types import Frame, finite_or_none, plural
 
 #: Fixed manifest columns; one ``factor_<name>`` column per quality factor follows them.
 MANIFEST_FIELDS = (
@@ -140,7 +140,8 @@ def manifest_rows(
             "context": context,
             "reasons": s.reasons,
         }
-        row.update({f"factor_{k}": round(v, 6) for k, v in o.factors.items()})
+        # An unmeasured factor (detector5's eyes) is null, an empty CSV cell: not a made-up 1.0.
+        row.update({f"factor_{k}": finite_or_none(v, 6) for k, v in o.factors.items()})
         rows.append(row)
     return rows
 

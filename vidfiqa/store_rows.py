@@ -10,7 +10,7 @@ import numpy as np
 
 from vidfiqa.store import ObservationRow, TemplateRow, TrackRow, to_bytes
 from vidfiqa.templates import TrackTemplates
-from vidfiqa.types import FaceObservation, Track
+from vidfiqa.types import FaceObservation, Track, finite_or_none
 
 
 def track_rows(
@@ -35,7 +35,7 @@ def track_rows(
                         landmarks=track.landmarks[i].astype(float).tolist(),
                         detector_score=float(track.detector_scores[i]),
                         quality=float(track.qualities[i]),
-                        factors={k: float(v[i]) for k, v in track.factors.items()},
+                        factors={k: finite_or_none(v[i]) for k, v in track.factors.items()},
                         interpolated=bool(track.interpolated[i]),
                         landmarks_estimated=bool(track.landmarks_estimated[i]),
                     )
