@@ -480,3 +480,52 @@ def test_preset_fast_writes_unmeasured_eyes_as_null(tmp_path: Path, monkeypatch:
     assert all(o.factors["eyes_open"] is None and o.quality > 0 for o in observations)
     both = run("best-frames", BLUR, "--preset", "fast", "--config", "x.yaml", "--out", out)
     assert both.exit_code == 2 and "--config and --preset both name a config: give one" in both.output
+
+
+# 1. CUDA asked for where there is none: one line before any work, nothing created or stored.
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_cuda_device_is_one_line_before_any_work(tmp_path: Path) -> None:
+    expected = (
+        f"Error: no CUDA device: torch {torch.__version__} is a CPU build; use --device cpu"
+        if torch.version.cuda is None
+        else "Error: no CUDA device visible (no driver, or CUDA_VISIBLE_DEVICES hides them); use --device cpu"
+    )
+    out = tmp_path / "best"
+    assert one_error_line(run("best-frames", BLUR, "--out", out, "--device", "cuda")) == expected
+    config = tmp_path / "cuda.yaml"
+    config.write_text("quality:\n  device: cuda\n")
+    db, index = tmp_path / "v.db", tmp_path / "idx"
+    result = run("process", BLUR, "--db", db, "--index", index, "--config", config)
+    assert one_error_line(result) == expected
+    assert "status" not in result.output  # no video was blamed
+    assert (
+        one_error_line(run("eval", "lfw", "--root", tmp_path, "--out", out, "--device", "cuda")) == expected
+    )
+    train = ["train", "lightweight", "--images", tmp_path, "--labels", config, "--out", tmp_path / "m.pth"]
+    assert one_error_line(run(*train, "--device", "cuda")) == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cuda.yaml"]
+    # --device cpu and auto run; a misspelt device in a config is named.
+    for device in ("cpu", "auto"):
+        result = run(
+            "best-frames", BLUR, "--max-frames", "5", "--out", out, "--device", device, "--no-progress"
+        )
+        assert result.exit_code == 0, result.output
+    config.write_text("quality:\n  device: gpu\n")
+    assert "device must be cpu, cuda, cuda:N or auto, not 'gpu'" in one_error_line(
+        run("best-frames", BLUR, "--out", out, "--config", config)
+    )
+
+
+def test_resolve_device_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidfiqa.device import DeviceError, resolve_device
+
+    monkeypatch.setattr(torch.version, "cuda", "12.4")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device(None) == resolve_device("auto") == resolve_device("cpu") == "cpu"
+    with pytest.raises(DeviceError, match=r"^no CUDA device visible \(no driver"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device(None) == "cuda" and resolve_device("cuda:0") == "cuda:0"
+    with pytest.raises(DeviceError, match="^no CUDA device 1: 1 visible$"):
+        resolve_device("cuda:1")

@@ -18,6 +18,7 @@ from vidfiqa.cli_options import (
     build,
     config_from_options,
     db_option,
+    device_option,
     frame_progress,
     index_kind_option,
     load,
@@ -427,6 +428,7 @@ def _write_page(path: Path, text: str) -> None:
     "--config", "config_path", type=click.Path(dir_okay=False), help="YAML config of the tuned run."
 )
 @preset_option
+@device_option
 def bench(
     video: str,
     out: str | None,
@@ -434,6 +436,7 @@ def bench(
     stage_frames: int,
     config_path: str | None,
     preset: str | None,
+    device: str | None,
 ) -> None:
     """Measure speeds on VIDEO in one process and print them as JSON.
 
@@ -450,10 +453,14 @@ def bench(
     """
     from vidfiqa.benchmark import run_benchmark
 
-    tuned = load(config_path, preset) if config_path or preset else None
+    tuned = load(config_path, preset, **{"quality.device": device})
     try:
         result = run_benchmark(
-            Path(video), stage_frames=stage_frames, compare_frames=compare_frames or None, tuned_config=tuned
+            Path(video),
+            stage_frames=stage_frames,
+            compare_frames=compare_frames or None,
+            tuned_config=tuned,
+            device=tuned.quality.device,
         )
     except VideoError as exc:
         raise click.ClickException(str(exc)) from None

@@ -10,10 +10,12 @@ import click
 from vidfiqa.cli_options import (
     build,
     config_from_options,
+    device_option,
     edc_fmr_option,
     eval_report_option,
     eval_scorers_option,
     frame_progress,
+    load,
     open_store,
     out_dir_option,
     progress_bar,
@@ -146,6 +148,7 @@ def _no_faces(names: list[str], what: str = "no face found") -> None:
 )
 @edc_fmr_option(None, "FMR of the EDC's fixed threshold [default: 1e-2 restricted, 1e-3 all-pairs].")
 @out_dir_option
+@device_option
 @progress_option
 def eval_ytf(
     root: str,
@@ -160,6 +163,7 @@ def eval_ytf(
     cache: str | None,
     edc_fmr: float | None,
     out_dir: str,
+    device: str | None,
     progress: bool,
     report: bool,
 ) -> None:
@@ -177,9 +181,10 @@ def eval_ytf(
     from vidfiqa.eval import ytf
     from vidfiqa.eval.types import EvalInputError, make_templates
 
+    config = load(None, **{"quality.device": device})
     try:
         chosen = [Strategy.parse(s) for s in strategies or ("best", "mean", "softmax:0.05")]
-        scorer_map = _eval_models(scorers)
+        scorer_map = _eval_models(scorers, config)
         listed = ytf.load_aligned(root) if aligned else ytf.load_ytf(root)
         videos = ytf.drop_missing_frames(listed)
         if halves:
@@ -192,7 +197,7 @@ def eval_ytf(
         click.echo(note, err=True)
     detect = detect or aligned
     extractor = _extractor(
-        Config(),
+        config,
         scorer_map,
         detect=detect,
         cache=Path(cache) if cache else out / "cache",
@@ -250,6 +255,7 @@ def eval_ytf(
 )
 @edc_fmr_option(1e-2, "FMR of the EDC's fixed threshold.")
 @out_dir_option
+@device_option
 @progress_option
 def eval_lfw(
     root: str,
@@ -259,6 +265,7 @@ def eval_lfw(
     cache: str | None,
     edc_fmr: float,
     out_dir: str,
+    device: str | None,
     progress: bool,
     report: bool,
 ) -> None:
@@ -275,18 +282,19 @@ def eval_lfw(
     from vidfiqa.eval.lfw import absent_notes, pair_images, read_pairs
     from vidfiqa.eval.types import EvalInputError, make_templates
 
+    config = load(None, **{"quality.device": device})
     try:
         pairs = read_pairs(pairs_file or Path(root) / "pairs.txt")
         if folds is not None:
             pairs = [p for p in pairs if p.fold <= folds]
         videos, absent = pair_images(root, pairs)
-        scorer_map = _eval_models(scorers)
+        scorer_map = _eval_models(scorers, config)
     except (EvalInputError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     out = writable_dir(out_dir, "output folder")
     for note in absent_notes(pairs, absent):
         click.echo(note, err=True)
-    extractor = _extractor(Config(), scorer_map, detect=True, cache=Path(cache) if cache else out / "cache")
+    extractor = _extractor(config, scorer_map, detect=True, cache=Path(cache) if cache else out / "cache")
     features, empty = _sequence_features(videos, extractor, progress)
     if empty:
         click.echo(f"warning: no face found in {len(empty)} images; their pairs count as missing", err=True)
@@ -438,6 +446,7 @@ def eval_pairs(
 )
 @edc_fmr_option(1e-3, "FMR of the EDC.")
 @out_dir_option
+@device_option
 @progress_option
 def eval_ijb(
     images: str,
@@ -447,6 +456,7 @@ def eval_ijb(
     strategies: tuple[str, ...],
     edc_fmr: float,
     out_dir: str,
+    device: str | None,
     progress: bool,
     report: bool,
 ) -> None:
@@ -466,11 +476,11 @@ def eval_ijb(
     from vidfiqa.eval.types import EvalInputError
     from vidfiqa.features import image_features
 
-    config = Config()
+    config = load(None, **{"quality.device": device})
     try:
         meta = read_meta(meta_dir, prefix)
         chosen = [Strategy.parse(s) for s in strategies or ("mean", "softmax:0.05")]
-        scorer_map = _eval_models(scorers)
+        scorer_map = _eval_models(scorers, config)
         paths = [Path(images) / name for name in meta.images]
         missing = next((p for p in paths if not p.is_file()), None)
         if missing is not None:

@@ -9,6 +9,7 @@ import click
 
 from vidfiqa.cli_options import (
     build,
+    checked_device,
     echo_json,
     load,
     model_root_option,
@@ -187,6 +188,7 @@ def train_lightweight_cmd(images: str, labels: str, out_path: str, **settings: A
     """
     from vidfiqa.train import TrainError, load_images, read_labels, train_and_save
 
+    checked_device(settings["device"])
     try:
         files, scores = read_labels(Path(images), Path(labels))
         _, reports = train_and_save(load_images(files), scores, out_path, log=_log, **settings)
@@ -300,7 +302,12 @@ def train_distill_cmd(
     pack_root = model_root if embedder == "arcface" else None
     config = load(
         None,
-        **{"quality.model_root": model_root, "embedder.name": embedder, "insightface.model_root": pack_root},
+        **{
+            "quality.model_root": model_root,
+            "embedder.name": embedder,
+            "insightface.model_root": pack_root,
+            "quality.device": settings["device"],
+        },
     )
     models = SampleModels(
         build_detector(config, still=True), build_landmarker(config), build(build_embedder, config)

@@ -21,6 +21,7 @@ from vidfiqa.config import (
     load_config,
     preset_path,
 )
+from vidfiqa.device import DEVICE_CHOICES, DeviceError, check_device
 
 _CONFIG_HELP = "YAML config (see configs/default.yaml); command-line options override it."
 
@@ -71,6 +72,13 @@ eval_scorers_option = click.option(
 
 eval_report_option = click.option(
     "--report", is_flag=True, help="Also write results.html: the table and both plots in one page."
+)
+
+device_option = click.option(
+    "--device",
+    type=click.Choice(DEVICE_CHOICES),
+    help="Where torch runs the models: cpu, cuda, or auto (cuda when there is one) "
+    "[default: the config's quality.device, auto].",
 )
 
 preset_option = click.option(
@@ -133,6 +141,7 @@ run_options = _stack(
         model_root_option(
             "Folder of published model files [default: $VIDFIQA_MODEL_ROOT, else ~/.cache/vidfiqa/models]."
         ),
+        device_option,
         progress_option,
     ]
 )
@@ -144,9 +153,21 @@ def load(config_path: str | None, preset: str | None = None, **overrides: Any) -
     if config_path and preset:
         raise click.UsageError("--config and --preset both name a config: give one")
     try:
-        return load_config(preset_path(preset) if preset else config_path, overrides)
+        config = load_config(preset_path(preset) if preset else config_path, overrides)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    checked_device(config.quality.device)
+    return config
+
+
+def checked_device(device: str | None) -> str | None:
+    """``device``, after checking that it can be had here: CUDA asked for on a machine without
+    it is one line before any work, not a traceback or a failure blamed on every video."""
+    try:
+        check_device(device)
+    except DeviceError as exc:
+        raise click.ClickException(str(exc)) from None
+    return device
 
 
 def config_from_options(config_path: str | None, video_opts: dict[str, Any], extra: dict[str, Any]) -> Config:
@@ -167,6 +188,7 @@ def config_from_options(config_path: str | None, video_opts: dict[str, Any], ext
             "quality.scorer": video_opts["scorer"],
             "quality.model_root": video_opts["model_root"],
             "quality.checkpoint": video_opts["checkpoint"],
+            "quality.device": video_opts["device"],
             **extra,
         },
     )
@@ -299,6 +321,7 @@ training_options = _stack(
         click.option(
             "--seed", type=int, default=0, show_default=True, help="Random seed (split, order, flips)."
         ),
+        device_option,
     ]
 )
 """--out and the optimiser settings shared by the train sub-commands."""
