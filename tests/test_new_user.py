@@ -529,3 +529,29 @@ def test_resolve_device_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -
     assert resolve_device(None) == "cuda" and resolve_device("cuda:0") == "cuda:0"
     with pytest.raises(DeviceError, match="^no CUDA device 1: 1 visible$"):
         resolve_device("cuda:1")
+
+
+# 16. Ctrl-C: the run is recorded as interrupted, the index agrees with what was stored.
+def test_an_interrupted_batch_is_recorded_and_its_index_agrees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vidfiqa.config import load_config
+    from vidfiqa.index import IndexDir
+    from vidfiqa.process import Processor, run_batch
+
+    process = Processor.process
+
+    def interrupt_the_second(self, path, **kwargs):
+        if "single_face" in str(path):
+            raise KeyboardInterrupt
+        return process(self, path, **kwargs)
+
+    monkeypatch.setattr(Processor, "process", interrupt_the_second)
+    store = Store(f"sqlite:///{tmp_path / 'v.db'}")
+    config = load_config(None, {"video.max_frames": 20})
+    with pytest.raises(KeyboardInterrupt):
+        run_batch([BLUR, str(SAMPLES / "single_face_motion.mp4")], config, store, IndexDir(tmp_path / "idx"))
+    (listed,) = store.runs()
+    assert listed["status"] == "interrupted" and listed["finished_at"] and listed["statuses"] == {"done": 1}
+    check = run("index", "check", "--db", f"sqlite:///{tmp_path / 'v.db'}", "--index", tmp_path / "idx")
+    assert check.exit_code == 0, check.output

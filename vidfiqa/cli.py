@@ -200,6 +200,8 @@ def process(
     index in line with the database. A video already stored with the same content (sha256)
     and configuration is skipped unless --force. Prints one JSON object per video; a failed
     video is reported and stored as failed, the others go on, and the exit code is then 1.
+    Ctrl-C keeps the videos finished before it (indexed) and records the run as interrupted
+    (exit code 130).
 
     Example:
 
@@ -236,6 +238,13 @@ def process(
         )
     except WorkerStartError as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo(
+            "\ninterrupted: the videos finished before are stored and indexed; 'vidfiqa runs' "
+            "lists the run as interrupted, and rerunning the command does the rest",
+            err=True,
+        )
+        raise SystemExit(130) from None
     _summarise(batch)
 
 

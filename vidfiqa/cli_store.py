@@ -202,8 +202,10 @@ def enroll(ref: str, label: str, db: str, index_path: str) -> None:
 @click.command()
 @db_option
 def runs(db: str) -> None:
-    """List the runs that wrote to the store, as JSON: command, start and finish times, and
-    the ids and statuses of the videos each stored ('vidfiqa report run:ID' shows them).
+    """List the runs that wrote to the store, as JSON: command, status (running, finished, or
+    interrupted by Ctrl-C; null for a run killed before schema version 3), start and finish
+    times, and the ids and statuses of the videos each stored ('vidfiqa report run:ID' shows
+    them).
 
     Example:
 

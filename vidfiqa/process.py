@@ -13,6 +13,8 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from vidfiqa.inputs import input_problem
 from vidfiqa.models.base import Embedder
 from vidfiqa.models.files import ModelFileError
 from vidfiqa.pipeline import VideoAnalysis, analyse_video, damage_notes, summary_notes
-from vidfiqa.store import Store, Video, config_json
+from vidfiqa.store import Store, StoreError, Video, config_json
 from vidfiqa.store_rows import track_rows
 from vidfiqa.templates import build_templates
 from vidfiqa.video import VideoError, VideoInfo
@@ -293,43 +295,70 @@ def run_batch(
     Raises:
         ModelFileError: the models cannot be loaded (local runs).
         WorkerStartError: a Ray worker could not load its models.
+        KeyboardInterrupt: Ctrl-C; the run is recorded as ``interrupted`` and the index brought
+            in line with the videos stored before it (see :func:`_interrupted`).
     """
     if ray is None:
         processor = Processor(config, store, index_dir, command=command)
-        outcomes = []
-        for video in videos:
-            with progress(video) if progress else contextlib.nullcontext() as bar:
-                hooks = {"progress": bar.update, "on_open": bar.opened} if bar else {}
-                outcome = processor.process(video, force=force, **hooks)
-            outcomes.append(outcome)
-            if on_outcome:
-                on_outcome(outcome)
         run_id = processor.run_id
     else:
-        from vidfiqa.ray_executor import process_with_ray
-
         run_id = start_run(store, config, f"{command} --executor ray")
-        # Workers may start in another directory: give them absolute paths.
-        paths = [str(Path(v).resolve()) if Path(v).exists() else v for v in videos]
-        outcomes = process_with_ray(
-            paths,
-            config,
-            store,
-            absolute_url(store.url),
-            str(index_dir.path.resolve()),
-            run_id,
-            force=force,
-            **dataclasses.asdict(ray),
-        )
-        for outcome in outcomes:
-            if on_outcome:
-                on_outcome(outcome)
+    try:
+        if ray is None:
+            outcomes = []
+            for video in videos:
+                with progress(video) if progress else contextlib.nullcontext() as bar:
+                    hooks = {"progress": bar.update, "on_open": bar.opened} if bar else {}
+                    outcome = processor.process(video, force=force, **hooks)
+                outcomes.append(outcome)
+                if on_outcome:
+                    on_outcome(outcome)
+        else:
+            from vidfiqa.ray_executor import process_with_ray
+
+            # Workers may start in another directory: give them absolute paths.
+            paths = [str(Path(v).resolve()) if Path(v).exists() else v for v in videos]
+            outcomes = process_with_ray(
+                paths,
+                config,
+                store,
+                absolute_url(store.url),
+                str(index_dir.path.resolve()),
+                run_id,
+                force=force,
+                **dataclasses.asdict(ray),
+            )
+            for outcome in outcomes:
+                if on_outcome:
+                    on_outcome(outcome)
+    except KeyboardInterrupt:
+        _interrupted(store, index_dir, run_id)
+        raise
     try:
         changes, error = sync_index(store, index_dir), ""
     except (OSError, IndexFileError) as exc:
         changes, error = {}, (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
     store.finish_run(run_id)
     return BatchResult(outcomes, changes, error)
+
+
+def _interrupted(store: Store, index_dir: IndexDir, run_id: int) -> None:
+    """After Ctrl-C: record the run as interrupted and bring the index in line with the videos
+    committed before it (each video is one transaction, so those are whole), so that ``runs``
+    says what happened and ``index check`` passes without another run. A second Ctrl-C is
+    ignored meanwhile; a failure here (say, a locked database) leaves the repair to the next run
+    or ``vidfiqa index rebuild``, as a killed run does."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        store.finish_run(run_id, "interrupted")
+        sync_index(store, index_dir)
+    except (OSError, IndexFileError, StoreError):
+        pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def absolute_url(url: str) -> str:

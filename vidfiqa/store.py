@@ -38,6 +38,7 @@ from sqlalchemy import (
     inspect,
     select,
     text,
+    update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError, SQLAlchemyError
@@ -51,8 +52,15 @@ from sqlalchemy.orm import (
     selectinload,
 )
 
-#: Bumped on every incompatible schema change; a database of another version is refused.
-SCHEMA_VERSION = 2
+#: Bumped on every schema change. A database of an older version with a migration below is
+#: brought up to date by the first command that writes to it (and read as it is until then); any
+#: other version is refused.
+SCHEMA_VERSION = 3
+#: Statements that take a database from a version to the next. Additive only: no stored row is
+#: changed, so a migration cannot lose data.
+_MIGRATIONS: dict[int, list[str]] = {
+    2: ["ALTER TABLE runs ADD COLUMN status VARCHAR(16)"],  # 3: running | finished | interrupted
+}
 
 
 class StoreError(Exception):
@@ -91,6 +99,9 @@ class Run(Base):
     versions: Mapped[dict[str, Any]] = mapped_column(JSON)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: running, finished or interrupted (Ctrl-C); null in runs recorded before schema version 3.
+    #: Deferred: a read-only command reads a version-2 database, which has no such column.
+    status: Mapped[str | None] = mapped_column(String(16), deferred=True)
 
 
 class Video(Base):
@@ -237,6 +248,13 @@ def _video_lock(sha256: str, config_hash: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def _migratable(version: int) -> bool:
+    """Whether a database of ``version`` can be brought to :data:`SCHEMA_VERSION`."""
+    return version == SCHEMA_VERSION or (
+        version < SCHEMA_VERSION and all(v in _MIGRATIONS for v in range(version, SCHEMA_VERSION))
+    )
+
+
 def _redact(url: str) -> str:
     try:
         from sqlalchemy.engine import make_url
@@ -313,11 +331,27 @@ class Store:
             value = conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
             if value is None and create:
                 conn.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-            elif value != str(SCHEMA_VERSION):
+                value = str(SCHEMA_VERSION)
+            version = int(value) if value is not None and value.isdigit() else None
+            if version is None or not _migratable(version):
                 raise StoreError(
                     f"{self.name}: database schema version {value}, this vidfiqa "
                     f"needs {SCHEMA_VERSION}; use a new database or an older vidfiqa"
                 )
+            if create:  # a writer brings an older database up to date, in this locked transaction
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[step]:
+                        conn.execute(text(statement))
+                conn.execute(
+                    update(Meta).where(Meta.key == "schema_version").values(value=str(SCHEMA_VERSION))
+                )
+                version = SCHEMA_VERSION
+            #: The version of the database as opened (older only for read-only commands).
+            self.schema_version = version
+
+    @property
+    def has_run_status(self) -> bool:
+        return self.schema_version >= 3
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -337,14 +371,16 @@ class Store:
 
     def start_run(self, command: str, config: dict[str, Any], versions: dict[str, Any]) -> int:
         with self.session() as s:
-            run = Run(command=command, config=config, versions=versions)
+            run = Run(command=command, config=config, versions=versions, status="running")
             s.add(run)
             s.flush()
             return run.id
 
-    def finish_run(self, run_id: int) -> None:
+    def finish_run(self, run_id: int, status: str = "finished") -> None:
+        """Record the end of a run: ``finished``, or ``interrupted`` (Ctrl-C)."""
         with self.session() as s:
-            s.get(Run, run_id).finished_at = now()
+            run = s.get(Run, run_id)
+            run.finished_at, run.status = now(), status
 
     def runs(self) -> list[dict[str, Any]]:
         """Runs in order, each with its command, times and the ids and statuses of the videos it
@@ -357,6 +393,7 @@ class Store:
                 {
                     "run_id": r.id,
                     "command": r.command,
+                    "status": self._run_status(r),
                     "started_at": r.started_at.isoformat(),
                     "finished_at": r.finished_at.isoformat() if r.finished_at else None,
                     "video_ids": sorted(v for v, _ in videos.get(r.id, [])),
@@ -364,6 +401,12 @@ class Store:
                 }
                 for r in s.scalars(select(Run).order_by(Run.id))
             ]
+
+    def _run_status(self, run: Run) -> str | None:
+        # Runs recorded before schema version 3 have no status: a finish time means finished;
+        # without one, the run was killed or is still going, which the row cannot tell.
+        status = run.status if self.has_run_status else None
+        return status or ("finished" if run.finished_at else None)
 
     def run_exists(self, run_id: int) -> bool:
         with self.session() as s:
