@@ -555,3 +555,50 @@ def test_an_interrupted_batch_is_recorded_and_its_index_agrees(
     assert listed["status"] == "interrupted" and listed["finished_at"] and listed["statuses"] == {"done": 1}
     check = run("index", "check", "--db", f"sqlite:///{tmp_path / 'v.db'}", "--index", tmp_path / "idx")
     assert check.exit_code == 0, check.output
+
+
+# 2. process --force keeps enrolled labels: carried to the same face's new track, or named.
+def test_force_carries_labels_to_the_new_tracks_or_names_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ["--db", tmp_path / "v.db", "--index", tmp_path / "idx"]
+    args = ["process", BLUR, "--max-frames", "20", *store, "--no-progress"]
+    assert run(*args).exit_code == 0
+    (track,) = json.loads(run("tracks", *store).output)
+    assert run("enroll", f"track:{track['track_id']}", "--label", "Person D0", *store).exit_code == 0
+    result = run(*args, "--force")
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(result.stdout)
+    assert outcome["status"] == "done" and outcome["notes"] == "1 label carried to 1 new track"
+    (new,) = json.loads(run("tracks", *store).output)
+    assert new["label"] == "Person D0"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("decoder crashed")
+
+    monkeypatch.setattr("vidfiqa.process.analyse_video", broken)
+    result = run(*args, "--force")
+    assert result.exit_code == 1
+    note = "labels not carried (the video failed); enroll them again: 'Person D0' (old track 0)"
+    assert json.loads(result.stdout)["notes"] == note and note in result.stderr
+
+
+def test_carry_labels_matches_by_overlap_and_reports_the_rest() -> None:
+    from vidfiqa.store import ObservationRow, TrackRow
+    from vidfiqa.store_rows import carry_labels
+
+    def track(index: int, frames: range, x: float, label_id: int | None = None) -> TrackRow:
+        observations = [ObservationRow(frame_index=f, box=[x, 0.0, x + 10, 10.0]) for f in frames]
+        return TrackRow(track_index=index, label_id=label_id, observations=observations)
+
+    old = [
+        track(0, range(0, 10), 0, label_id=1),
+        track(1, range(0, 10), 50, label_id=2),
+        track(2, range(5), 90),
+    ]
+    # The new run split the first face's track and lost the second face.
+    new = [track(0, range(0, 4), 0), track(1, range(4, 10), 1), track(2, range(0, 10), 200)]
+    carried, lost = carry_labels(old, new)
+    assert [(o.track_index, n.track_index) for o, n in carried] == [(0, 0), (0, 1)]  # both halves
+    assert [t.track_index for t in lost] == [1]
+    assert [t.label_id for t in new] == [1, 1, None]

@@ -265,7 +265,7 @@ def _summarise(batch: Any) -> None:
     for o in outcomes:
         reason = o.reason.removeprefix(f"{o.path}: ")
         if o.status in ("failed", "skipped"):
-            detail = reason
+            detail = "; ".join(d for d in (reason, o.notes) if d)
         else:
             detail = "; ".join(d for d in (plural(o.tracks, "track"), reason, o.notes) if d)
         click.echo(f"  {o.status:<8} {Path(o.path).name:<{width}}  {detail}", err=True)

@@ -30,9 +30,10 @@ from vidfiqa.inputs import input_problem
 from vidfiqa.models.base import Embedder
 from vidfiqa.models.files import ModelFileError
 from vidfiqa.pipeline import VideoAnalysis, analyse_video, damage_notes, summary_notes
-from vidfiqa.store import Store, StoreError, Video, config_json
-from vidfiqa.store_rows import track_rows
+from vidfiqa.store import Store, StoreError, TrackRow, Video, config_json
+from vidfiqa.store_rows import carry_labels, track_rows
 from vidfiqa.templates import build_templates
+from vidfiqa.types import plural
 from vidfiqa.video import VideoError, VideoInfo
 
 #: Config sections that change what is stored; others (selection of best frames) do not.
@@ -218,16 +219,20 @@ class Processor:
             else:  # an input no check foresaw: recorded with its type, for a bug report
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 reason = f"{path}: {type(exc).__name__}: {first[:200]}"
+            lost = self._carry_labels(known, [])
             video_id = self.store.replace_video(
                 _video_row(path, sha, self.hash, self.run_id, info, "failed", reason), [], []
             )
-            return Outcome(path, "failed", reason, video_id=video_id, seconds=time.perf_counter() - start)
+            return Outcome(
+                path, "failed", reason, lost, video_id=video_id, seconds=time.perf_counter() - start
+            )
         reason = _damage(analysis, self.config)
         status = "partial" if reason else "done"
         notes = "; ".join(n for n in summary_notes(analysis, self.config) if n not in reason)
         tracks, embeddings = track_rows(
             analysis.tracks, results, scorer=self.config.quality.scorer, model=embedder.name
         )
+        notes = "; ".join(n for n in (notes, self._carry_labels(known, tracks)) if n)
         video_id = self.store.replace_video(
             _video_row(path, sha, self.hash, self.run_id, analysis.info, status, reason, analysis),
             tracks,
@@ -243,6 +248,25 @@ class Processor:
             templates=sum(len(t.templates) for t in tracks),
             seconds=time.perf_counter() - start,
         )
+
+    def _carry_labels(self, known: Video | None, tracks: list[TrackRow]) -> str:
+        """Give the labels of ``known`` (the stored copy about to be replaced) to the matching
+        new ``tracks`` (see :func:`~vidfiqa.store_rows.carry_labels`); a note of what was
+        carried and, by name, of any label that could not be: a label is user data, never
+        dropped silently (the name stays in the labels table either way)."""
+        stored = self.store.stored_video(known.id) if known is not None else None
+        if stored is None or not any(t.label_id is not None for t in stored.tracks):
+            return ""
+        carried, lost = carry_labels(stored.tracks, tracks)
+        notes = []
+        if carried:
+            names = len({o.label_id for o, _ in carried})
+            notes.append(f"{plural(names, 'label')} carried to {plural(len(carried), 'new track')}")
+        if lost:
+            names = ", ".join(f"{t.label.name!r} (old track {t.track_index})" for t in lost)
+            why = "no new track is the same face" if tracks else "the video failed"
+            notes.append(f"labels not carried ({why}); enroll them again: {names}")
+        return "; ".join(notes)
 
 
 @dataclass(frozen=True, slots=True)
