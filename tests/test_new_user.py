@@ -213,7 +213,8 @@ def test_lost_slices_are_counted_in_summary_store_and_report(shared_data: Path, 
     assert row.damaged_frames > 20 and row.damaged_packets == 0
     said = f"{row.damaged_frames} damaged frames skipped"
     assert outcome["status"] == "partial" and outcome["reason"] == said
-    assert f"tracks; {said}" in result.stderr and "partial  lost.h264  " in result.stderr
+    tracks = f"{outcome['tracks']} track{'s' * (outcome['tracks'] != 1)}"
+    assert f"{tracks}; {said}" in result.stderr and "partial  lost.h264  " in result.stderr
     page = tmp_path / "page.html"
     assert run("report", f"video:{row.id}", "--db", db, "--out", page).exit_code == 0
     assert said in page.read_text()
@@ -424,7 +425,7 @@ def test_the_progress_bar_starts_after_the_models_load() -> None:
 # 17. search leaves out every copy of the query's file; an unknown strategy is named; verify of
 # template ids does not suggest --strategy.
 def test_search_leaves_out_the_files_other_copies_and_names_stored_strategies(tmp_path: Path) -> None:
-    store = ["--db", tmp_path / "v.db", "--index", tmp_path / "idx"]
+    store = ["--db", f"sqlite:///{tmp_path / 'v.db'}", "--index", tmp_path / "idx"]
     other = str(SAMPLES / "single_face_motion.mp4")
     for video, frames in ((BLUR, "20"), (BLUR, "15"), (other, "20")):  # BLUR twice: two configs
         result = run("process", video, "--max-frames", frames, *store, "--no-progress")
@@ -561,7 +562,7 @@ def test_an_interrupted_batch_is_recorded_and_its_index_agrees(
 def test_force_carries_labels_to_the_new_tracks_or_names_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = ["--db", tmp_path / "v.db", "--index", tmp_path / "idx"]
+    store = ["--db", f"sqlite:///{tmp_path / 'v.db'}", "--index", tmp_path / "idx"]
     args = ["process", BLUR, "--max-frames", "20", *store, "--no-progress"]
     assert run(*args).exit_code == 0
     (track,) = json.loads(run("tracks", *store).output)
