@@ -331,9 +331,9 @@ def test_best_frames_folders_keep_letters_hash_clashes_and_a_rerun_replaces(tmp_
         v.parent.mkdir(exist_ok=True)
         shutil.copy(BLUR, v)
     out = tmp_path / "out"
-    result = run("best-frames", *videos, "--max-frames", "10", "--top-k", "1", "--out", out, "--no-progress")
+    result = run("best-frames", *videos, "--max-frames", "10", "--top-k", "2", "--min-gap", "1", "--out", out)
     assert result.exit_code == 0, result.output
-    assert "10 frames, 1 track, 1 best frame ->" in result.output and "1 tracks" not in result.output
+    assert "10 frames, 1 track, 2 best frames ->" in result.output and "1 tracks" not in result.output
     clips = {f"clip_{hashlib.sha256(str(v.resolve()).encode()).hexdigest()[:8]}" for v in videos[:2]}
     folders = {p.name for p in out.iterdir() if p.is_dir()}
     assert folders == clips | {"Gesichtsprüfung"}
@@ -347,7 +347,17 @@ def test_best_frames_folders_keep_letters_hash_clashes_and_a_rerun_replaces(tmp_
     assert {p.name for p in out.iterdir() if p.is_dir()} == {"Gesichtsprüfung", sorted(clips)[0]}
     assert [p.name for p in (out / sorted(clips)[0]).iterdir()] == ["mine.txt"]
     assert (out / "notes.txt").read_text() == "mine"
+    # The rerun's own folder holds its one pick, not the earlier run's second.
+    assert sorted(p.name for p in (out / "Gesichtsprüfung").rglob("*.png")) == [
+        "contact_sheet.png",
+        *sorted(
+            Path(r[k]).name
+            for r in json.loads((out / "manifest.json").read_text())
+            for k in ("crop", "context")
+        ),
+    ]
     rows = json.loads((out / "manifest.json").read_text())
+    assert len(rows) == 1
     assert {r["crop"].split("/")[0] for r in rows} == {"Gesichtsprüfung"}
 
 

@@ -223,6 +223,7 @@ def write_best_frames(
 #: same folder may clear (the manifest lists only the crops of videos that had picks).
 FOLDERS_RECORD = ".vidfiqa-folders.json"
 #: Names of the files best-frames writes in a video folder; only these are ever removed.
+_TRACK_DIR = re.compile(r"track_\d{4,}")
 _OUR_FILE = re.compile(r"contact_sheet\.png|track_\d{4,}/rank\d{2,}_frame\d{6,}(_context)?\.png")
 
 
@@ -251,17 +252,24 @@ def clear_previous_run(out_dir: Path, folders: list[str], rows: list[dict]) -> l
     removed = []
     for folder in sorted(old_folders):
         base = out_dir / folder
-        if safe_name(folder) != folder or not base.is_dir():
-            continue  # not a name best-frames would write
-        for path in sorted(base.rglob("*.png"), reverse=True):
+        if safe_name(folder) != folder or base.is_symlink() or not base.is_dir():
+            continue  # not a folder best-frames would write
+        # Only real files and folders directly under it, never through a link.
+        tracks = [
+            d for d in base.iterdir() if _TRACK_DIR.fullmatch(d.name) and not d.is_symlink() and d.is_dir()
+        ]
+        candidates = [base / "contact_sheet.png", *(f for d in tracks for f in d.iterdir())]
+        for path in candidates:
             name = path.relative_to(base).as_posix()
-            if not _OUR_FILE.fullmatch(name) or str(path.relative_to(out_dir)) in kept:
+            if path.is_symlink() or not path.is_file() or not _OUR_FILE.fullmatch(name):
+                continue
+            if str(path.relative_to(out_dir)) in kept:
                 continue
             if folder not in folders or name != "contact_sheet.png":  # this run's sheet stays
                 path.unlink()
-        for sub in sorted((p for p in base.iterdir() if p.is_dir()), reverse=True):
-            if re.fullmatch(r"track_\d{4,}", sub.name) and not any(sub.iterdir()):
-                sub.rmdir()
+        for d in tracks:
+            if not any(d.iterdir()):
+                d.rmdir()
         if folder not in folders and not any(base.iterdir()):
             base.rmdir()
             removed.append(folder)
