@@ -40,3 +40,40 @@ def test_bad_configs_give_one_line_errors(tmp_path: Path, text: str, message: st
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_presets_ship_in_the_package_and_equal_the_checkouts_configs(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    from vidfiqa.config import PRESETS, preset_path
+
+    for name in PRESETS:
+        assert preset_path(name).read_bytes() == (ROOT / "configs" / f"{name}.yaml").read_bytes(), name
+    assert load_config(preset_path("default")) == load_config(None)
+    # A wheel carries them (package data), so an installed vidfiqa has --preset without a checkout.
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "vidfiqa", src / "vidfiqa", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", src)
+    shutil.copy(ROOT / "README.md", src)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            tmp_path,
+            src,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("vidfiqa-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {f"vidfiqa/presets/{n}.yaml" for n in PRESETS} <= set(names)

@@ -64,3 +64,30 @@ def test_kill_during_index_save_keeps_the_old_file(tmp_path: Path) -> None:
     index_agrees(db, index)
     proc = run_process(db, index, VIDEOS[:1])
     assert proc.wait(timeout=600) == 0
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT")
+def test_ctrl_c_records_the_run_as_interrupted_and_leaves_the_index_consistent(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from vidfiqa.cli import cli
+
+    db, index = f"sqlite:///{tmp_path / 'v.db'}", tmp_path / "idx"
+    proc = run_process(db, index, VIDEOS)
+    first = proc.stdout.readline()  # the first video is stored: interrupt the second
+    assert '"status": "done"' in first, first + proc.stderr.read()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted: the videos finished before are stored" in err
+    runs = json.loads(CliRunner().invoke(cli, ["runs", "--db", db]).output)
+    assert runs[-1]["status"] == "interrupted" and runs[-1]["finished_at"] is not None
+    stored = contents(db)
+    assert 1 <= len(stored) < len(VIDEOS) and all(s == "done" for s, _, _ in stored.values())
+    index_agrees(db, index)  # without another run
+    proc = run_process(db, index, VIDEOS)  # and the rerun does the rest
+    assert proc.wait(timeout=600) == 0, proc.stderr.read()
+    assert len(contents(db)) == len(VIDEOS)
+    assert json.loads(CliRunner().invoke(cli, ["runs", "--db", db]).output)[-1]["status"] == "finished"

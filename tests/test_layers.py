@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "vidfiqa.store": 0,
     "vidfiqa.index": 0,
     "vidfiqa.degrade": 0,
+    "vidfiqa.device": 0,
     # 1: models and quality formulas.
     "vidfiqa.models.": 1,
     "vidfiqa.quality.": 1,

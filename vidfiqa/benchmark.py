@@ -54,9 +54,9 @@ def decode_fps(path: Path, backend: str) -> dict:
     return {"frames": n, "seconds": seconds, "fps": n / seconds}
 
 
-def stage_speeds(path: Path, frames: int, batch: int) -> dict:
+def stage_speeds(path: Path, frames: int, batch: int, device: str | None = None) -> dict:
     """Detector ms/frame, landmarks ms/face, and faces/s of dlib's embedder and of its torch port
-    at ``batch``."""
+    at ``batch`` (torch models on ``device``)."""
     with open_video(path, ReadOptions(max_frames=frames)) as reader:
         images = [f.image for f in reader]
     detector, landmarker = DlibHogDetector(), DlibLandmarker()
@@ -73,7 +73,10 @@ def stage_speeds(path: Path, frames: int, batch: int) -> dict:
     landmark_s = time.perf_counter() - t
     out = {"frames": len(images), "faces": faces, "detect_ms_per_frame": 1000 * detect_s / len(images)}
     # dlib's CNN detector takes seconds a frame on CPU: two frames are enough to time it.
-    for key, cnn in (("detect_cnn_dlib", DlibCnnDetector()), ("detect_cnn_torch", TorchMmodDetector())):
+    for key, cnn in (
+        ("detect_cnn_dlib", DlibCnnDetector()),
+        ("detect_cnn_torch", TorchMmodDetector(device=device)),
+    ):
         t = time.perf_counter()
         cnn.detect(images[:2])
         out[f"{key}_ms_per_frame"] = 1000 * (time.perf_counter() - t) / len(images[:2])
@@ -84,7 +87,10 @@ def stage_speeds(path: Path, frames: int, batch: int) -> dict:
         stack = np.concatenate(chips)
         reps = np.resize(stack, (max(batch, len(stack)), *stack.shape[1:]))[:batch]
         out |= {"landmarks_align_ms_per_face": 1000 * landmark_s / faces, "embed_batch": len(reps)}
-        for key, embedder in (("embed_dlib", DlibResNetEmbedder()), ("embed_torch", TorchDlibEmbedder())):
+        for key, embedder in (
+            ("embed_dlib", DlibResNetEmbedder()),
+            ("embed_torch", TorchDlibEmbedder(device=device)),
+        ):
             embedder.embed(reps[:2])  # warm-up
             t = time.perf_counter()
             embedder.embed(reps)
@@ -145,7 +151,7 @@ def compare(path: Path, frames: int, decode: dict, tuned_config: Config | None =
         return config.model_copy(update={"video": config.video.model_copy(update={"max_frames": frames})})
 
     base = first_frames(tuned_config or load_config(None))
-    default = first_frames(load_config(None))
+    default = first_frames(load_config(None, {"quality.device": base.quality.device}))
     # The naive run is dlib's own models at full resolution on every frame (HOG, 68 landmarks),
     # whatever the tuned config, embedding every frame with the tuned run's embedder (dlib's own
     # implementation of it for dlib-resnet), since templates of two embedders cannot be compared;
@@ -201,12 +207,14 @@ def run_benchmark(
     batch: int = 32,
     compare_frames: int | None = None,
     tuned_config: Config | None = None,
+    device: str | None = None,
 ) -> dict:
     """Decode speed (PyAV, and decord where it reads the file), the default pipeline's speed,
     per-stage speeds, and with ``compare_frames`` the naive-vs-tuned comparison (the tuned run
-    with ``tuned_config``, default: the default config); as a dict ready for JSON."""
+    with ``tuned_config``, default: the default config); as a dict ready for JSON. ``device``:
+    where torch runs the models (``quality.device``), in every part."""
     decode = {b: decode_fps(video, b) for b in ("pyav", "decord") if b == "pyav" or video.suffix != ".h264"}
-    config = load_config(None)
+    config = load_config(None, {"quality.device": device})
     stages = build_stages(config)
     t = time.perf_counter()
     analysis = analyse_video(video, config, stages)
@@ -234,7 +242,7 @@ def run_benchmark(
             "stage_seconds": analysis.seconds,
             "ratio_to_decode_pyav": (analysis.frames_read / seconds) / decode["pyav"]["fps"],
         },
-        "stages": stage_speeds(video, stage_frames, batch),
+        "stages": stage_speeds(video, stage_frames, batch, None if device == "auto" else device),
     }
     if compare_frames:
         result["naive_vs_tuned"] = compare(video, compare_frames, decode, tuned_config)

@@ -17,6 +17,8 @@ from vidfiqa.models.base import Detector, Embedder, Landmarker, QualityScorer
 
 #: Stages that read an insightface model pack.
 _INSIGHTFACE = ("scrfd", "scrfd5", "arcface")
+#: Stages torch runs besides the scorer: they run on the configured device too.
+_TORCH_STAGES = ("dlib-cnn", "dlib-resnet")
 
 
 @dataclass(slots=True)
@@ -30,10 +32,18 @@ class Stages:
 
 def stage_options(config: Config, name: str) -> dict[str, Any]:
     """Options a detector, landmarker or embedder ``name`` takes from the config besides its own
-    section: the insightface pack for the insightface stages, nothing for the others."""
+    section: the insightface pack for the insightface stages, the device (``quality.device``)
+    for the torch stages, nothing for the others."""
     if name in _INSIGHTFACE:
         return {"pack": config.insightface.pack, "model_root": config.insightface.model_root}
+    if name in _TORCH_STAGES:
+        return {"device": _device(config)}
     return {}
+
+
+def _device(config: Config) -> str | None:
+    # None: each model's own choice (torch's and onnxruntime's "cuda when available").
+    return None if config.quality.device == "auto" else config.quality.device
 
 
 def build_detector(config: Config, *, still: bool = False) -> Detector:
@@ -79,14 +89,17 @@ def build_scorer(name: str, config: Config | None = None) -> QualityScorer:
 
         q = config.quality
         return DistilledScorer(
-            checkpoint=q.checkpoint, embedder=config.embedder.name, device=q.device, flip_tta=q.flip_tta
+            checkpoint=q.checkpoint,
+            embedder=config.embedder.name,
+            device=_device(config),
+            flip_tta=q.flip_tta,
         )
     if name == "stability":
         from vidfiqa.quality.stability import StabilityQuality
 
         return StabilityQuality(build_embedder(config))
     q = config.quality
-    return registry.create("quality", name, model_root=q.model_root, device=q.device)
+    return registry.create("quality", name, model_root=q.model_root, device=_device(config))
 
 
 def build_stages(config: Config) -> Stages:

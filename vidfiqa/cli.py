@@ -18,14 +18,17 @@ from vidfiqa.cli_options import (
     build,
     config_from_options,
     db_option,
+    device_option,
     frame_progress,
     index_kind_option,
     load,
     open_store,
+    preset_option,
     run_options,
     store_options,
     writable_dir,
 )
+from vidfiqa.types import plural
 from vidfiqa.video import VideoError
 
 
@@ -38,7 +41,12 @@ def cli() -> None:
 @cli.command("best-frames")
 @click.argument("videos", nargs=-1, required=True, type=click.Path())
 @click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output directory (created)."
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Output directory (created). A rerun into it replaces what the previous run wrote there "
+    "(its video folders, crops and contact sheets); other files are left alone.",
 )
 @click.option("--top-k", type=click.IntRange(min=1), help="Best frames kept per track [default: 5].")
 @click.option(
@@ -69,7 +77,7 @@ def best_frames(
         vidfiqa best-frames sample_videos/group_walk.mp4 --top-k 5 --out best/
     """
     from vidfiqa.build import Stages, build_stages
-    from vidfiqa.export import safe_name, write_best_frames, write_manifest
+    from vidfiqa.export import clear_previous_run, video_folders, write_best_frames, write_manifest
     from vidfiqa.pipeline import analyse_video, summary_notes
     from vidfiqa.select import select_best
 
@@ -85,12 +93,8 @@ def best_frames(
 
     rows: list[dict] = []
     failed = 0
-    used: set[str] = set()
-    for video in videos:
-        folder = safe_name(Path(video).stem)
-        while folder in used:
-            folder += "_"
-        used.add(folder)
+    written: list[str] = []
+    for video, folder in zip(videos, video_folders(list(videos))):
         try:
             with frame_progress(progress, video, config) as bar:
                 analysis = analyse_video(video, config, models, progress=bar.update, on_open=bar.opened)
@@ -104,18 +108,21 @@ def best_frames(
             for s in select_best(track, config.select.top_k, min_gap=config.select.min_gap)
         ]
         rows += write_best_frames(out, video, folder, analysis, picks)
+        written.append(folder)
         notes = "".join(f"; {n}" for n in summary_notes(analysis, config))
         click.echo(
-            f"{video}: {analysis.frames_read} frames, {len(analysis.tracks)} tracks, "
-            f"{len(picks)} best frames -> {out / folder}{notes}"
+            f"{video}: {plural(analysis.frames_read, 'frame')}, {plural(len(analysis.tracks), 'track')}, "
+            f"{plural(len(picks), 'best frame')} -> {out / folder}{notes}"
         )
     if failed < len(videos):
-        json_path, _ = write_manifest(out, rows)
+        # Only once this run has written something: a run whose videos all failed keeps the last.
+        clear_previous_run(out, written, rows)
+        json_path, _ = write_manifest(out, rows, written)
         click.echo(f"manifest: {json_path}")
     elif created:
         out.rmdir()  # made only to prove it writable; nothing went into it
     if failed:
-        raise click.ClickException(f"{failed} of {len(videos)} videos failed")
+        raise click.ClickException(f"{failed} of {plural(len(videos), 'video')} failed")
 
 
 @cli.command()
@@ -193,6 +200,8 @@ def process(
     index in line with the database. A video already stored with the same content (sha256)
     and configuration is skipped unless --force. Prints one JSON object per video; a failed
     video is reported and stored as failed, the others go on, and the exit code is then 1.
+    Ctrl-C keeps the videos finished before it (indexed) and records the run as interrupted
+    (exit code 130).
 
     Example:
 
@@ -229,6 +238,13 @@ def process(
         )
     except WorkerStartError as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo(
+            "\ninterrupted: the videos finished before are stored and indexed; 'vidfiqa runs' "
+            "lists the run as interrupted, and rerunning the command does the rest",
+            err=True,
+        )
+        raise SystemExit(130) from None
     _summarise(batch)
 
 
@@ -249,9 +265,9 @@ def _summarise(batch: Any) -> None:
     for o in outcomes:
         reason = o.reason.removeprefix(f"{o.path}: ")
         if o.status in ("failed", "skipped"):
-            detail = reason
+            detail = "; ".join(d for d in (reason, o.notes) if d)
         else:
-            detail = "; ".join(d for d in (f"{o.tracks} tracks", reason, o.notes) if d)
+            detail = "; ".join(d for d in (plural(o.tracks, "track"), reason, o.notes) if d)
         click.echo(f"  {o.status:<8} {Path(o.path).name:<{width}}  {detail}", err=True)
     if batch.index_error:
         raise click.ClickException(
@@ -259,7 +275,7 @@ def _summarise(batch: Any) -> None:
             "run 'vidfiqa index rebuild' once it can be written"
         )
     if batch.failed:
-        raise click.ClickException(f"{batch.failed} of {len(outcomes)} videos failed")
+        raise click.ClickException(f"{batch.failed} of {plural(len(outcomes), 'video')} failed")
 
 
 @cli.command()
@@ -420,8 +436,16 @@ def _write_page(path: Path, text: str) -> None:
 @click.option(
     "--config", "config_path", type=click.Path(dir_okay=False), help="YAML config of the tuned run."
 )
+@preset_option
+@device_option
 def bench(
-    video: str, out: str | None, compare_frames: int, stage_frames: int, config_path: str | None
+    video: str,
+    out: str | None,
+    compare_frames: int,
+    stage_frames: int,
+    config_path: str | None,
+    preset: str | None,
+    device: str | None,
 ) -> None:
     """Measure speeds on VIDEO in one process and print them as JSON.
 
@@ -438,10 +462,14 @@ def bench(
     """
     from vidfiqa.benchmark import run_benchmark
 
-    tuned = load(config_path) if config_path else None
+    tuned = load(config_path, preset, **{"quality.device": device})
     try:
         result = run_benchmark(
-            Path(video), stage_frames=stage_frames, compare_frames=compare_frames or None, tuned_config=tuned
+            Path(video),
+            stage_frames=stage_frames,
+            compare_frames=compare_frames or None,
+            tuned_config=tuned,
+            device=tuned.quality.device,
         )
     except VideoError as exc:
         raise click.ClickException(str(exc)) from None

@@ -10,6 +10,7 @@ import click
 from vidfiqa.cli_options import (
     build,
     config_from_options,
+    device_option,
     edc_fmr_option,
     eval_config_options,
     eval_report_option,
@@ -149,6 +150,7 @@ def _no_faces(names: list[str], what: str = "no face found") -> None:
 )
 @edc_fmr_option(None, "FMR of the EDC's fixed threshold [default: 1e-2 restricted, 1e-3 all-pairs].")
 @out_dir_option
+@device_option
 @progress_option
 def eval_ytf(
     config_path: str | None,
@@ -165,6 +167,7 @@ def eval_ytf(
     cache: str | None,
     edc_fmr: float | None,
     out_dir: str,
+    device: str | None,
     progress: bool,
     report: bool,
 ) -> None:
@@ -183,7 +186,7 @@ def eval_ytf(
     from vidfiqa.eval import ytf
     from vidfiqa.eval.types import EvalInputError, make_templates
 
-    config = load(config_path, **{"embedder.name": embedder})
+    config = load(config_path, **{"embedder.name": embedder, "quality.device": device})
     try:
         chosen = [Strategy.parse(s) for s in strategies or ("best", "mean", "softmax:0.05")]
         scorer_map = _eval_models(scorers, config)
@@ -258,6 +261,7 @@ def eval_ytf(
 )
 @edc_fmr_option(1e-2, "FMR of the EDC's fixed threshold.")
 @out_dir_option
+@device_option
 @progress_option
 def eval_lfw(
     config_path: str | None,
@@ -269,6 +273,7 @@ def eval_lfw(
     cache: str | None,
     edc_fmr: float,
     out_dir: str,
+    device: str | None,
     progress: bool,
     report: bool,
 ) -> None:
@@ -286,7 +291,7 @@ def eval_lfw(
     from vidfiqa.eval.lfw import absent_notes, pair_images, read_pairs
     from vidfiqa.eval.types import EvalInputError, make_templates
 
-    config = load(config_path, **{"embedder.name": embedder})
+    config = load(config_path, **{"embedder.name": embedder, "quality.device": device})
     try:
         pairs = read_pairs(pairs_file or Path(root) / "pairs.txt")
         if folds is not None:
@@ -451,6 +456,7 @@ def eval_pairs(
 )
 @edc_fmr_option(1e-3, "FMR of the EDC.")
 @out_dir_option
+@device_option
 @progress_option
 def eval_ijb(
     config_path: str | None,
@@ -462,6 +468,7 @@ def eval_ijb(
     strategies: tuple[str, ...],
     edc_fmr: float,
     out_dir: str,
+    device: str | None,
     progress: bool,
     report: bool,
 ) -> None:
@@ -481,7 +488,7 @@ def eval_ijb(
     from vidfiqa.eval.types import EvalInputError
     from vidfiqa.features import image_features
 
-    config = load(config_path, **{"embedder.name": embedder})
+    config = load(config_path, **{"embedder.name": embedder, "quality.device": device})
     try:
         meta = read_meta(meta_dir, prefix)
         chosen = [Strategy.parse(s) for s in strategies or ("mean", "softmax:0.05")]

@@ -9,6 +9,7 @@ import click
 
 from vidfiqa.cli_options import (
     build,
+    checked_device,
     echo_json,
     load,
     model_root_option,
@@ -18,7 +19,7 @@ from vidfiqa.cli_options import (
     writable_dir,
 )
 from vidfiqa.config import EMBEDDERS, QUALITY_SCORERS, Config
-from vidfiqa.models.files import MODEL_FILES
+from vidfiqa.models.files import EMBEDDED, MODEL_ALIASES, MODEL_FILES
 
 
 @click.group()
@@ -67,15 +68,47 @@ def models_list(model_root: str | None) -> None:
 
 
 def _model_name(fn: Any) -> Any:
-    """NAME (one of the known model files) and --model-root, for the models sub-commands."""
-    fn = model_root_option("Model folder to look in.")(fn)
-    return click.argument("name", type=click.Choice(sorted(MODEL_FILES)))(fn)
+    """NAME (any name 'models list' shows, or a scorer named after its file) and --model-root,
+    for the models sub-commands."""
+    fn = model_root_option("Model folder to look in (published models).")(fn)
+    names = [*EMBEDDED, *MODEL_FILES, *MODEL_ALIASES]
+    return click.argument("name", type=click.Choice(names), callback=_canonical)(fn)
+
+
+def _canonical(ctx: click.Context, param: click.Parameter, name: str) -> str:
+    return MODEL_ALIASES.get(name, name)
+
+
+def _embedded_info(name: str) -> dict[str, Any]:
+    from importlib import metadata
+
+    from vidfiqa.models.files import embedded_file, package_installed, recorded_sha256, sha256_of
+
+    m = EMBEDDED[name]
+    info: dict[str, Any] = {"name": name, "embedded": True, "role": m.role, "package": m.package}
+    installed = package_installed(m.package)
+    info["version"] = metadata.version(m.package) if installed else None
+    path = embedded_file(m)
+    if m.file is None:  # dlib's HOG: weights compiled into the package
+        info |= {"present": installed, "file": None}
+    elif path is None or not path.is_file():
+        info |= {"present": False, "file": str(path) if path else m.file}
+    else:
+        info |= {
+            "present": True,
+            "file": str(path),
+            "bytes": path.stat().st_size,
+            "sha256": sha256_of(path),
+            "recorded_sha256": recorded_sha256(m),
+        }
+    return info | {"paper": m.paper}
 
 
 @models.command("info")
 @_model_name
 def models_info(name: str, model_root: str | None) -> None:
-    """Where model NAME is looked for, whether it is present, its size and sha256.
+    """Where model NAME is looked for, whether it is present, its size and sha256 (an embedded
+    model's: its file inside its package, and the sha256 the package recorded for it).
 
     Example:
 
@@ -83,6 +116,9 @@ def models_info(name: str, model_root: str | None) -> None:
     """
     from vidfiqa.models.files import ModelFileError, locate, sha256_of
 
+    if name in EMBEDDED:
+        echo_json(_embedded_info(name))
+        return
     spec = MODEL_FILES[name]
     info: dict[str, Any] = {
         "name": name,
@@ -102,17 +138,27 @@ def models_info(name: str, model_root: str | None) -> None:
 @models.command("verify")
 @_model_name
 def models_verify(name: str, model_root: str | None) -> None:
-    """Load model NAME as the scorer that uses it would; exit 1 with the reason if it cannot be used.
+    """Load model NAME as the stage that uses it would; exit 1 with the reason if it cannot be
+    used. An embedded model's file is first checked against the sha256 its package recorded.
 
     Example:
 
         vidfiqa models verify ediffiqa-s
     """
     from vidfiqa.build import build_scorer
+    from vidfiqa.models import registry
+    from vidfiqa.models.files import check_embedded
 
     config = load(None, **{"quality.model_root": model_root})
     try:
-        build(build_scorer, MODEL_FILES[name].scorer or name, config)
+        if name in EMBEDDED:
+            build(check_embedded, EMBEDDED[name])
+            if EMBEDDED[name].kind == "quality":
+                build(build_scorer, name, config)
+            else:
+                build(registry.create, EMBEDDED[name].kind, name)
+        else:
+            build(build_scorer, MODEL_FILES[name].scorer or name, config)
     except RuntimeError as exc:  # torch: the state dict does not fit the network
         first = str(exc).strip().splitlines()[0]
         raise click.ClickException(f"{name}: the file does not fit the network ({first[:150]})") from None
@@ -214,6 +260,7 @@ def train_lightweight_cmd(images: str, labels: str, out_path: str, **settings: A
     """
     from vidfiqa.train import TrainError, load_images, read_labels, train_and_save
 
+    checked_device(settings["device"])
     try:
         files, scores = read_labels(Path(images), Path(labels))
         _, reports = train_and_save(load_images(files), scores, out_path, log=_log, **settings)
@@ -327,7 +374,12 @@ def train_distill_cmd(
     pack_root = model_root if embedder == "arcface" else None
     config = load(
         None,
-        **{"quality.model_root": model_root, "embedder.name": embedder, "insightface.model_root": pack_root},
+        **{
+            "quality.model_root": model_root,
+            "embedder.name": embedder,
+            "insightface.model_root": pack_root,
+            "quality.device": settings["device"],
+        },
     )
     models = SampleModels(
         build_detector(config, still=True), build_landmarker(config), build(build_embedder, config)

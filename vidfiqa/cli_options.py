@@ -15,11 +15,14 @@ from vidfiqa.config import (
     DETECTORS,
     EMBEDDERS,
     LANDMARKERS,
+    PRESETS,
     QUALITY_SCORERS,
     Config,
     ConfigError,
     load_config,
+    preset_path,
 )
+from vidfiqa.device import DEVICE_CHOICES, DeviceError, check_device
 
 _CONFIG_HELP = "YAML config (see configs/default.yaml); command-line options override it."
 
@@ -96,9 +99,24 @@ eval_config_options = _stack(
 )
 """The config file and embedder of an evaluation (faces are found and embedded as it says)."""
 
+device_option = click.option(
+    "--device",
+    type=click.Choice(DEVICE_CHOICES),
+    help="Where torch runs the models: cpu, cuda, or auto (cuda when there is one) "
+    "[default: the config's quality.device, auto].",
+)
+
+preset_option = click.option(
+    "--preset",
+    type=click.Choice(PRESETS),
+    help="A config shipped with vidfiqa instead of --config: default, or fast (RetinaFace every 3rd "
+    "frame, shrunk to 960 px, its own five landmarks; see README, Performance).",
+)
+
 run_options = _stack(
     [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP),
+        preset_option,
         click.option(
             "--backend", type=click.Choice(["pyav", "decord"]), help="Video decoder [default: pyav]."
         ),
@@ -149,22 +167,39 @@ run_options = _stack(
         model_root_option(
             "Folder of published model files [default: $VIDFIQA_MODEL_ROOT, else ~/.cache/vidfiqa/models]."
         ),
+        device_option,
         progress_option,
     ]
 )
 """Options shared by every command that runs the pipeline on videos."""
 
 
-def load(config_path: str | None, **overrides: Any) -> Config:
+def load(config_path: str | None, preset: str | None = None, **overrides: Any) -> Config:
+    """The config of ``--config`` or ``--preset`` (not both), with ``overrides``."""
+    if config_path and preset:
+        raise click.UsageError("--config and --preset both name a config: give one")
     try:
-        return load_config(config_path, overrides)
+        config = load_config(preset_path(preset) if preset else config_path, overrides)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    checked_device(config.quality.device)
+    return config
+
+
+def checked_device(device: str | None) -> str | None:
+    """``device``, after checking that it can be had here: CUDA asked for on a machine without
+    it is one line before any work, not a traceback or a failure blamed on every video."""
+    try:
+        check_device(device)
+    except DeviceError as exc:
+        raise click.ClickException(str(exc)) from None
+    return device
 
 
 def config_from_options(config_path: str | None, video_opts: dict[str, Any], extra: dict[str, Any]) -> Config:
     return load(
         config_path,
+        video_opts["preset"],
         **{
             "video.backend": video_opts["backend"],
             "video.stride": video_opts["stride"],
@@ -180,6 +215,7 @@ def config_from_options(config_path: str | None, video_opts: dict[str, Any], ext
             "quality.scorer": video_opts["scorer"],
             "quality.model_root": video_opts["model_root"],
             "quality.checkpoint": video_opts["checkpoint"],
+            "quality.device": video_opts["device"],
             **extra,
         },
     )
@@ -189,7 +225,7 @@ db_option = click.option(
     "--db",
     default="sqlite:///vidfiqa.db",
     show_default=True,
-    help="SQLAlchemy database URL (SQLite file or postgresql+psycopg://...).",
+    help="Database: a SQLite file's path or SQLAlchemy URL (sqlite:///FILE, postgresql+psycopg://...).",
 )
 
 store_options = _stack(
@@ -312,6 +348,7 @@ training_options = _stack(
         click.option(
             "--seed", type=int, default=0, show_default=True, help="Random seed (split, order, flips)."
         ),
+        device_option,
     ]
 )
 """--out and the optimiser settings shared by the train sub-commands."""

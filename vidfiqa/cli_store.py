@@ -18,6 +18,25 @@ from vidfiqa.cli_options import (
 )
 
 
+def _stored_strategy(store: Any, strategy: str | None) -> str | None:
+    """``strategy`` in its stored spelling, after checking that some template has it: a strategy
+    never stored is an error naming those that are, not a filter that silently matches nothing."""
+    from vidfiqa.aggregate import Strategy
+
+    if strategy is None:
+        return None
+    try:
+        label = Strategy.parse(strategy).label
+    except ValueError as exc:
+        raise click.UsageError(f"--strategy: {exc}") from None
+    stored = store.strategies()
+    if label not in stored:
+        raise click.ClickException(
+            f"no templates of strategy {label} are stored; stored strategies: {', '.join(stored) or 'none'}"
+        )
+    return label
+
+
 def _templates_of(store: Any, ref: str, strategy: str | None, embedder: str) -> list:
     """The template with id ``ref``, or the ``embedder``'s templates of a stored video's longest
     track."""
@@ -77,9 +96,11 @@ def _describe(row: Any) -> dict[str, Any]:
 def search(query: str, db: str, index_path: str, k: int, strategy: str | None, embedder: str) -> None:
     """Nearest stored templates to QUERY, a template id or a processed video's path.
 
-    For a video, every track's template of --embedder is a query and the video's own templates
-    are left out of the results. Similarity is cosine (templates are unit vectors); "far" is the
-    share of the embedder's LFW impostor pairs that score at least as high (see 'vidfiqa models
+    For a video, every track's template of --embedder is a query. The templates of the query's
+    file are left out of the results: of every stored copy of it (the same content, processed
+    with any configuration). With --strategy, a template id's track is searched by its template
+    of that strategy. Similarity is cosine (templates are unit vectors); "far" is the share of
+    the embedder's LFW impostor pairs that score at least as high (see 'vidfiqa models
     calibrate'). Prints JSON.
 
     Example:
@@ -89,8 +110,17 @@ def search(query: str, db: str, index_path: str, k: int, strategy: str | None, e
     from vidfiqa.index import IndexFileError, Space
 
     store, index_dir = open_store(db, index_path)
+    strategy = _stored_strategy(store, strategy)
     if query.isdigit():
         queries = _templates_of(store, query, None, embedder)
+        if strategy is not None and queries[0].strategy != strategy:
+            q = queries[0]
+            queries = store.templates(track_id=q.track_id, strategy=strategy, scorer=q.scorer, model=q.model)
+            if not queries:
+                raise click.ClickException(
+                    f"template {query}'s track has no template of strategy {strategy}; "
+                    "see 'vidfiqa templates'"
+                )
     else:
         path = str(Path(query).resolve())
         queries = [
@@ -108,7 +138,9 @@ def search(query: str, db: str, index_path: str, k: int, strategy: str | None, e
             raise click.ClickException(str(exc)) from None
         if index is None:
             raise click.ClickException(f"no index for {space.filename}; run 'vidfiqa index rebuild'")
-        own = set(store.template_ids_of_video(q.track.video_id))
+        # Every copy of the same file, not only this row: a file processed with two configs is
+        # stored twice, and its other copy is no neighbour worth finding.
+        own = set(store.template_ids_of_file(q.track.video.sha256))
         sims, ids = index.search(q.array, k + len(own))
         hits = []
         for sim, tid in zip(sims[0], ids[0]):
@@ -170,6 +202,7 @@ def verify(
     from vidfiqa.models import registry
 
     store, _ = open_store(db, index_path)
+    strategy = _stored_strategy(store, strategy)
     ta = _templates_of(store, a, strategy, embedder)[0]
     tb = _templates_of(store, b, strategy or ta.strategy, ta.model)[0]
     if ta.model != tb.model:
@@ -178,10 +211,14 @@ def verify(
             "their similarity means nothing"
         )
     if (ta.strategy, ta.scorer) != (tb.strategy, tb.scorer):
-        raise click.ClickException(
-            f"templates {ta.id} and {tb.id} were made differently ({ta.strategy}/{ta.scorer} vs "
-            f"{tb.strategy}/{tb.scorer}); pass --strategy"
+        made = f"{ta.model}/{ta.strategy}/{ta.scorer} vs {tb.model}/{tb.strategy}/{tb.scorer}"
+        # --strategy picks a video's template; a template id is one template, whatever it says.
+        advice = (
+            "pass --strategy"
+            if not (a.isdigit() or b.isdigit())
+            else "compare templates of one model, strategy and scorer (see 'vidfiqa templates')"
         )
+        raise click.ClickException(f"templates {ta.id} and {tb.id} were made differently ({made}); {advice}")
     if threshold is None:
         try:
             threshold, threshold_far = registry.embedder_threshold(ta.model, far)
@@ -232,8 +269,10 @@ def enroll(ref: str, label: str, db: str, index_path: str) -> None:
 @click.command()
 @db_option
 def runs(db: str) -> None:
-    """List the runs that wrote to the store, as JSON: command, start and finish times, and
-    the ids and statuses of the videos each stored ('vidfiqa report run:ID' shows them).
+    """List the runs that wrote to the store, as JSON: command, status (running, finished, or
+    interrupted by Ctrl-C; null for a run killed before schema version 3), start and finish
+    times, and the ids and statuses of the videos each stored ('vidfiqa report run:ID' shows
+    them).
 
     Example:
 

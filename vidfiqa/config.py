@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vidfiqa.aggregate import Strategy
+from vidfiqa.device import valid_device
 from vidfiqa.quality.factors import DEFAULT_WEIGHTS
 
 #: Every quality scorer the pipeline can run by name (``factors:<component>`` only in ``eval``).
@@ -107,8 +108,17 @@ class QualityConfig(_Section):
     checkpoint: str | None = Field(
         None, description="distilled only: a 'vidfiqa train distill' file (default: the packaged one)"
     )
-    device: str | None = Field(None, description="torch device; cuda when available")
+    device: str | None = Field(
+        None,
+        description="device of the models torch runs (the scorer, dlib-resnet, dlib-cnn): cpu, "
+        "cuda, cuda:N, or auto/null (cuda when available)",
+    )
     flip_tta: bool = Field(False, description="distilled only: also score the mirrored crop")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str | None) -> str | None:
+        return valid_device(value)
 
     @model_validator(mode="after")
     def _known_components(self) -> QualityConfig:
@@ -166,6 +176,19 @@ class Config(_Section):
 
 class ConfigError(Exception):
     """A config file or override that cannot be used; the message is one line."""
+
+
+#: Named configs shipped inside the package (``--preset``): ``vidfiqa/presets/NAME.yaml``, copies
+#: of a checkout's ``configs/NAME.yaml`` (a test keeps them equal).
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+PRESETS: tuple[str, ...] = ("default", "fast")
+
+
+def preset_path(name: str) -> Path:
+    """The YAML file of preset ``name`` (one of :data:`PRESETS`)."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    return PRESETS_DIR / f"{name}.yaml"
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -7,9 +7,12 @@ exactly those that were scored.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 from vidfiqa.align import align_arcface, context_crop
 from vidfiqa.pipeline import VideoAnalysis, VideoSource, revisit
 from vidfiqa.select import Selection
-from vidfiqa.types import Frame
+from vidfiqa.types import Frame, finite_or_none, plural
 
 #: Fixed manifest columns; one ``factor_<name>`` column per quality factor follows them.
 MANIFEST_FIELDS = (
@@ -50,9 +53,30 @@ class Crops:
 
 
 def safe_name(text: str) -> str:
-    """A file-name-safe, traversal-free version of ``text`` (letters, digits, ``._-``)."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "video"
-    return name[:80]
+    """A file-name-safe, traversal-free version of ``text``: letters and digits of any script
+    (``Gesichtsprüfung`` stays readable), ``._-``; at most 80 characters and 200 UTF-8 bytes
+    (file systems limit names to 255 bytes)."""
+    text = unicodedata.normalize("NFC", text)
+    name = re.sub(r"[^\w.-]+", "_", text).strip("._")[:80]
+    while len(name.encode()) > 200:
+        name = name[:-1]
+    return name or "video"
+
+
+def video_folders(videos: list[str]) -> list[str]:
+    """An output folder name per video: its file name's stem (:func:`safe_name`), or, when
+    different files share that stem, the stem and a short hash of the file's absolute path, so
+    that the names do not depend on the order the videos were given in."""
+    stems = [safe_name(Path(v).stem) for v in videos]
+    paths: dict[str, set[str]] = {}
+    for stem, video in zip(stems, videos):
+        paths.setdefault(stem, set()).add(str(Path(video).resolve()))
+    return [
+        f"{stem}_{hashlib.sha256(str(Path(v).resolve()).encode()).hexdigest()[:8]}"
+        if len(paths[stem]) > 1
+        else stem
+        for stem, v in zip(stems, videos)
+    ]
 
 
 class CropJob:
@@ -116,7 +140,8 @@ def manifest_rows(
             "context": context,
             "reasons": s.reasons,
         }
-        row.update({f"factor_{k}": round(v, 6) for k, v in o.factors.items()})
+        # An unmeasured factor (detector5's eyes) is null, an empty CSV cell: not a made-up 1.0.
+        row.update({f"factor_{k}": finite_or_none(v, 6) for k, v in o.factors.items()})
         rows.append(row)
     return rows
 
@@ -188,14 +213,75 @@ def write_best_frames(
             str((track_dir / f"{stem}.png").relative_to(out_dir)),
             str((track_dir / f"{stem}_context.png").relative_to(out_dir)),
         )
-    title = f"{Path(video).name}: {len(analysis.tracks)} tracks, {analysis.frames_read} frames"
+    counts = f"{plural(len(analysis.tracks), 'track')}, {plural(analysis.frames_read, 'frame')}"
+    title = f"{Path(video).name}: {counts}"
     contact_sheet(selections, crops, title=title).save(base / "contact_sheet.png")
     return manifest_rows(video, analysis, selections, files)
 
 
-def write_manifest(out_dir: Path, rows: list[dict]) -> tuple[Path, Path]:
-    """``manifest.json`` and ``manifest.csv`` (lists as JSON text in CSV cells)."""
+#: The video folders a best-frames run wrote, beside its manifest: what the next run into the
+#: same folder may clear (the manifest lists only the crops of videos that had picks).
+FOLDERS_RECORD = ".vidfiqa-folders.json"
+#: Names of the files best-frames writes in a video folder; only these are ever removed.
+_TRACK_DIR = re.compile(r"track_\d{4,}")
+_OUR_FILE = re.compile(r"contact_sheet\.png|track_\d{4,}/rank\d{2,}_frame\d{6,}(_context)?\.png")
+
+
+def clear_previous_run(out_dir: Path, folders: list[str], rows: list[dict]) -> list[str]:
+    """Remove what an earlier best-frames run into ``out_dir`` wrote and this one (``folders``,
+    ``rows``) did not: so a rerun does not leave the earlier run's videos or picks mixed in.
+
+    Only the folders the earlier run recorded (its manifest's crops, and its folder record) are
+    looked in, only files with the names best-frames gives are removed, and a folder is removed
+    only once empty: a user's own files stay.
+
+    Returns:
+        The earlier run's folders that are gone now.
+    """
+    old_folders: set[str] = set()
+    old_files: set[str] = set()
+    with contextlib.suppress(OSError, ValueError, TypeError):  # no record, or not ours: none
+        old_folders |= set(json.loads((out_dir / FOLDERS_RECORD).read_text()))
+    try:
+        for row in json.loads((out_dir / "manifest.json").read_text()):
+            old_files |= {row[k] for k in ("crop", "context") if isinstance(row.get(k), str) and row[k]}
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass
+    old_folders |= {Path(f).parts[0] for f in old_files if len(Path(f).parts) == 3}
+    kept = {row[k] for row in rows for k in ("crop", "context") if row.get(k)}
+    removed = []
+    for folder in sorted(old_folders):
+        base = out_dir / folder
+        if safe_name(folder) != folder or base.is_symlink() or not base.is_dir():
+            continue  # not a folder best-frames would write
+        # Only real files and folders directly under it, never through a link.
+        tracks = [
+            d for d in base.iterdir() if _TRACK_DIR.fullmatch(d.name) and not d.is_symlink() and d.is_dir()
+        ]
+        candidates = [base / "contact_sheet.png", *(f for d in tracks for f in d.iterdir())]
+        for path in candidates:
+            name = path.relative_to(base).as_posix()
+            if path.is_symlink() or not path.is_file() or not _OUR_FILE.fullmatch(name):
+                continue
+            if str(path.relative_to(out_dir)) in kept:
+                continue
+            if folder not in folders or name != "contact_sheet.png":  # this run's sheet stays
+                path.unlink()
+        for d in tracks:
+            if not any(d.iterdir()):
+                d.rmdir()
+        if folder not in folders and not any(base.iterdir()):
+            base.rmdir()
+            removed.append(folder)
+    return removed
+
+
+def write_manifest(out_dir: Path, rows: list[dict], folders: list[str] | None = None) -> tuple[Path, Path]:
+    """``manifest.json`` and ``manifest.csv`` (lists as JSON text in CSV cells), and the record of
+    the video ``folders`` written (see :data:`FOLDERS_RECORD`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    if folders is not None:
+        (out_dir / FOLDERS_RECORD).write_text(json.dumps(sorted(set(folders))))
     json_path, csv_path = out_dir / "manifest.json", out_dir / "manifest.csv"
     json_path.write_text(json.dumps(rows, indent=1))
     factor_cols = sorted({k for r in rows for k in r if k.startswith("factor_")})

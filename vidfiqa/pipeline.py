@@ -37,7 +37,7 @@ from vidfiqa.quality.factors import FACE_REGION
 from vidfiqa.regions import detect_in_regions, expected_faces, face_regions
 from vidfiqa.shots import ShotDetector
 from vidfiqa.track import IouTracker
-from vidfiqa.types import Detections, Frame, Track
+from vidfiqa.types import Detections, Frame, Track, plural
 from vidfiqa.video import Backend, ReadOptions, VideoInfo, open_video, prefetch
 
 
@@ -425,8 +425,8 @@ def analyse_video(
             as a video, so a bad file costs no model loading); built from ``config`` when
             ``None``.
         progress: called with the number of frames just read.
-        on_open: called once with the container's info before decoding starts (to size a
-            progress bar).
+        on_open: called once with the container's info once the models are loaded, before
+            decoding starts (to start a progress bar, whose clock must not count the loading).
 
     Raises:
         VideoError: the file cannot be opened or holds no decodable frame.
@@ -435,12 +435,12 @@ def analyse_video(
     source = VideoSource.of(path, config)
     with open_video(source.path, source.read, backend=source.backend) as reader:
         info = reader.info
-        if on_open:
-            on_open(info)
         if stages is None:
             stages = build_stages(config)
         elif not isinstance(stages, Stages):
             stages = stages()
+        if on_open:  # after the loading: a bar's first tick and rate must be of frames alone
+            on_open(info)
         # A still image is one frame: every face in it is a track of one observation.
         min_hits = 1 if info.still else config.tracker.min_hits
         min_len = 1 if info.still else config.select.min_track_length
@@ -489,7 +489,7 @@ def summary_notes(analysis: VideoAnalysis, config: Config) -> list[str]:
     if analysis.short_tracks:
         n = config.select.min_track_length
         notes.append(
-            f"{analysis.short_tracks} face tracks shorter than select.min_track_length={n} "
+            f"{plural(analysis.short_tracks, 'face track')} shorter than select.min_track_length={n} "
             "observations dropped"
         )
     return notes

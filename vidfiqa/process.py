@@ -13,6 +13,8 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,9 +30,10 @@ from vidfiqa.inputs import input_problem
 from vidfiqa.models.base import Embedder
 from vidfiqa.models.files import ModelFileError
 from vidfiqa.pipeline import VideoAnalysis, analyse_video, damage_notes, summary_notes
-from vidfiqa.store import Store, Video, config_json
-from vidfiqa.store_rows import track_rows
+from vidfiqa.store import Store, StoreError, TrackRow, Video, config_json
+from vidfiqa.store_rows import carry_labels, track_rows
 from vidfiqa.templates import build_templates
+from vidfiqa.types import plural
 from vidfiqa.video import VideoError, VideoInfo
 
 #: Config sections that change what is stored; others (selection of best frames) do not.
@@ -216,16 +219,20 @@ class Processor:
             else:  # an input no check foresaw: recorded with its type, for a bug report
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 reason = f"{path}: {type(exc).__name__}: {first[:200]}"
+            lost = self._carry_labels(known, [])
             video_id = self.store.replace_video(
                 _video_row(path, sha, self.hash, self.run_id, info, "failed", reason), [], []
             )
-            return Outcome(path, "failed", reason, video_id=video_id, seconds=time.perf_counter() - start)
+            return Outcome(
+                path, "failed", reason, lost, video_id=video_id, seconds=time.perf_counter() - start
+            )
         reason = _damage(analysis, self.config)
         status = "partial" if reason else "done"
         notes = "; ".join(n for n in summary_notes(analysis, self.config) if n not in reason)
         tracks, embeddings = track_rows(
             analysis.tracks, results, scorer=self.config.quality.scorer, model=embedder.name
         )
+        notes = "; ".join(n for n in (notes, self._carry_labels(known, tracks)) if n)
         video_id = self.store.replace_video(
             _video_row(path, sha, self.hash, self.run_id, analysis.info, status, reason, analysis),
             tracks,
@@ -241,6 +248,25 @@ class Processor:
             templates=sum(len(t.templates) for t in tracks),
             seconds=time.perf_counter() - start,
         )
+
+    def _carry_labels(self, known: Video | None, tracks: list[TrackRow]) -> str:
+        """Give the labels of ``known`` (the stored copy about to be replaced) to the matching
+        new ``tracks`` (see :func:`~vidfiqa.store_rows.carry_labels`); a note of what was
+        carried and, by name, of any label that could not be: a label is user data, never
+        dropped silently (the name stays in the labels table either way)."""
+        stored = self.store.stored_video(known.id) if known is not None else None
+        if stored is None or not any(t.label_id is not None for t in stored.tracks):
+            return ""
+        carried, lost = carry_labels(stored.tracks, tracks)
+        notes = []
+        if carried:
+            names = len({o.label_id for o, _ in carried})
+            notes.append(f"{plural(names, 'label')} carried to {plural(len(carried), 'new track')}")
+        if lost:
+            names = ", ".join(f"{t.label.name!r} (old track {t.track_index})" for t in lost)
+            why = "no new track is the same face" if tracks else "the video failed"
+            notes.append(f"labels not carried ({why}); enroll them again: {names}")
+        return "; ".join(notes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,43 +319,70 @@ def run_batch(
     Raises:
         ModelFileError: the models cannot be loaded (local runs).
         WorkerStartError: a Ray worker could not load its models.
+        KeyboardInterrupt: Ctrl-C; the run is recorded as ``interrupted`` and the index brought
+            in line with the videos stored before it (see :func:`_interrupted`).
     """
     if ray is None:
         processor = Processor(config, store, index_dir, command=command)
-        outcomes = []
-        for video in videos:
-            with progress(video) if progress else contextlib.nullcontext() as bar:
-                hooks = {"progress": bar.update, "on_open": bar.opened} if bar else {}
-                outcome = processor.process(video, force=force, **hooks)
-            outcomes.append(outcome)
-            if on_outcome:
-                on_outcome(outcome)
         run_id = processor.run_id
     else:
-        from vidfiqa.ray_executor import process_with_ray
-
         run_id = start_run(store, config, f"{command} --executor ray")
-        # Workers may start in another directory: give them absolute paths.
-        paths = [str(Path(v).resolve()) if Path(v).exists() else v for v in videos]
-        outcomes = process_with_ray(
-            paths,
-            config,
-            store,
-            absolute_url(store.url),
-            str(index_dir.path.resolve()),
-            run_id,
-            force=force,
-            **dataclasses.asdict(ray),
-        )
-        for outcome in outcomes:
-            if on_outcome:
-                on_outcome(outcome)
+    try:
+        if ray is None:
+            outcomes = []
+            for video in videos:
+                with progress(video) if progress else contextlib.nullcontext() as bar:
+                    hooks = {"progress": bar.update, "on_open": bar.opened} if bar else {}
+                    outcome = processor.process(video, force=force, **hooks)
+                outcomes.append(outcome)
+                if on_outcome:
+                    on_outcome(outcome)
+        else:
+            from vidfiqa.ray_executor import process_with_ray
+
+            # Workers may start in another directory: give them absolute paths.
+            paths = [str(Path(v).resolve()) if Path(v).exists() else v for v in videos]
+            outcomes = process_with_ray(
+                paths,
+                config,
+                store,
+                absolute_url(store.url),
+                str(index_dir.path.resolve()),
+                run_id,
+                force=force,
+                **dataclasses.asdict(ray),
+            )
+            for outcome in outcomes:
+                if on_outcome:
+                    on_outcome(outcome)
+    except KeyboardInterrupt:
+        _interrupted(store, index_dir, run_id)
+        raise
     try:
         changes, error = sync_index(store, index_dir), ""
     except (OSError, IndexFileError) as exc:
         changes, error = {}, (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
     store.finish_run(run_id)
     return BatchResult(outcomes, changes, error)
+
+
+def _interrupted(store: Store, index_dir: IndexDir, run_id: int) -> None:
+    """After Ctrl-C: record the run as interrupted and bring the index in line with the videos
+    committed before it (each video is one transaction, so those are whole), so that ``runs``
+    says what happened and ``index check`` passes without another run. A second Ctrl-C is
+    ignored meanwhile; a failure here (say, a locked database) leaves the repair to the next run
+    or ``vidfiqa index rebuild``, as a killed run does."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        store.finish_run(run_id, "interrupted")
+        sync_index(store, index_dir)
+    except (OSError, IndexFileError, StoreError):
+        pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def absolute_url(url: str) -> str:

@@ -32,7 +32,7 @@ from vidfiqa.select import Selection, select_best  # noqa: E402
 from vidfiqa.store import Store, StoreError, Video  # noqa: E402
 from vidfiqa.store_rows import track_from_row  # noqa: E402
 from vidfiqa.templates import TemplateJob  # noqa: E402
-from vidfiqa.types import Track  # noqa: E402
+from vidfiqa.types import Track, finite_or_none  # noqa: E402
 from vidfiqa.video import VideoError  # noqa: E402
 
 _WEIGHTS_SHOWN = 12  # frames listed per template; the rest are summed in one line
@@ -92,7 +92,10 @@ def _best_frames_table(picks: list[Selection], crops: dict[tuple[int, int], Crop
     for s in picks:
         o = s.observation
         crop = crops.get((s.track_id, o.frame_index))
-        factors = "<br>".join(f"{esc(k)} {v:.3f}" for k, v in sorted(o.factors.items()))
+        factors = "<br>".join(
+            f"{esc(k)} {'not measured' if finite_or_none(v) is None else f'{v:.3f}'}"
+            for k, v in sorted(o.factors.items())
+        )
         rows.append(
             [
                 str(s.rank),

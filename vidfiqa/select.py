@@ -8,7 +8,7 @@ import numpy as np
 
 # Only components are ranked in reasons; other factors (yaw, raw values) are diagnostics.
 from vidfiqa.quality.factors import COMPONENTS, MULTIPLIERS
-from vidfiqa.types import FaceObservation, Track
+from vidfiqa.types import FaceObservation, Track, finite_or_none
 
 #: Learned factor levels (0 none .. 1 severe) below this are not worth a reason.
 LEVEL_SHOWN = 0.15
@@ -34,7 +34,8 @@ class Selection:
 
 
 def _reasons(obs: FaceObservation, place: int, n: int, median: float, relaxed: bool) -> list[str]:
-    comps = {k: obs.factors[k] for k in COMPONENTS if k in obs.factors}
+    # A component not measured (detector5's eyes: NaN, or null once stored) is no reason.
+    comps = {k: obs.factors[k] for k in COMPONENTS if finite_or_none(obs.factors.get(k)) is not None}
     out = [f"quality {obs.quality:.3f} (track median {median:.3f}), #{place} of {n} frames"]
     if len(comps) > len(MULTIPLIERS):
         ordered = sorted(comps.items(), key=lambda kv: kv[1], reverse=True)

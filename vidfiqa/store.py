@@ -38,6 +38,7 @@ from sqlalchemy import (
     inspect,
     select,
     text,
+    update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError, SQLAlchemyError
@@ -51,8 +52,15 @@ from sqlalchemy.orm import (
     selectinload,
 )
 
-#: Bumped on every incompatible schema change; a database of another version is refused.
-SCHEMA_VERSION = 2
+#: Bumped on every schema change. A database of an older version with a migration below is
+#: brought up to date by the first command that writes to it (and read as it is until then); any
+#: other version is refused.
+SCHEMA_VERSION = 3
+#: Statements that take a database from a version to the next. Additive only: no stored row is
+#: changed, so a migration cannot lose data.
+_MIGRATIONS: dict[int, list[str]] = {
+    2: ["ALTER TABLE runs ADD COLUMN status VARCHAR(16)"],  # 3: running | finished | interrupted
+}
 
 
 class StoreError(Exception):
@@ -91,6 +99,9 @@ class Run(Base):
     versions: Mapped[dict[str, Any]] = mapped_column(JSON)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: running, finished or interrupted (Ctrl-C); null in runs recorded before schema version 3.
+    #: Deferred: a read-only command reads a version-2 database, which has no such column.
+    status: Mapped[str | None] = mapped_column(String(16), deferred=True)
 
 
 class Video(Base):
@@ -237,6 +248,13 @@ def _video_lock(sha256: str, config_hash: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def _migratable(version: int) -> bool:
+    """Whether a database of ``version`` can be brought to :data:`SCHEMA_VERSION`."""
+    return version == SCHEMA_VERSION or (
+        version < SCHEMA_VERSION and all(v in _MIGRATIONS for v in range(version, SCHEMA_VERSION))
+    )
+
+
 def _redact(url: str) -> str:
     try:
         from sqlalchemy.engine import make_url
@@ -246,13 +264,21 @@ def _redact(url: str) -> str:
         return url
 
 
+def database_url(text: str) -> str:
+    """``text`` as a SQLAlchemy URL: a URL as given, a plain path (``vidfiqa.db``, no ``://``)
+    as the SQLite file there."""
+    if "://" in text:
+        return text
+    return f"sqlite:///{text}"
+
+
 class Store:
     """Opens the database (creating it and its tables when ``create``) and checks its schema
     version.
 
     Args:
         url: SQLAlchemy URL, e.g. ``sqlite:///vidfiqa.db`` or
-            ``postgresql+psycopg://user@host/db``.
+            ``postgresql+psycopg://user@host/db``, or the path of a SQLite file.
         create: create the database file and the tables when missing. Commands that only read
             pass ``False``: a mistyped URL is then refused instead of answered with an empty,
             newly created database.
@@ -263,11 +289,13 @@ class Store:
     """
 
     def __init__(self, url: str, *, create: bool = True):
-        self.url = url
+        #: The database as messages name it: the path as given, or the URL without its password.
+        self.name = url if "://" not in url else _redact(url)
+        url = self.url = database_url(url)
         try:
             self.engine: Engine = create_engine(url)
         except (ArgumentError, ImportError) as exc:
-            raise StoreError(f"{_redact(url)}: cannot use database URL ({exc})") from None
+            raise StoreError(f"{self.name}: cannot use database URL ({exc})") from None
         if self.engine.dialect.name == "sqlite":
             if not create:
                 self._require_sqlite_file()
@@ -280,14 +308,12 @@ class Store:
             self._open_schema(create)
         except DatabaseError as exc:  # unreachable server, or a file that is no database
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise StoreError(f"{_redact(url)}: cannot open database ({reason})") from None
+            raise StoreError(f"{self.name}: cannot open database ({reason})") from None
 
     def _require_sqlite_file(self) -> None:
         database = self.engine.url.database
         if not database or database == ":memory:" or not Path(database).is_file():
-            raise StoreError(
-                f"{_redact(self.url)}: no such database; 'vidfiqa process' creates it, or pass --db"
-            )
+            raise StoreError(f"{self.name}: no such database; 'vidfiqa process' creates it, or pass --db")
 
     def _open_schema(self, create: bool) -> None:
         # One transaction under a lock, so that processes starting together on a new database
@@ -299,17 +325,33 @@ class Store:
                 Base.metadata.create_all(conn)
             elif not inspect(conn).has_table(Meta.__tablename__):
                 raise StoreError(
-                    f"{_redact(self.url)}: not a vidfiqa database (no vidfiqa tables); "
+                    f"{self.name}: not a vidfiqa database (no vidfiqa tables); "
                     "'vidfiqa process' creates one, or pass --db"
                 )
             value = conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
             if value is None and create:
                 conn.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-            elif value != str(SCHEMA_VERSION):
+                value = str(SCHEMA_VERSION)
+            version = int(value) if value is not None and value.isdigit() else None
+            if version is None or not _migratable(version):
                 raise StoreError(
-                    f"{_redact(self.url)}: database schema version {value}, this vidfiqa "
+                    f"{self.name}: database schema version {value}, this vidfiqa "
                     f"needs {SCHEMA_VERSION}; use a new database or an older vidfiqa"
                 )
+            if create:  # a writer brings an older database up to date, in this locked transaction
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[step]:
+                        conn.execute(text(statement))
+                conn.execute(
+                    update(Meta).where(Meta.key == "schema_version").values(value=str(SCHEMA_VERSION))
+                )
+                version = SCHEMA_VERSION
+            #: The version of the database as opened (older only for read-only commands).
+            self.schema_version = version
+
+    @property
+    def has_run_status(self) -> bool:
+        return self.schema_version >= 3
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -320,7 +362,7 @@ class Store:
                     yield s
             except SQLAlchemyError as exc:
                 reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-                raise StoreError(f"{_redact(self.url)}: {reason}") from None
+                raise StoreError(f"{self.name}: {reason}") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -329,14 +371,16 @@ class Store:
 
     def start_run(self, command: str, config: dict[str, Any], versions: dict[str, Any]) -> int:
         with self.session() as s:
-            run = Run(command=command, config=config, versions=versions)
+            run = Run(command=command, config=config, versions=versions, status="running")
             s.add(run)
             s.flush()
             return run.id
 
-    def finish_run(self, run_id: int) -> None:
+    def finish_run(self, run_id: int, status: str = "finished") -> None:
+        """Record the end of a run: ``finished``, or ``interrupted`` (Ctrl-C)."""
         with self.session() as s:
-            s.get(Run, run_id).finished_at = now()
+            run = s.get(Run, run_id)
+            run.finished_at, run.status = now(), status
 
     def runs(self) -> list[dict[str, Any]]:
         """Runs in order, each with its command, times and the ids and statuses of the videos it
@@ -349,6 +393,7 @@ class Store:
                 {
                     "run_id": r.id,
                     "command": r.command,
+                    "status": self._run_status(r),
                     "started_at": r.started_at.isoformat(),
                     "finished_at": r.finished_at.isoformat() if r.finished_at else None,
                     "video_ids": sorted(v for v, _ in videos.get(r.id, [])),
@@ -356,6 +401,12 @@ class Store:
                 }
                 for r in s.scalars(select(Run).order_by(Run.id))
             ]
+
+    def _run_status(self, run: Run) -> str | None:
+        # Runs recorded before schema version 3 have no status: a finish time means finished;
+        # without one, the run was killed or is still going, which the row cannot tell.
+        status = run.status if self.has_run_status else None
+        return status or ("finished" if run.finished_at else None)
 
     def run_exists(self, run_id: int) -> bool:
         with self.session() as s:
@@ -396,6 +447,18 @@ class Store:
         with self.session() as s:
             stmt = select(TemplateRow.id).join(TrackRow).where(TrackRow.video_id == video_id)
             return list(s.scalars(stmt))
+
+    def template_ids_of_file(self, sha256: str) -> list[int]:
+        """The templates of every stored copy of one file (its content, under any configuration
+        or path)."""
+        with self.session() as s:
+            stmt = select(TemplateRow.id).join(TrackRow).join(Video).where(Video.sha256 == sha256)
+            return list(s.scalars(stmt))
+
+    def strategies(self) -> list[str]:
+        """The distinct strategies of the stored templates, sorted."""
+        with self.session() as s:
+            return sorted(s.scalars(select(TemplateRow.strategy).distinct()))
 
     def replace_video(
         self, video: Video, tracks: list[TrackRow], embeddings: list[tuple[int, int, str, np.ndarray]]
@@ -551,7 +614,7 @@ class Store:
         with self.session() as s:
             track = s.get(TrackRow, track_id)
             if track is None:
-                raise StoreError(f"no track {track_id} in {_redact(self.url)}")
+                raise StoreError(f"no track {track_id} in {self.name}")
             label = s.scalar(select(Label).where(Label.name == name))
             if label is None:
                 label = Label(name=name)

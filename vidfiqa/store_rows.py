@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from vidfiqa.geometry import box_iou
 from vidfiqa.store import ObservationRow, TemplateRow, TrackRow, to_bytes
 from vidfiqa.templates import TrackTemplates
-from vidfiqa.types import FaceObservation, Track
+from vidfiqa.types import FaceObservation, Track, finite_or_none
 
 
 def track_rows(
@@ -35,7 +36,7 @@ def track_rows(
                         landmarks=track.landmarks[i].astype(float).tolist(),
                         detector_score=float(track.detector_scores[i]),
                         quality=float(track.qualities[i]),
-                        factors={k: float(v[i]) for k, v in track.factors.items()},
+                        factors={k: finite_or_none(v[i]) for k, v in track.factors.items()},
                         interpolated=bool(track.interpolated[i]),
                         landmarks_estimated=bool(track.landmarks_estimated[i]),
                     )
@@ -79,3 +80,48 @@ def track_from_row(row: TrackRow) -> Track:
             for o in row.observations
         ],
     )
+
+
+#: Least :func:`track_overlap` at which a re-processed track takes the label of a stored one.
+LABEL_MIN_OVERLAP = 0.5
+
+
+def track_overlap(a: TrackRow, b: TrackRow) -> float:
+    """How much two tracks of one video are the same face: the sum, over the frames both cover,
+    of their boxes' IoU, divided by the length of the shorter track. 1 when one track's boxes
+    are the other's on its frames (a track split in two overlaps each half fully), 0 for
+    tracks that never overlap."""
+    boxes_a = {o.frame_index: o.box for o in a.observations}
+    boxes_b = {o.frame_index: o.box for o in b.observations}
+    common = sorted(boxes_a.keys() & boxes_b.keys())
+    if not common:
+        return 0.0
+    ious = box_iou(np.array([boxes_a[f] for f in common]), np.array([boxes_b[f] for f in common]))
+    return float(np.trace(ious)) / min(len(boxes_a), len(boxes_b))
+
+
+def carry_labels(
+    old: list[TrackRow], new: list[TrackRow]
+) -> tuple[list[tuple[TrackRow, TrackRow]], list[TrackRow]]:
+    """Give the labels of ``old`` (a video's stored tracks) to the tracks of ``new`` (the same
+    video processed again) that are the same face: each new track takes the label of the
+    labelled old track it overlaps most (:func:`track_overlap` at least
+    :data:`LABEL_MIN_OVERLAP`), so a track the new run split keeps its label in every part.
+    Geometry, not template similarity: the frames are the same, so the same face has the same
+    boxes, and two people who look alike are never confused.
+
+    Sets ``label_id`` of the new tracks that take a label.
+
+    Returns:
+        ``(old, new)`` pairs carried, and the labelled old tracks no new track took.
+    """
+    labelled = [t for t in old if t.label_id is not None]
+    pairs = []
+    for n in new:
+        overlaps = [track_overlap(o, n) for o in labelled]
+        if overlaps and max(overlaps) >= LABEL_MIN_OVERLAP:
+            best = labelled[overlaps.index(max(overlaps))]  # ties: the first stored
+            n.label_id = best.label_id
+            pairs.append((best, n))
+    taken = {id(o) for o, _ in pairs}
+    return pairs, [t for t in labelled if id(t) not in taken]

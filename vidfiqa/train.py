@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from scipy.stats import pearsonr, spearmanr
 
+from vidfiqa.device import resolve_device
 from vidfiqa.models.lightweight import (
     BRANCHES,
     Branch,
@@ -130,7 +131,7 @@ def train_lightweight(
         raise TrainError(f"levels of shape {levels.shape}, expected {(len(images), len(factors))}")
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(resolve_device(device))
     val = held_out(len(images), groups, val_fraction, rng)
     tr = np.setdiff1d(np.arange(len(images)), val)
     if len(tr) < 2 or len(val) < 2:

@@ -14,6 +14,18 @@ from pathlib import Path
 import numpy as np
 
 
+def finite_or_none(value: float | None, digits: int | None = None) -> float | None:
+    """``value`` as JSON can hold it: ``None`` (null) for a factor not measured (NaN)."""
+    if value is None or not np.isfinite(value):
+        return None
+    return float(value) if digits is None else round(float(value), digits)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 track``, ``2 tracks`` (``many``: an irregular plural)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One decoded video frame.

@@ -18,7 +18,7 @@ import numpy as np
 
 from vidfiqa.eval.types import EvalInputError, Pair
 from vidfiqa.inputs import IMAGE_SUFFIXES
-from vidfiqa.quality.factors import COMPONENTS
+from vidfiqa.quality.factors import COMPONENTS, as_factor
 from vidfiqa.store import Store
 from vidfiqa.types import ImageFrame, ImageSequence, VideoFeatures
 
@@ -77,7 +77,7 @@ def stored_qualities(observations: list, scorer: str, stored_scorer: str) -> np.
         return np.array([o.quality for o in observations], np.float32)
     base, _, component = scorer.partition(":")
     if base == "factors" and component in COMPONENTS:
-        return np.array([o.factors[component] for o in observations], np.float32)
+        return as_factor(np.array([o.factors[component] for o in observations], np.float32))
     raise ValueError(f"scorer {scorer!r} cannot be derived from stored {stored_scorer!r} results")
 
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidfiqa.device import resolve_device
 from vidfiqa.models.dlib_dat import DatFormatError, Layer, read_layers
 from vidfiqa.models.dlib_models import _confidence
 from vidfiqa.models.dlib_torch import Affine, _conv
@@ -150,7 +151,7 @@ class TorchMmodDetector:
         by_kind = {layer.kind: layer for layer in layers}
         if "input_pyramid" not in by_kind or "loss_mmod" not in by_kind:
             raise DatFormatError("not dlib's MMOD detector (no image pyramid input or MMOD loss)")
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = torch.device(resolve_device(device))
         self.network = MmodNetwork(layers).to(self.device).eval()
         pyramid, loss = by_kind["input_pyramid"], by_kind["loss_mmod"]
         self.mean = torch.from_numpy(pyramid.arrays["mean_rgb"].copy()).view(1, 3, 1, 1).to(self.device)

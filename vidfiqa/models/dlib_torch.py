@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidfiqa.device import resolve_device
 from vidfiqa.models.dlib_dat import DatFormatError, Layer, read_layers
 
 
@@ -144,7 +145,7 @@ class TorchDlibEmbedder:
         import face_recognition_models as frm
 
         self.batch_size = batch_size
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = torch.device(resolve_device(device))
         self.model = load_dlib_resnet(frm.face_recognition_model_location()).to(self.device)
 
     @torch.inference_mode()

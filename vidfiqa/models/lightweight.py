@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from vidfiqa.device import resolve_device
 from vidfiqa.models.backbones.mobilenet import MobileNetV3Small, ShuffleNetV2
 from vidfiqa.models.base import FaceBatch
 from vidfiqa.models.files import ModelFileError, locate, read_checkpoint
@@ -216,9 +217,7 @@ class LightweightScorer:
         batch_size: int = 64,
         model: LightweightEnsemble | None = None,
     ):
-        self.device = (
-            torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        )
+        self.device = torch.device(resolve_device(device))
         self.batch_size = batch_size
         self.record: dict[str, Any] = {}
         if model is None:

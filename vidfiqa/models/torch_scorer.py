@@ -14,13 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from vidfiqa.device import resolve_device
 from vidfiqa.models.base import FaceBatch
 from vidfiqa.types import QualityResult
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
 
 ValueRange = Literal["pm1", "unit"]
 
@@ -65,7 +61,7 @@ class TorchQualityScorer:
         self.color = color
         self.value_range = value_range
         self.score_range = score_range
-        self.device = torch.device(device) if device else default_device()
+        self.device = torch.device(resolve_device(device))
         self.batch_size = batch_size
         self.model = network.to(self.device).eval()
 

@@ -32,7 +32,7 @@ import numpy as np
 from vidfiqa.models.base import FaceBatch
 from vidfiqa.models.files import ModelFileError
 from vidfiqa.models.lightweight import BRANCHES, LightweightEnsemble, LightweightScorer, level_factors
-from vidfiqa.quality.factors import eyes_open, visibility
+from vidfiqa.quality.factors import as_factor, eyes_open, visibility
 from vidfiqa.types import QualityResult
 
 #: What the score is, in words (recorded with trained weights).
@@ -112,7 +112,7 @@ class DistilledScorer:
         eyes, seen = eyes_open(batch.eye_openness), visibility(batch.visible)
         factors = level_factors(self.network.model.factors, levels)
         factors |= {"learned": learned, "visibility": seen, "eyes_open": eyes}
-        scores = np.clip(learned, 0, 1) * seen * eyes
+        scores = np.clip(learned, 0, 1) * seen * as_factor(eyes)
         if self.calibrate:
             scores = scores * np.prod(1 - np.clip(levels, 0, 1), axis=1)
         return QualityResult(scores=scores.astype(np.float32), factors=factors)

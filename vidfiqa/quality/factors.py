@@ -39,7 +39,8 @@ Components (all computed on the face, not the frame):
   ``c = clip((r - 0.15) / (0.22 - 0.15), 0, 1)``: 1 for open eyes (talking heads here: median
   0.26-0.29), 0 for a blink (0.13-0.15). It multiplies, like visibility: a frame with closed eyes
   is no best frame however sharp it is, so a blink ranks below the open-eyed frames of its
-  track. 1 where no landmarker measured the eyes (5-point landmarks).
+  track. NaN (null in the outputs) where no landmarker measured the eyes (5-point
+  landmarks), which the score counts as 1.
 
 The constants were set on the synthetic sample clips and the real clips of shared/data so that
 clean, frontal, well-lit faces score above ~0.7; they are not fitted to any recognition
@@ -100,10 +101,16 @@ def visibility(visible: np.ndarray) -> np.ndarray:
 
 
 def eyes_open(eye_openness: np.ndarray) -> np.ndarray:
-    """The ``eyes_open`` component, float32 ``(B,)``, of eye aspect ratios ``(B,)`` (NaN: not
-    measured, counts as open)."""
+    """The ``eyes_open`` component, float32 ``(B,)``, of eye aspect ratios ``(B,)``; NaN where
+    they were not measured (``detector5`` landmarks), which outputs report as null: a face
+    never looked at is not a face with open eyes. Scores count it as open (:func:`as_factor`)."""
     r = np.asarray(eye_openness, np.float32)
-    return np.nan_to_num(np.clip((r - EYES_CLOSED) / (EYES_OPEN - EYES_CLOSED), 0, 1), nan=1.0)
+    return np.clip((r - EYES_CLOSED) / (EYES_OPEN - EYES_CLOSED), 0, 1)
+
+
+def as_factor(component: np.ndarray) -> np.ndarray:
+    """A component as a score uses it: an unmeasured one (NaN, :func:`eyes_open`) is neutral, 1."""
+    return np.nan_to_num(np.asarray(component, np.float32), nan=1.0)
 
 
 def head_pose(landmarks: np.ndarray, *, use_pitch: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -231,6 +238,6 @@ class FactorQuality:
         total = sum(self.weights.values()) or 1.0  # no weights: the multipliers alone
         log_q = np.zeros(len(batch), np.float64)
         for name, w in self.weights.items():
-            log_q += (w / total) * np.log(np.maximum(factors[name], _FLOOR))
-        q = np.prod([factors[m] for m in self.multipliers], axis=0) * np.exp(log_q)
+            log_q += (w / total) * np.log(np.maximum(as_factor(factors[name]), _FLOOR))
+        q = np.prod([as_factor(factors[m]) for m in self.multipliers], axis=0) * np.exp(log_q)
         return QualityResult(scores=q.astype(np.float32), factors=factors)
