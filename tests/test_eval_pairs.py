@@ -57,8 +57,11 @@ def test_eval_pairs_end_to_end_and_store_reuse(pair_csv: Path, tmp_path: Path) -
         "12",
         "--no-progress",
     ]
-    # --factor reads stored components of the factors scorer; under another it says so first.
-    result = CliRunner().invoke(cli, [*base, "--factor", "sharpness", "--out", str(tmp_path / "o0")])
+    # factors:<component> reads stored components of the factors scorer; beside another model
+    # scorer (video files are stored with one) it says so first.
+    result = CliRunner().invoke(
+        cli, [*base, "--scorer", "distilled", "--scorer", "factors:sharpness", "--out", str(tmp_path / "o0")]
+    )
     assert result.exit_code == 1 and "add --scorer factors" in result.output
     assert not (tmp_path / "o0").exists() and not (tmp_path / "e.db").exists()
     base += ["--scorer", "factors"]
@@ -70,7 +73,7 @@ def test_eval_pairs_end_to_end_and_store_reuse(pair_csv: Path, tmp_path: Path) -
     assert mean["pairs"] == 6 and mean["missing_pairs"] == 1
     assert mean["auc"] == 1.0 and mean["accuracy"] == 1.0
     # Another scorer later: the videos are read back from the store, not processed again.
-    result = CliRunner().invoke(cli, [*base, "--factor", "sharpness", "--out", str(tmp_path / "o2")])
+    result = CliRunner().invoke(cli, [*base, "--scorer", "factors:sharpness", "--out", str(tmp_path / "o2")])
     assert result.exit_code == 0, result.output
     tracks = json.loads(CliRunner().invoke(cli, ["tracks", *store]).stdout)
     assert len(tracks) == 4  # four videos, one track each, stored once
