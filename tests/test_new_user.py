@@ -138,6 +138,33 @@ def test_eval_lfw_reports_pairs_of_absent_images(shared_data: Path, tmp_path: Pa
     assert row["metrics"]["missing_pairs"] == 1 and row["metrics"]["pairs"] == 7
 
 
+def test_eval_lfw_accepts_the_extracted_lfw_folder_and_says_images(shared_data: Path, tmp_path: Path) -> None:
+    """Issue 25.11: ROOT is the extracted lfw/ folder itself (pairs.txt beside the person
+    folders), and the missing-pairs note speaks of images, not videos."""
+    lines = (shared_data / "lfw" / "pairs.txt").read_text().splitlines()[1:]
+    images = shared_data / "lfw" / "images"
+
+    def people(line: str) -> list[str]:
+        cells = line.split("\t")
+        return cells[::2] if len(cells) == 4 else cells[:1]
+
+    absent = next(ln for ln in lines if not all((images / p).is_dir() for p in people(ln)))
+    present = [ln for ln in lines if all((images / p).is_dir() for p in people(ln))]
+    matched = [ln for ln in present if len(ln.split("\t")) == 3][:3]
+    mismatched = [ln for ln in present if len(ln.split("\t")) == 4][:4]
+    root = tmp_path / "lfw"
+    root.mkdir()
+    for person in {p for ln in [*matched, *mismatched] for p in people(ln)}:
+        (root / person).symlink_to(images / person)
+    (root / "pairs.txt").write_text("1\t4\n" + "\n".join([*matched, absent, *mismatched]) + "\n")
+    out = tmp_path / "out"
+    result = run("eval", "lfw", "--root", root, "--out", out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "warning: 1 of 8 pairs name images without features" in result.stderr
+    assert "videos" not in result.stderr
+    assert json.loads((out / "results.json").read_text())["results"][0]["metrics"]["pairs"] == 7
+
+
 # 4. Read-only commands refuse a database that does not exist, and create nothing.
 @pytest.mark.parametrize(
     "args",
