@@ -420,8 +420,28 @@ def _write_page(path: Path, text: str) -> None:
 @click.option(
     "--config", "config_path", type=click.Path(dir_okay=False), help="YAML config of the tuned run."
 )
+@click.option(
+    "--load-test/--no-load-test",
+    default=True,
+    show_default=True,
+    help="Also run the pipeline on --load-frames frames with one core held busy by a spinning "
+    "process, beside the same frames quiet (loaded_over_quiet in the JSON).",
+)
+@click.option(
+    "--load-frames",
+    type=click.IntRange(min=1),
+    default=48,
+    show_default=True,
+    help="Frames of each load-test run.",
+)
 def bench(
-    video: str, out: str | None, compare_frames: int, stage_frames: int, config_path: str | None
+    video: str,
+    out: str | None,
+    compare_frames: int,
+    stage_frames: int,
+    config_path: str | None,
+    load_test: bool,
+    load_frames: int,
 ) -> None:
     """Measure speeds on VIDEO in one process and print them as JSON.
 
@@ -430,18 +450,33 @@ def bench(
     --compare-frames frames, the naive pipeline (dlib's models on every frame) against the tuned
     one (the config: detection every few frames, decode thread, embedding only what templates
     need), with their ratios and the cosine between the two templates of each track. Compare
-    ratios across machines, not frames/s.
+    ratios across machines, not frames/s. The JSON records the load average before and after
+    and the thread settings (a busy machine is warned of on stderr before the run), and the load
+    test's frames/s with one core busy against quiet.
 
     Example:
 
         vidfiqa bench ../shared/data/videos/talking_head_a.mp4 --out bench.json
     """
-    from vidfiqa.benchmark import run_benchmark
+    from vidfiqa.benchmark import busy_note, machine_load, run_benchmark
+    from vidfiqa.inputs import input_problem
 
     tuned = load(config_path) if config_path else None
+    problem = input_problem(video)
+    if problem:  # one line, before the load warning and any work
+        raise click.ClickException(f"{video}: {problem}")
+    before = machine_load()
+    warning = busy_note(before)
+    if warning:
+        click.echo(warning, err=True)
     try:
         result = run_benchmark(
-            Path(video), stage_frames=stage_frames, compare_frames=compare_frames or None, tuned_config=tuned
+            Path(video),
+            stage_frames=stage_frames,
+            compare_frames=compare_frames or None,
+            tuned_config=tuned,
+            load_frames=load_frames if load_test else None,
+            load_before=before,
         )
     except VideoError as exc:
         raise click.ClickException(str(exc)) from None
