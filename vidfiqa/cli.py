@@ -61,8 +61,11 @@ def best_frames(
     Decodes each video, detects and tracks faces, scores every face in every frame with the
     quality scorer, and writes per track the K best aligned 112x112 crops and a 224x224 context
     crop (PNG), a contact sheet per video, and manifest.json / manifest.csv with video, track,
-    frame, time, box, landmarks, quality, every quality factor and the reasons for each pick.
-    A video that fails is reported on stderr and the others go on; the exit code is then 1.
+    frame, time, box, landmarks, quality, every quality factor and the reasons for each pick,
+    and summary.json: per video its status (done, partial, failed), the reason (as 'process'
+    words it: damage skipped, fewer frames than the container lists) and notes (short tracks
+    dropped, resolution changes). A partial video is also said on stderr. A video that fails is
+    reported on stderr and the others go on; the exit code is then 1.
 
     Example:
 
@@ -71,6 +74,7 @@ def best_frames(
     from vidfiqa.build import Stages, build_stages
     from vidfiqa.export import safe_name, write_best_frames, write_manifest
     from vidfiqa.pipeline import analyse_video, summary_notes
+    from vidfiqa.process import partial_reason
     from vidfiqa.select import select_best
 
     config = config_from_options(config_path, video_opts, {"select.top_k": top_k, "select.min_gap": min_gap})
@@ -84,6 +88,7 @@ def best_frames(
         return stages[0]
 
     rows: list[dict] = []
+    summary: list[dict] = []
     failed = 0
     used: set[str] = set()
     for video in videos:
@@ -96,6 +101,7 @@ def best_frames(
                 analysis = analyse_video(video, config, models, progress=bar.update, on_open=bar.opened)
         except VideoError as exc:
             click.echo(f"error: {exc}", err=True)
+            summary.append({"video": video, "status": "failed", "reason": str(exc)})
             failed += 1
             continue
         picks = [
@@ -104,13 +110,30 @@ def best_frames(
             for s in select_best(track, config.select.top_k, min_gap=config.select.min_gap)
         ]
         rows += write_best_frames(out, video, folder, analysis, picks)
-        notes = "".join(f"; {n}" for n in summary_notes(analysis, config))
+        reason = partial_reason(analysis, config)
+        if reason:
+            click.echo(f"partial: {video}: {reason}", err=True)
+        said = reason.split("; ") if reason else []
+        notes = [n for n in summary_notes(analysis, config) if n not in said]
         click.echo(
             f"{video}: {analysis.frames_read} frames, {len(analysis.tracks)} tracks, "
-            f"{len(picks)} best frames -> {out / folder}{notes}"
+            f"{len(picks)} best frames -> {out / folder}" + "".join(f"; {n}" for n in [*said, *notes])
+        )
+        summary.append(
+            {
+                "video": video,
+                "folder": folder,
+                "status": "partial" if reason else "done",
+                "reason": reason,
+                "notes": notes,
+                "frames": analysis.frames_read,
+                "tracks": len(analysis.tracks),
+                "best_frames": len(picks),
+            }
         )
     if failed < len(videos):
         json_path, _ = write_manifest(out, rows)
+        (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
         click.echo(f"manifest: {json_path}")
     elif created:
         out.rmdir()  # made only to prove it writable; nothing went into it
