@@ -343,8 +343,10 @@ def report(
     read from --db.
 
     The page shows the tracks, a quality timeline per track with the chosen best frames marked,
-    the contact sheet, each best frame's crop, factor breakdown and reasons, and which frames
-    built each template with what weight. Images are inline: the file opens anywhere, offline.
+    each quality factor over the track's frames, a full frame with the track's box drawn, the
+    contact sheet, each best frame's crop, factor breakdown and reasons, and which frames built
+    each template with what weight. A run's folder also gets index.html: the run's summary and
+    its videos, each linking its page. Images are inline: the file opens anywhere, offline.
     A stored video's page is made from the database alone (qualities, factors, templates as
     stored, best frames selected with the run's settings); only the crops are cut from the file,
     when it is still there and unchanged.
@@ -359,7 +361,14 @@ def report(
     from vidfiqa.aggregate import Strategy
     from vidfiqa.build import build_embedder, build_stages
     from vidfiqa.export import safe_name
-    from vidfiqa.report import STORED_REF, stored_video_ids, stored_video_report, video_report
+    from vidfiqa.report import (
+        STORED_REF,
+        index_row,
+        run_index,
+        stored_video_ids,
+        stored_video_report,
+        video_report,
+    )
     from vidfiqa.store import Store, StoreError
 
     if not Path(ref).exists() and STORED_REF.fullmatch(ref):
@@ -377,6 +386,7 @@ def report(
         except StoreError as exc:
             raise click.ClickException(str(exc)) from None
         single = _report_file(out, len(ids))
+        rows, run_config, run_id = [], None, None
         for video_id in ids:  # one page at a time: a run's pages need not fit in memory
             try:
                 video = store.stored_video(video_id)
@@ -385,9 +395,13 @@ def report(
                 text = stored_video_report(video, top_k=top_k, strategies=list(strategies))
             except StoreError as exc:
                 raise click.ClickException(str(exc)) from None
-            _write_page(
-                single or Path(out) / f"video{video_id}_{safe_name(Path(video.path).stem)}.html", text
-            )
+            path = single or Path(out) / f"video{video_id}_{safe_name(Path(video.path).stem)}.html"
+            _write_page(path, text)
+            rows.append(index_row(video, path.name))
+            run_config, run_id = video.run.config, video.run_id
+        if not single and ref.startswith("run:"):
+            run = next(r for r in store.runs() if r["run_id"] == run_id)
+            _write_page(Path(out) / "index.html", run_index(run, rows, run_config))
         return
     single = _report_file(out, 1)
     config = config_from_options(
