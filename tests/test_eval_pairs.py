@@ -57,8 +57,11 @@ def test_eval_pairs_end_to_end_and_store_reuse(pair_csv: Path, tmp_path: Path) -
         "12",
         "--no-progress",
     ]
-    # --factor reads stored components of the factors scorer; under another it says so first.
-    result = CliRunner().invoke(cli, [*base, "--factor", "sharpness", "--out", str(tmp_path / "o0")])
+    # factors:<component> reads stored components of the factors scorer; beside another model
+    # scorer (video files are stored with one) it says so first.
+    result = CliRunner().invoke(
+        cli, [*base, "--scorer", "distilled", "--scorer", "factors:sharpness", "--out", str(tmp_path / "o0")]
+    )
     assert result.exit_code == 1 and "add --scorer factors" in result.output
     assert not (tmp_path / "o0").exists() and not (tmp_path / "e.db").exists()
     base += ["--scorer", "factors"]
@@ -70,7 +73,7 @@ def test_eval_pairs_end_to_end_and_store_reuse(pair_csv: Path, tmp_path: Path) -
     assert mean["pairs"] == 6 and mean["missing_pairs"] == 1
     assert mean["auc"] == 1.0 and mean["accuracy"] == 1.0
     # Another scorer later: the videos are read back from the store, not processed again.
-    result = CliRunner().invoke(cli, [*base, "--factor", "sharpness", "--out", str(tmp_path / "o2")])
+    result = CliRunner().invoke(cli, [*base, "--scorer", "factors:sharpness", "--out", str(tmp_path / "o2")])
     assert result.exit_code == 0, result.output
     tracks = json.loads(CliRunner().invoke(cli, ["tracks", *store]).stdout)
     assert len(tracks) == 4  # four videos, one track each, stored once
@@ -84,3 +87,53 @@ def test_eval_pairs_end_to_end_and_store_reuse(pair_csv: Path, tmp_path: Path) -
         "factors:sharpness",
         "factors:sharpness",
     ]
+
+
+def test_frame_folders_show_progress_and_count_images_without_faces(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """Issue 25.10: a bar over the folders' images, and images and folders without a face counted
+    in the output and in results.json (never dropped silently)."""
+    import numpy as np
+    from PIL import Image
+
+    ytf = shared_data / "ytf_mini" / "frame_images_DB"
+    frames = {
+        "aaron": sorted((ytf / "Aaron_Guiel" / "5").glob("*.jpg")),
+        "agbani": sorted((ytf / "Agbani_Darego" / "0").glob("*.jpg")),
+    }
+    blank = np.full((240, 320, 3), 128, np.uint8)
+
+    def folder(name: str, images: list[Path], blanks: int = 0) -> Path:
+        d = tmp_path / name
+        d.mkdir()
+        for i, f in enumerate(images):
+            (d / f"{i:03d}.jpg").symlink_to(f)
+        for i in range(blanks):
+            Image.fromarray(blank).save(d / f"{len(images) + i:03d}.png")
+        return d
+
+    a1 = folder("a1", frames["aaron"][:3], blanks=1)
+    a2 = folder("a2", frames["aaron"][60:63])
+    g1 = folder("g1", frames["agbani"][:3])
+    g2 = folder("g2", frames["agbani"][60:63])
+    empty = folder("empty", [], blanks=2)
+    csv = tmp_path / "pairs.csv"
+    csv.write_text(f"{a1},{a2},1\n{g1},{g2},1\n{a1},{g1},0\n{a2},{g2},0\n{empty},{a1},0\n")
+    out = tmp_path / "out"
+    store = ["--db", f"sqlite:///{tmp_path / 'e.db'}", "--index", str(tmp_path / "idx")]
+    # factors:<component> alone is a scorer (issue 25.9), as in eval ytf and eval lfw.
+    args = ["eval", "pairs", "--pairs", str(csv), *store, "--scorer", "factors:confidence", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "\rimages:   0%|          | 0/15 [" in result.stderr  # the bar over the 15 images
+    note = (
+        "frame folders: 3 of 15 images have no detected face; 1 of 5 folders have none "
+        "(their pairs count as missing)"
+    )
+    assert note in result.stderr
+    assert "warning: 1 of 5 pairs name videos without features" in result.stderr
+    data = json.loads((out / "results.json").read_text())
+    assert data["images"] == 15 and data["images_without_faces"] == 3 and data["frame_folders"] == 5
+    assert data["without_faces"] == [str(empty)] and data["stored_scorer"] == "factors"
+    assert [r["scorer"] for r in data["results"]] == ["factors:confidence", "factors:confidence"]

@@ -76,6 +76,10 @@ def test_kfold_accuracy_fits_threshold_on_other_folds() -> None:
     r = kfold_accuracy(s, y, folds)
     assert len(r.accuracies) == 10 and 0.9 < r.mean <= 1
     assert r.std_error == pytest.approx(r.accuracies.std(ddof=1) / math.sqrt(10))
+    # Issue 25.7: the std most YouTube Faces papers give beside the SE, both reported.
+    assert r.std == pytest.approx(r.accuracies.std(ddof=1)) and r.std == pytest.approx(
+        r.std_error * math.sqrt(10)
+    )
     # A threshold fitted on folds 2-10 is applied to fold 1 untouched.
     train = folds != 1
     t = r.thresholds[0]

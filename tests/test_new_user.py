@@ -12,7 +12,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.bad_inputs import _face_frames, lost_slices_h264, size_change_h264
+from tests.bad_inputs import _encode, _face_frames, lost_slices_h264, size_change_h264
 from tests.conftest import SAMPLES
 from vidfiqa.cli import cli
 from vidfiqa.export import contact_sheet, frame_label
@@ -138,6 +138,33 @@ def test_eval_lfw_reports_pairs_of_absent_images(shared_data: Path, tmp_path: Pa
     assert row["metrics"]["missing_pairs"] == 1 and row["metrics"]["pairs"] == 7
 
 
+def test_eval_lfw_accepts_the_extracted_lfw_folder_and_says_images(shared_data: Path, tmp_path: Path) -> None:
+    """Issue 25.11: ROOT is the extracted lfw/ folder itself (pairs.txt beside the person
+    folders), and the missing-pairs note speaks of images, not videos."""
+    lines = (shared_data / "lfw" / "pairs.txt").read_text().splitlines()[1:]
+    images = shared_data / "lfw" / "images"
+
+    def people(line: str) -> list[str]:
+        cells = line.split("\t")
+        return cells[::2] if len(cells) == 4 else cells[:1]
+
+    absent = next(ln for ln in lines if not all((images / p).is_dir() for p in people(ln)))
+    present = [ln for ln in lines if all((images / p).is_dir() for p in people(ln))]
+    matched = [ln for ln in present if len(ln.split("\t")) == 3][:3]
+    mismatched = [ln for ln in present if len(ln.split("\t")) == 4][:4]
+    root = tmp_path / "lfw"
+    root.mkdir()
+    for person in {p for ln in [*matched, *mismatched] for p in people(ln)}:
+        (root / person).symlink_to(images / person)
+    (root / "pairs.txt").write_text("1\t4\n" + "\n".join([*matched, absent, *mismatched]) + "\n")
+    out = tmp_path / "out"
+    result = run("eval", "lfw", "--root", root, "--out", out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "warning: 1 of 8 pairs name images without features" in result.stderr
+    assert "videos" not in result.stderr
+    assert json.loads((out / "results.json").read_text())["results"][0]["metrics"]["pairs"] == 7
+
+
 # 4. Read-only commands refuse a database that does not exist, and create nothing.
 @pytest.mark.parametrize(
     "args",
@@ -223,6 +250,37 @@ def test_lost_slices_are_counted_in_summary_store_and_report(shared_data: Path, 
         "process", shared_data / "videos" / "foreman_cif.h264", "--db", db, "--index", tmp_path / "idx"
     )
     assert json.loads(result.stdout.splitlines()[0])["status"] == "done"
+
+
+def test_best_frames_says_partial_as_process_does(shared_data: Path, tmp_path: Path) -> None:
+    """Issue 25.13: an mp4 cut at 50% and a stream with lost slices are partial in best-frames
+    too (stderr, its line, summary.json), in process's words; a video whose only track was too
+    short says so."""
+    whole = _encode(tmp_path / "whole.mp4", _face_frames(40))
+    cut = tmp_path / "cut_50.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    lost = lost_slices_h264(shared_data / "videos" / "foreman_cif.h264", tmp_path / "lost.h264")
+    short = _encode(tmp_path / "short.mp4", _face_frames(2))
+    out = tmp_path / "best"
+    result = run("best-frames", cut, lost, short, "--out", out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    proc = run("process", cut, lost, "--db", db, "--index", tmp_path / "idx", "--no-progress")
+    reasons = [json.loads(line)["reason"] for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert reasons[0] == "decoded 7 of the 40 frames the container lists"
+    assert reasons[1].endswith("damaged frames skipped")
+    for video, reason in zip((cut, lost), reasons):
+        assert f"partial: {video}: {reason}" in result.stderr
+        assert f"-> {out / video.stem}; {reason}" in result.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(v["status"], v["reason"]) for v in summary] == [
+        ("partial", reasons[0]),
+        ("partial", reasons[1]),
+        ("done", ""),
+    ]
+    dropped = "1 face tracks shorter than select.min_track_length=3 observations dropped"
+    assert summary[2]["tracks"] == 0 and summary[2]["notes"] == [dropped]
+    assert f"{short}: 2 frames, 0 tracks, 0 best frames -> {out / 'short'}; {dropped}" in result.stdout
 
 
 def test_a_resolution_change_is_recorded_and_boxes_stay_in_their_frame(tmp_path: Path) -> None:

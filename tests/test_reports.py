@@ -48,8 +48,14 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     assert result.stdout.splitlines() == [
         f"report: {root / 'pages' / 'video1_group_walk.html'}",
         f"report: {root / 'pages' / 'video2_blur_ramp.html'}",
+        f"report: {root / 'pages' / 'index.html'}",
     ]
     return db, root / "pages"
+
+
+@pytest.fixture(scope="module")
+def run_index(stored: tuple[str, Path]) -> Path:
+    return stored[1] / "index.html"
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +88,8 @@ def test_video_report_shows_tracks_timelines_best_frames_and_templates(video_rep
         "<td>960x540</td><td>25.00</td><td>150</td><td>clean</td><td>2</td><td>7</td>" in html
     )  # size, fps, frames, shots, tracks
     images = _images(html)
-    # Contact sheet + per track a timeline and up to 3 crops.
-    assert 1 + 2 * len(tracks) <= len(images) <= 1 + 4 * len(tracks)
+    # Contact sheet + per track a timeline, its factors, where it is and up to 3 crops.
+    assert 1 + 3 * len(tracks) <= len(images) <= 1 + 6 * len(tracks)
     assert all(im.size[0] > 0 for im in images)
     # The default scorer (distilled) explains with its learned degradation levels.
     assert html.count("<th>factors</th>") == len(tracks) and "blur_level" in html
@@ -188,6 +194,32 @@ def test_stored_report_errors_are_one_line(stored, args, code, message, tmp_path
     assert "Traceback" not in result.output and not list(tmp_path.iterdir())
 
 
+def test_a_run_report_has_an_index_page_linking_each_video(run_index: Path) -> None:
+    """Issue 25.18: report run:last writes the run's summary page beside its video pages."""
+    html = run_index.read_text()
+    assert "<td>run:1</td><td>process</td>" in html and "<td>2 done</td>" in html
+    links = re.findall(r'<a href="([^"]+)">([^<]+)</a>', html)
+    assert links == [("video1_group_walk.html", "group_walk.mp4"), ("video2_blur_ramp.html", "blur_ramp.mp4")]
+    assert all((run_index.parent / page).is_file() for page, _ in links)
+    assert "<td>video:1</td><td>done</td><td>960x540</td>" in html
+
+
+def test_each_track_shows_its_factors_over_time_and_where_it_is(stored_report: Path) -> None:
+    """Issue 25.18: per track, each quality factor over its frames, and a full frame (at most
+    480 px wide) with the track's box in red."""
+    html = stored_report.read_text()
+    tracks = re.findall(r"<h2>Track (\d+)</h2>", html)
+    sources = dict((alt, src) for src, alt in re.findall(r'<img src="([^"]+)" alt="([^"]+)"', html))
+    for track in tracks:
+        assert f"quality factors of track {track}" in sources
+        (where,) = [alt for alt in sources if re.fullmatch(rf"frame \d+ with track {track}", alt)]
+        image = np.asarray(Image.open(io.BytesIO(base64.b64decode(sources[where].split(",", 1)[1]))))
+        assert image.shape[1] == 480  # group_walk is 960 wide
+        red = (image[..., 0] > 200) & (image[..., 1] < 40) & (image[..., 2] < 40)
+        assert red.sum() > 100  # the track's box
+    assert html.count("<h3>Where</h3>") == len(tracks) == 7
+
+
 def test_runs_lists_what_each_run_stored(stored: tuple[str, Path]) -> None:
     result = CliRunner().invoke(cli, ["runs", "--db", stored[0]])
     assert result.exit_code == 0, result.output
@@ -212,7 +244,7 @@ def _chromium() -> str:
     return found
 
 
-@pytest.mark.parametrize("page", ["video_report", "stored_report", "eval_report"])
+@pytest.mark.parametrize("page", ["video_report", "stored_report", "eval_report", "run_index"])
 def test_pages_render_in_chromium(page: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     browser = _chromium()
     url = request.getfixturevalue(page).resolve().as_uri()
@@ -228,7 +260,7 @@ def test_pages_render_in_chromium(page: str, request: pytest.FixtureRequest, tmp
     # Set by the page's own check once loaded (vidfiqa/html.py).
     assert 'data-broken-images="0"' in dom.stdout
     shown = int(re.search(r'data-images="(\d+)"', dom.stdout).group(1))
-    assert shown >= 2
+    assert shown >= (0 if page == "run_index" else 2)  # the index is text and links
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert not console, console
     shot = tmp_path / "shot.png"

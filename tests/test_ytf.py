@@ -10,7 +10,9 @@ from scipy.io import savemat
 
 from vidfiqa.aggregate import Strategy
 from vidfiqa.cli import cli
-from vidfiqa.eval.protocols import all_pairs, listed_pairs
+from vidfiqa.eval.metrics import UndefinedMetricWarning
+from vidfiqa.eval.protocols import MIN_CLASS_PAIRS, all_pairs, evaluate, listed_pairs
+from vidfiqa.eval.report import edc_figure, markdown_table, roc_figure, write_report
 from vidfiqa.eval.types import Pair, Templates, make_templates
 from vidfiqa.eval.ytf import (
     YtfError,
@@ -208,7 +210,14 @@ def test_eval_ytf_command_on_mini(mini: Path, tmp_path: Path, protocol: str) -> 
     if protocol == "restricted":
         assert data["results"][0]["missing"] == ["Nobody/1 | Aaron_Guiel/5#1"]
         assert mean["pairs"] == 6 and mean["accuracy"] == 1.0
-        assert "| distilled | mean | 100.00 ± 0.00 |" in (out / "results.md").read_text()
+        assert "| distilled | mean | 3 | 3 | 100.00 ± 0.00 |" in (out / "results.md").read_text()
+        # Issue 25.4: the split pairs are counted before any feature is computed.
+        assert (
+            "splits: 6 of the 7 pairs have both videos (3 genuine, 3 impostor); 1 pair names 1 absent video"
+            in (result.stderr)
+        )
+        # Issue 25.7: the JSON gives both the standard error and the standard deviation.
+        assert mean["accuracy_se"] == pytest.approx(mean["accuracy_std"] / np.sqrt(3))
     else:
         assert mean["pairs"] == 15 and mean["genuine"] == 3 and mean["auc"] == 1.0
         assert mean["tar@far=0.001"] is None  # 12 impostor pairs cannot measure FAR 1e-3
@@ -219,3 +228,154 @@ def test_eval_ytf_errors_are_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["eval", "ytf", "--root", str(tmp_path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1
     assert result.output == f"Error: {tmp_path}: no frame_images_DB folder (is this a YouTube Faces root?)\n"
+
+
+# Issue 25, items 4-9: evaluation output a researcher can trust.
+
+
+def _write_splits(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_restricted_ytf_stops_before_any_feature_when_the_splits_miss_the_videos(
+    mini: Path, tmp_path: Path
+) -> None:
+    """25.4: the real splits excerpt names none of the mini set's videos: one line with the counts,
+    before a model runs or a feature is cached, and results.json says what is missing."""
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    args = ["eval", "ytf", "--root", str(mini), "--out", str(out), "--cache", str(cache), "--no-progress"]
+    result = CliRunner().invoke(cli, [*args, "--splits", str(mini / "splits_excerpt.txt")])
+    assert result.exit_code == 1
+    error = result.output.strip().splitlines()[-1]
+    assert error.startswith(
+        "Error: 0 of the 22 pairs have both videos (0 genuine, 0 impostor); 22 pairs name 44 absent videos: "
+        "need both genuine and impostor pairs; nothing evaluated (see "
+    ), error
+    assert "Traceback" not in result.output and not cache.exists()
+    data = json.loads((out / "results.json").read_text())
+    assert data["status"] == "not evaluated" and data["split_pairs"] == 22 and data["results"] == []
+    assert data["split_pairs_with_both_videos"] == {"genuine": 0, "impostor": 0}
+    assert (
+        "Sadie_Frost/1 | Sadie_Frost/5" in data["missing_pairs"] and "Sadie_Frost/1" in data["absent_videos"]
+    )
+    # Only genuine pairs present: also stopped up front, with the counts.
+    splits = _write_splits(
+        tmp_path / "s.txt",
+        ["1, 1, Aaron_Guiel/5#1, Aaron_Guiel/5#2, 1", "2, 2, Aaron_Guiel/5#1, Nobody/0, 0"],
+    )
+    result = CliRunner().invoke(cli, [*args, "--halves", "--splits", str(splits)])
+    assert result.exit_code == 1 and not cache.exists()
+    assert (
+        "Error: 1 of the 2 pairs have both videos (1 genuine, 0 impostor); 1 pair names 1 absent video"
+        in (result.output)
+    )
+
+
+def test_one_class_after_features_gives_the_counts() -> None:
+    """25.4: the late error (faces missing in some videos) also counts what is left."""
+    v = np.eye(3, dtype=np.float32)
+    t = Templates(["A/0", "A/1", "B/0"], v, np.ones(3))
+    pairs = [Pair(1, "A/0", "A/1", True), Pair(1, "A/0", "C/0", False)]
+    with pytest.raises(
+        ValueError, match=r"^1 of the 2 pairs have features on both sides \(1 genuine, 0 impostor\)"
+    ):
+        listed_pairs(t, pairs)
+
+
+def _known_evaluation(n_people: int = 2, per_person: int = 2):
+    """Templates of ``n_people`` with ``per_person`` identical vectors each: every TAR is 1."""
+    names = [f"P{i}/{j}" for i in range(n_people) for j in range(per_person)]
+    v = np.repeat(np.eye(n_people, 8, dtype=np.float32), per_person, axis=0)
+    t = Templates(names, v, np.linspace(0.1, 0.9, len(names)))
+    people = {n: n.split("/")[0] for n in names}
+    return evaluate(
+        lambda scorer, strategy: t,
+        ["factors"],
+        [Strategy("best")],
+        identities=people,
+        table="all-pairs",
+        edc_fmr=1e-3,
+    )
+
+
+def test_tables_count_pairs_and_caution_below_the_minimum(tmp_path: Path) -> None:
+    """25.5: genuine and impostor counts in every table; a caution under MIN_CLASS_PAIRS."""
+    evaluation = _known_evaluation()
+    caution = "AUC and EER from 2 genuine and 4 impostor pairs (fewer than 20 of a class)"
+    assert MIN_CLASS_PAIRS == 20 and evaluation.caution.startswith(caution)
+    assert f"warning: {evaluation.caution}" in evaluation.notes
+    paths = write_report(
+        tmp_path,
+        {"title": "t"},
+        evaluation.results,
+        evaluation.columns,
+        html=True,
+        caution=evaluation.caution,
+    )
+    md = paths["md"].read_text()
+    assert "| scorer | strategy | genuine | impostor |" in md and "| factors | best | 2 | 4 |" in md
+    assert f"**Caution: {caution}" in md
+    page = paths["html"].read_text()
+    assert "<th>genuine</th><th>impostor</th>" in page and f"Caution: {caution}" in page
+    assert json.loads(paths["json"].read_text())["caution"].startswith(caution)
+    # Enough pairs of both classes: no caution.
+    assert _known_evaluation(n_people=8, per_person=7).caution is None
+
+
+def test_roc_axis_is_fixed_and_an_undefined_edc_is_said_not_drawn_empty() -> None:
+    """25.6: every TAR is 1 (the y axis must not zoom to 0.96-1.04); 4 impostors cannot fix
+    FMR 1e-3, so the EDC is a sentence, not an empty axis."""
+    import matplotlib.pyplot as plt
+
+    evaluation = _known_evaluation()
+    fig = roc_figure(evaluation.results)
+    assert fig.axes[0].get_ylim() == (0.0, 1.0)
+    plt.close(fig)
+    fig = edc_figure(evaluation.results)
+    ax = fig.axes[0]
+    assert not ax.lines and not ax.axison
+    assert [t.get_text() for t in ax.texts] == [
+        "EDC undefined: FMR 0.001 needs at least 1000 impostor pairs\n(4 here); pass a larger --edc-fmr"
+    ]
+    plt.close(fig)
+
+
+def test_pauc_columns_say_raw_or_normalised_and_accuracy_says_se() -> None:
+    """25.7: the table labels its pAUC (raw beside normalised) and what ± is."""
+    metrics = {
+        "genuine": 30.0,
+        "impostor": 40.0,
+        "accuracy": 0.9,
+        "accuracy_se": 0.01,
+        "accuracy_std": 0.0316,
+    }
+    metrics |= {"pauc20": 0.0053, "pauc20_norm": 0.106}
+    table = markdown_table(
+        [{"scorer": "s", "strategy": "best", "metrics": metrics}],
+        ["genuine", "impostor", "accuracy", "pauc20", "pauc20_norm"],
+    )
+    assert "| scorer | strategy | genuine | impostor | accuracy ± SE | pAUC20 raw | pAUC20 norm |" in table
+    assert "| s | best | 30 | 40 | 90.00 ± 1.00 | 0.0053 | 0.1060 |" in table
+    assert (
+        "standard error (SE)" in table
+        and "accuracy_std" in table
+        and "divided by the FNMR at 0 discard" in table
+    )
+
+
+def test_no_undefined_metric_warning_leaks_from_an_evaluation(tmp_path: Path) -> None:
+    """25.8: undefined metrics (the EDC at FMR 1e-3 from 4 impostors, TAR at FAR 1e-4) become
+    counted notes; writing the report recomputes nothing and warns nothing."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UndefinedMetricWarning)
+        evaluation = _known_evaluation()
+        write_report(tmp_path, {"title": "t"}, evaluation.results, evaluation.columns)
+    assert "note: EDC at FMR 0.001 is undefined: below 1/4 impostor pairs (n/a in the table; 1 time)" in (
+        evaluation.notes
+    )
+    assert "note: FAR 0.0001 is below 1/4 impostor pairs: TAR is undefined (n/a in the table; 1 time)" in (
+        evaluation.notes
+    )

@@ -11,14 +11,24 @@ frames/s of
 each end to end (templates included), their ratios to decode-only and to each other, and the
 cosine between each tuned track template and the naive template of the same track (tracks
 matched by box overlap), which is what the tuning costs in accuracy.
+
+Every report says what it measured under: the load average before and after the run (a busy
+machine's numbers are not comparable; ``busy_note`` words the warning), the thread settings in
+force (torch, onnxruntime as vidfiqa sets it, OMP/MKL variables, the CPUs this process may use),
+and, with the load test, the pipeline's frames/s with one core held busy by a spinning process
+beside its quiet frames/s on the same frames.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,6 +44,130 @@ from vidfiqa.models.dlib_torch import TorchDlibEmbedder
 from vidfiqa.pipeline import VideoAnalysis, analyse_video
 from vidfiqa.templates import build_templates
 from vidfiqa.video import ReadOptions, open_video
+
+#: A machine is busy when its 1-minute load average is above this share of its CPUs.
+BUSY_LOAD_PER_CPU = 0.5
+#: Environment variables that set the thread pools of the numeric libraries.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (``os.sched_getaffinity``; ``cpu_count`` where absent)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+def machine_load() -> dict[str, Any]:
+    """The load average now (1, 5 and 15 minutes; ``None`` where the platform has none) and the
+    machine's CPUs, the load's scale."""
+    try:
+        load: list[float] | None = [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        load = None
+    return {"load_average": load, "cpus": os.cpu_count() or 1}
+
+
+def busy_note(load: dict[str, Any]) -> str | None:
+    """A warning when the 1-minute load average of :func:`machine_load` is above
+    :data:`BUSY_LOAD_PER_CPU` x CPUs, else ``None``.
+
+    >>> busy_note({"load_average": [5.4, 3.0, 1.4], "cpus": 2})[:64]
+    'warning: the machine is busy (load average 5.40 on 2 CPUs, above'
+    """
+    if not load["load_average"]:
+        return None
+    now, limit = load["load_average"][0], BUSY_LOAD_PER_CPU * load["cpus"]
+    if now <= limit:
+        return None
+    return (
+        f"warning: the machine is busy (load average {now:.2f} on {load['cpus']} CPUs, above {limit:g}): "
+        "frames/s and ratios will be lower than on a quiet machine; the load is recorded in the JSON"
+    )
+
+
+def thread_settings(stages: Any = None) -> dict[str, Any]:
+    """The thread settings in force: torch's intra- and inter-op pools, the onnxruntime session
+    options of ``stages``' detector when it is an onnxruntime model (0 = onnxruntime's default),
+    the OMP/MKL variables, and the CPUs this process may use."""
+    session = getattr(getattr(stages, "detector", None), "_session", None)
+    onnx = None
+    if session is not None:
+        options = session.get_session_options()
+        onnx = {
+            "intra_op_threads": options.intra_op_num_threads,
+            "inter_op_threads": options.inter_op_num_threads,
+            "allow_spinning": _config_entry(options, "session.intra_op.allow_spinning"),
+        }
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "onnxruntime": onnx,
+        "env": {k: os.environ.get(k) for k in THREAD_VARIABLES},
+        "affinity_cpus": usable_cpus(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def _config_entry(options: Any, key: str) -> str | None:
+    try:
+        return options.get_session_config_entry(key)
+    except Exception:  # onnxruntime raises its own error for an entry never set
+        return None
+
+
+def _spin(started: Any, stop: Any) -> None:
+    started.set()
+    while not stop.is_set():
+        pass
+
+
+@contextmanager
+def busy_core() -> Iterator[int]:
+    """One core held busy by a spinning process for the block (its pid is yielded); the process
+    is stopped and, if it lingers, terminated on exit."""
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    started, stop = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_spin, args=(started, stop), daemon=True)
+    proc.start()
+    try:
+        started.wait(timeout=30)
+        yield proc.pid
+    finally:
+        stop.set()
+        proc.join(timeout=2)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join()
+
+
+def load_test(video: Path, config: Config, stages: Any, frames: int) -> dict[str, Any]:
+    """The pipeline on the first ``frames`` frames, quiet and then with one core held busy by
+    :func:`busy_core`: both frames/s and ``loaded_over_quiet``."""
+    first = config.model_copy(update={"video": config.video.model_copy(update={"max_frames": frames})})
+    runs = {}
+    for name in ("quiet", "loaded"):
+        with busy_core() if name == "loaded" else _nothing():
+            t = time.perf_counter()
+            analysis = analyse_video(video, first, stages)
+            seconds = time.perf_counter() - t
+        runs[name] = {
+            "frames": analysis.frames_read,
+            "seconds": seconds,
+            "fps": analysis.frames_read / seconds,
+        }
+    return {
+        "busy_processes": 1,
+        **runs,
+        "loaded_over_quiet": runs["loaded"]["fps"] / runs["quiet"]["fps"],
+    }
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 def describe(config: Config) -> str:
@@ -208,11 +342,16 @@ def run_benchmark(
     compare_frames: int | None = None,
     tuned_config: Config | None = None,
     device: str | None = None,
+    load_frames: int | None = None,
+    load_before: dict[str, Any] | None = None,
 ) -> dict:
     """Decode speed (PyAV, and decord where it reads the file), the default pipeline's speed,
     per-stage speeds, and with ``compare_frames`` the naive-vs-tuned comparison (the tuned run
-    with ``tuned_config``, default: the default config); as a dict ready for JSON. ``device``:
-    where torch runs the models (``quality.device``), in every part."""
+    with ``tuned_config``, default: the default config); with ``load_frames`` the
+    :func:`load_test` on that many frames. ``device``: where torch runs the models
+    (``quality.device``), in every part. The machine's load before (``load_before``, default:
+    now) and after the run, and the thread settings, are recorded. As a dict ready for JSON."""
+    load_before = load_before or machine_load()
     decode = {b: decode_fps(video, b) for b in ("pyav", "decord") if b == "pyav" or video.suffix != ".h264"}
     config = load_config(None, {"quality.device": device})
     stages = build_stages(config)
@@ -228,6 +367,7 @@ def run_benchmark(
             "python": platform.python_version(),
             "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "threads": thread_settings(stages),
         },
         "decode": decode,
         "pipeline": {
@@ -244,6 +384,16 @@ def run_benchmark(
         },
         "stages": stage_speeds(video, stage_frames, batch, None if device == "auto" else device),
     }
+    if load_frames:
+        result["load_test"] = load_test(video, config, stages, load_frames)
     if compare_frames:
         result["naive_vs_tuned"] = compare(video, compare_frames, decode, tuned_config)
+    after = machine_load()
+    result["load"] = {
+        "before": load_before["load_average"],
+        "after": after["load_average"],
+        "cpus": after["cpus"],
+        "busy_above": BUSY_LOAD_PER_CPU * after["cpus"],
+        "busy": busy_note(load_before) is not None,
+    }
     return result

@@ -68,6 +68,51 @@ def build_embedder(config: Config) -> Embedder:
     return registry.create("embedder", name, **stage_options(config, name))
 
 
+#: Scorer names that name the same model as another: evaluated once, under the first name given.
+SCORER_ALIASES: dict[str, str] = {"lightqnet": "lightqnet-dm100"}
+
+
+def check_scorer_name(name: str) -> str:
+    """``name`` when it names a quality scorer: one of the config's scorers or
+    ``factors:<component>``.
+
+    Raises:
+        ValueError: no such scorer (the message lists the valid forms).
+    """
+    from vidfiqa.config import QUALITY_SCORERS
+    from vidfiqa.quality.factors import COMPONENTS
+
+    base, colon, component = name.partition(":")
+    if (not colon and name in QUALITY_SCORERS) or (base == "factors" and component in COMPONENTS):
+        return name
+    if base == "factors" and colon:
+        raise ValueError(f"unknown quality component {component!r}; known: {', '.join(COMPONENTS)}")
+    raise ValueError(f"unknown scorer {name!r}; known: {', '.join(QUALITY_SCORERS)}, factors:<component>")
+
+
+def unique_scorers(names: list[str] | tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """``names`` checked (see :func:`check_scorer_name`) with repeats of one model dropped (an
+    alias and its canonical name, see :data:`SCORER_ALIASES`, or one name twice), and a note for
+    each name dropped.
+
+    >>> unique_scorers(["lightqnet", "factors", "lightqnet-dm100"])
+    (['lightqnet', 'factors'], ['lightqnet-dm100 is lightqnet: evaluated once'])
+
+    Raises:
+        ValueError: a name that is no scorer.
+    """
+    kept: dict[str, str] = {}
+    notes = []
+    for name in names:
+        canonical = SCORER_ALIASES.get(check_scorer_name(name), name)
+        if canonical in kept:
+            if name != kept[canonical]:
+                notes.append(f"{name} is {kept[canonical]}: evaluated once")
+            continue
+        kept[canonical] = name
+    return list(kept.values()), notes
+
+
 def build_scorer(name: str, config: Config | None = None) -> QualityScorer:
     """A quality scorer by name: a registered model, ``factors`` (with the config's weights),
     ``factors:<component>`` (one component alone), ``distilled`` (the packaged weights or the

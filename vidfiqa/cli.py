@@ -69,8 +69,11 @@ def best_frames(
     Decodes each video, detects and tracks faces, scores every face in every frame with the
     quality scorer, and writes per track the K best aligned 112x112 crops and a 224x224 context
     crop (PNG), a contact sheet per video, and manifest.json / manifest.csv with video, track,
-    frame, time, box, landmarks, quality, every quality factor and the reasons for each pick.
-    A video that fails is reported on stderr and the others go on; the exit code is then 1.
+    frame, time, box, landmarks, quality, every quality factor and the reasons for each pick,
+    and summary.json: per video its status (done, partial, failed), the reason (as 'process'
+    words it: damage skipped, fewer frames than the container lists) and notes (short tracks
+    dropped, resolution changes). A partial video is also said on stderr. A video that fails is
+    reported on stderr and the others go on; the exit code is then 1.
 
     Example:
 
@@ -79,6 +82,7 @@ def best_frames(
     from vidfiqa.build import Stages, build_stages
     from vidfiqa.export import clear_previous_run, video_folders, write_best_frames, write_manifest
     from vidfiqa.pipeline import analyse_video, summary_notes
+    from vidfiqa.process import partial_reason
     from vidfiqa.select import select_best
 
     config = config_from_options(config_path, video_opts, {"select.top_k": top_k, "select.min_gap": min_gap})
@@ -92,6 +96,7 @@ def best_frames(
         return stages[0]
 
     rows: list[dict] = []
+    summary: list[dict] = []
     failed = 0
     written: list[str] = []
     for video, folder in zip(videos, video_folders(list(videos))):
@@ -100,6 +105,7 @@ def best_frames(
                 analysis = analyse_video(video, config, models, progress=bar.update, on_open=bar.opened)
         except VideoError as exc:
             click.echo(f"error: {exc}", err=True)
+            summary.append({"video": video, "status": "failed", "reason": str(exc)})
             failed += 1
             continue
         picks = [
@@ -109,15 +115,33 @@ def best_frames(
         ]
         rows += write_best_frames(out, video, folder, analysis, picks)
         written.append(folder)
-        notes = "".join(f"; {n}" for n in summary_notes(analysis, config))
+        reason = partial_reason(analysis, config)
+        if reason:
+            click.echo(f"partial: {video}: {reason}", err=True)
+        said = reason.split("; ") if reason else []
+        notes = [n for n in summary_notes(analysis, config) if n not in said]
+        tail = "".join(f"; {n}" for n in [*said, *notes])
         click.echo(
             f"{video}: {plural(analysis.frames_read, 'frame')}, {plural(len(analysis.tracks), 'track')}, "
-            f"{plural(len(picks), 'best frame')} -> {out / folder}{notes}"
+            f"{plural(len(picks), 'best frame')} -> {out / folder}{tail}"
+        )
+        summary.append(
+            {
+                "video": video,
+                "folder": folder,
+                "status": "partial" if reason else "done",
+                "reason": reason,
+                "notes": notes,
+                "frames": analysis.frames_read,
+                "tracks": len(analysis.tracks),
+                "best_frames": len(picks),
+            }
         )
     if failed < len(videos):
         # Only once this run has written something: a run whose videos all failed keeps the last.
         clear_previous_run(out, written, rows)
         json_path, _ = write_manifest(out, rows, written)
+        (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
         click.echo(f"manifest: {json_path}")
     elif created:
         out.rmdir()  # made only to prove it writable; nothing went into it
@@ -336,8 +360,10 @@ def report(
     read from --db.
 
     The page shows the tracks, a quality timeline per track with the chosen best frames marked,
-    the contact sheet, each best frame's crop, factor breakdown and reasons, and which frames
-    built each template with what weight. Images are inline: the file opens anywhere, offline.
+    each quality factor over the track's frames, a full frame with the track's box drawn, the
+    contact sheet, each best frame's crop, factor breakdown and reasons, and which frames built
+    each template with what weight. A run's folder also gets index.html: the run's summary and
+    its videos, each linking its page. Images are inline: the file opens anywhere, offline.
     A stored video's page is made from the database alone (qualities, factors, templates as
     stored, best frames selected with the run's settings); only the crops are cut from the file,
     when it is still there and unchanged.
@@ -352,7 +378,14 @@ def report(
     from vidfiqa.aggregate import Strategy
     from vidfiqa.build import build_embedder, build_stages
     from vidfiqa.export import safe_name
-    from vidfiqa.report import STORED_REF, stored_video_ids, stored_video_report, video_report
+    from vidfiqa.report import (
+        STORED_REF,
+        index_row,
+        run_index,
+        stored_video_ids,
+        stored_video_report,
+        video_report,
+    )
     from vidfiqa.store import Store, StoreError
 
     if not Path(ref).exists() and STORED_REF.fullmatch(ref):
@@ -370,6 +403,7 @@ def report(
         except StoreError as exc:
             raise click.ClickException(str(exc)) from None
         single = _report_file(out, len(ids))
+        rows, run_config, run_id = [], None, None
         for video_id in ids:  # one page at a time: a run's pages need not fit in memory
             try:
                 video = store.stored_video(video_id)
@@ -378,9 +412,13 @@ def report(
                 text = stored_video_report(video, top_k=top_k, strategies=list(strategies))
             except StoreError as exc:
                 raise click.ClickException(str(exc)) from None
-            _write_page(
-                single or Path(out) / f"video{video_id}_{safe_name(Path(video.path).stem)}.html", text
-            )
+            path = single or Path(out) / f"video{video_id}_{safe_name(Path(video.path).stem)}.html"
+            _write_page(path, text)
+            rows.append(index_row(video, path.name))
+            run_config, run_id = video.run.config, video.run_id
+        if not single and ref.startswith("run:"):
+            run = next(r for r in store.runs() if r["run_id"] == run_id)
+            _write_page(Path(out) / "index.html", run_index(run, rows, run_config))
         return
     single = _report_file(out, 1)
     config = config_from_options(
@@ -438,6 +476,20 @@ def _write_page(path: Path, text: str) -> None:
 )
 @preset_option
 @device_option
+@click.option(
+    "--load-test/--no-load-test",
+    default=True,
+    show_default=True,
+    help="Also run the pipeline on --load-frames frames with one core held busy by a spinning "
+    "process, beside the same frames quiet (loaded_over_quiet in the JSON).",
+)
+@click.option(
+    "--load-frames",
+    type=click.IntRange(min=1),
+    default=48,
+    show_default=True,
+    help="Frames of each load-test run.",
+)
 def bench(
     video: str,
     out: str | None,
@@ -446,6 +498,8 @@ def bench(
     config_path: str | None,
     preset: str | None,
     device: str | None,
+    load_test: bool,
+    load_frames: int,
 ) -> None:
     """Measure speeds on VIDEO in one process and print them as JSON.
 
@@ -454,15 +508,25 @@ def bench(
     --compare-frames frames, the naive pipeline (dlib's models on every frame) against the tuned
     one (the config: detection every few frames, decode thread, embedding only what templates
     need), with their ratios and the cosine between the two templates of each track. Compare
-    ratios across machines, not frames/s.
+    ratios across machines, not frames/s. The JSON records the load average before and after
+    and the thread settings (a busy machine is warned of on stderr before the run), and the load
+    test's frames/s with one core busy against quiet.
 
     Example:
 
         vidfiqa bench ../shared/data/videos/talking_head_a.mp4 --out bench.json
     """
-    from vidfiqa.benchmark import run_benchmark
+    from vidfiqa.benchmark import busy_note, machine_load, run_benchmark
+    from vidfiqa.inputs import input_problem
 
     tuned = load(config_path, preset, **{"quality.device": device})
+    problem = input_problem(video)
+    if problem:  # one line, before the load warning and any work
+        raise click.ClickException(f"{video}: {problem}")
+    before = machine_load()
+    warning = busy_note(before)
+    if warning:
+        click.echo(warning, err=True)
     try:
         result = run_benchmark(
             Path(video),
@@ -470,6 +534,8 @@ def bench(
             compare_frames=compare_frames or None,
             tuned_config=tuned,
             device=tuned.quality.device,
+            load_frames=load_frames if load_test else None,
+            load_before=before,
         )
     except VideoError as exc:
         raise click.ClickException(str(exc)) from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -13,7 +13,9 @@ from vidfiqa.cli_options import (
     device_option,
     edc_fmr_option,
     eval_config_options,
+    eval_model_root_option,
     eval_report_option,
+    eval_run_options,
     eval_scorers_option,
     frame_progress,
     load,
@@ -21,7 +23,6 @@ from vidfiqa.cli_options import (
     out_dir_option,
     progress_bar,
     progress_option,
-    run_options,
     store_options,
     writable_dir,
 )
@@ -33,10 +34,32 @@ def eval_group() -> None:
     """Evaluate FIQA scorers and template strategies on video benchmarks."""
 
 
-def _eval_models(scorers: tuple[str, ...], config: Config | None = None) -> dict[str, Any]:
+def _eval_models(scorers: tuple[str, ...] | list[str], config: Config | None = None) -> dict[str, Any]:
     from vidfiqa.build import build_scorer
 
     return {n: build(build_scorer, n, config) for n in scorers or ((config or Config()).quality.scorer,)}
+
+
+def _eval_config(
+    config_path: str | None, embedder: str | None, model_root: str | None, device: str | None
+) -> Config:
+    """The config of an evaluation: --config (else the defaults) with --embedder, --model-root
+    and --device."""
+    return load(
+        config_path,
+        **{"embedder.name": embedder, "quality.model_root": model_root, "quality.device": device},
+    )
+
+
+def _not_evaluated(out: Path, meta: dict[str, Any], reason: str) -> NoReturn:
+    """Write OUT/results.json saying why nothing was evaluated, then stop with one line."""
+    import json
+
+    path = out / "results.json"
+    path.write_text(
+        json.dumps({**meta, "status": "not evaluated", "reason": reason, "results": []}, indent=1)
+    )
+    raise click.ClickException(f"{reason}; nothing evaluated (see {path})")
 
 
 def _extractor(config: Config, scorers: dict[str, Any], *, detect: bool, cache: Path, max_frames=None):
@@ -75,6 +98,7 @@ def _evaluate(
     table: str = "listed",
     edc_fmr: float,
     html: bool,
+    items: str = "videos",
 ) -> None:
     """Evaluate, write the report files and print the table."""
     from vidfiqa.eval.protocols import evaluate
@@ -89,12 +113,21 @@ def _evaluate(
             identities=identities,
             table=table,
             edc_fmr=edc_fmr,
+            items=items,
         )
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        _not_evaluated(out, meta, str(exc))
     first = next(iter(evaluation.results.values()))
-    meta = {**meta, "pairs": int(first.metrics["pairs"]), "edc_fmr": edc_fmr}
-    paths = write_report(out, meta, evaluation.results, evaluation.columns, html=html)
+    meta = {
+        **meta,
+        "pairs": int(first.metrics["pairs"]),
+        "genuine": int(first.metrics["genuine"]),
+        "impostor": int(first.metrics["impostor"]),
+        "edc_fmr": edc_fmr,
+    }
+    paths = write_report(
+        out, meta, evaluation.results, evaluation.columns, html=html, caution=evaluation.caution
+    )
     for note in evaluation.notes:
         click.echo(note, err=True)
     click.echo((out / "results.md").read_text())
@@ -125,6 +158,7 @@ def _no_faces(names: list[str], what: str = "no face found") -> None:
 )
 @eval_scorers_option
 @eval_config_options
+@eval_model_root_option
 @click.option(
     "--strategy",
     "strategies",
@@ -159,6 +193,7 @@ def eval_ytf(
     protocol: str,
     splits: str | None,
     scorers: tuple[str, ...],
+    model_root: str | None,
     strategies: tuple[str, ...],
     max_frames: int | None,
     detect: bool,
@@ -184,20 +219,40 @@ def eval_ytf(
     """
     from vidfiqa.aggregate import Strategy
     from vidfiqa.eval import ytf
+    from vidfiqa.eval.protocols import coverage
     from vidfiqa.eval.types import EvalInputError, make_templates
 
-    config = load(config_path, **{"embedder.name": embedder, "quality.device": device})
+    config = _eval_config(config_path, embedder, model_root, device)
     try:
         chosen = [Strategy.parse(s) for s in strategies or ("best", "mean", "softmax:0.05")]
-        scorer_map = _eval_models(scorers, config)
         listed = ytf.load_aligned(root) if aligned else ytf.load_ytf(root)
         videos = ytf.drop_missing_frames(listed)
         if halves:
             videos = ytf.split_halves(videos)
-        pairs = ytf.read_splits(splits or ytf.find_splits(root)) if protocol == "restricted" else None
+        splits_path = (splits or ytf.find_splits(root)) if protocol == "restricted" else None
+        pairs = ytf.read_splits(splits_path) if splits_path else None
     except (EvalInputError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     out = writable_dir(out_dir, "output folder")
+    title = {"title": f"YouTube Faces, {protocol}", "root": str(Path(root).resolve()), "protocol": protocol}
+    split_meta: dict[str, Any] = {}
+    if pairs is not None:
+        # Before any feature: how many split pairs can be scored at all.
+        cov = coverage(pairs, videos)
+        click.echo(f"splits: {cov.line('videos')}", err=True)
+        split_meta = {
+            "splits": str(Path(splits_path).resolve()),
+            "split_pairs": cov.pairs,
+            "split_pairs_with_both_videos": {"genuine": cov.genuine, "impostor": cov.impostor},
+            "absent_videos": cov.absent,
+        }
+        if not cov.genuine or not cov.impostor:
+            _not_evaluated(
+                out,
+                {**title, **split_meta, "missing_pairs": cov.missing},
+                f"{cov.line('videos')}: need both genuine and impostor pairs",
+            )
+    scorer_map = _eval_models(scorers, config)
     for note in ytf.missing_frames_notes(listed):
         click.echo(note, err=True)
     detect = detect or aligned
@@ -218,9 +273,8 @@ def eval_ytf(
         chosen,
         out,
         {
-            "title": f"YouTube Faces, {protocol}",
-            "root": str(Path(root).resolve()),
-            "protocol": protocol,
+            **title,
+            **split_meta,
             "videos_without_faces": empty,
             "missing_frames": sum(v.missing_frames for v in listed.values()),
             "videos_without_frames": sorted(n for n, v in listed.items() if not v.frames),
@@ -244,11 +298,13 @@ def eval_ytf(
     "--root",
     type=click.Path(file_okay=False),
     required=True,
-    help="LFW folder: pairs.txt and images/<Person>/<Person>_<NNNN>.jpg.",
+    help="LFW folder: pairs.txt and images/<Person>/<Person>_<NNNN>.jpg, or the extracted lfw/ "
+    "folder itself with pairs.txt beside the person folders.",
 )
 @click.option("--pairs", "pairs_file", type=click.Path(dir_okay=False), help="[default: ROOT/pairs.txt].")
 @eval_scorers_option
 @eval_config_options
+@eval_model_root_option
 @click.option(
     "--folds",
     type=click.IntRange(min=1),
@@ -269,6 +325,7 @@ def eval_lfw(
     root: str,
     pairs_file: str | None,
     scorers: tuple[str, ...],
+    model_root: str | None,
     folds: int | None,
     cache: str | None,
     edc_fmr: float,
@@ -291,15 +348,15 @@ def eval_lfw(
     from vidfiqa.eval.lfw import absent_notes, pair_images, read_pairs
     from vidfiqa.eval.types import EvalInputError, make_templates
 
-    config = load(config_path, **{"embedder.name": embedder, "quality.device": device})
+    config = _eval_config(config_path, embedder, model_root, device)
     try:
         pairs = read_pairs(pairs_file or Path(root) / "pairs.txt")
         if folds is not None:
             pairs = [p for p in pairs if p.fold <= folds]
         videos, absent = pair_images(root, pairs)
-        scorer_map = _eval_models(scorers, config)
     except (EvalInputError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    scorer_map = _eval_models(scorers, config)
     out = writable_dir(out_dir, "output folder")
     for note in absent_notes(pairs, absent):
         click.echo(note, err=True)
@@ -327,6 +384,7 @@ def eval_lfw(
         pairs=pairs,
         edc_fmr=edc_fmr,
         html=report,
+        items="images",
     )
 
 
@@ -341,23 +399,15 @@ def eval_lfw(
 )
 @store_options
 @click.option(
-    "--factor",
-    "factors",
-    multiple=True,
-    type=click.Choice(["sharpness", "pose", "exposure", "contrast", "size", "confidence", "visibility"]),
-    help="Also evaluate this quality component alone as a scorer (factors:<component>), repeatable.",
-)
-@click.option(
     "--strategy", "strategies", multiple=True, help="Template strategy, repeatable [default: best, mean]."
 )
 @edc_fmr_option(1e-2, "FMR of the EDC.")
 @out_dir_option
-@run_options
+@eval_run_options
 def eval_pairs(
     pair_list: str,
     db: str,
     index_path: str,
-    factors: tuple[str, ...],
     strategies: tuple[str, ...],
     edc_fmr: float,
     out_dir: str,
@@ -370,30 +420,35 @@ def eval_pairs(
 
     Video files are processed into the store (--db/--index) with every tracked face embedded, and
     read back from it on later runs; a video stands for its longest track. Folders of frames are
-    read as image sequences (largest detected face per image). Writes OUT/results.json,
-    OUT/results.md, OUT/roc.png and OUT/edc.png; with a fold column, also k-fold accuracy.
+    read as image sequences (largest detected face per image), with a bar over their images;
+    images and folders without a face are counted. Writes OUT/results.json, OUT/results.md,
+    OUT/roc.png and OUT/edc.png; with a fold column, also k-fold accuracy.
+
+    Video files are stored with one quality scorer: the --scorer named (factors when only
+    factors:<component> ones are), whose components factors:<component> reads back.
 
     Example:
 
         vidfiqa eval pairs --pairs pairs.csv --stride 3 --out pairs_eval/
     """
     from vidfiqa.aggregate import Strategy
-    from vidfiqa.eval.pairs import read_pair_list
+    from vidfiqa.eval.pairs import read_pair_list, stored_scorer
     from vidfiqa.eval.types import EvalInputError, make_templates
     from vidfiqa.pair_features import pair_item_features
 
+    scorers = video_opts.pop("scorers")
     try:
         rows = read_pair_list(pair_list)
         chosen = [Strategy.parse(s) for s in strategies or ("best", "mean")]
+        items = sorted({r.a for r in rows} | {r.b for r in rows})
+        config = config_from_options(config_path, {**video_opts, "scorer": None}, {"templates.embed": "all"})
+        stored, evaluated = stored_scorer(
+            scorers, config.quality.scorer, videos=any(not Path(i).is_dir() for i in items)
+        )
     except (EvalInputError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    config = config_from_options(config_path, video_opts, {"templates.embed": "all"})
-    if factors and config.quality.scorer != "factors":
-        raise click.ClickException(
-            f"--factor reads the components that the factors scorer stores, and the scorer is "
-            f"{config.quality.scorer}; add --scorer factors"
-        )
-    scorer_map = _eval_models((config.quality.scorer, *(f"factors:{f}" for f in factors)), config)
+    config = config_from_options(config_path, {**video_opts, "scorer": stored}, {"templates.embed": "all"})
+    scorer_map = _eval_models(evaluated, config)
     out = writable_dir(out_dir, "output folder")
     writable_dir(index_path, "index folder")
     store, index_dir = open_store(db, index_path, create=True)
@@ -403,9 +458,9 @@ def eval_pairs(
             click.echo(f"error: {outcome.reason}", err=True)
 
     try:
-        items = build(
+        found = build(
             pair_item_features,
-            sorted({r.a for r in rows} | {r.b for r in rows}),
+            items,
             config,
             store,
             index_dir,
@@ -413,16 +468,20 @@ def eval_pairs(
             cache=out / "cache",
             progress=lambda video: frame_progress(progress, video, config),
             on_outcome=failed,
+            image_bar=lambda total: progress_bar(progress, "images", total),
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    for error in items.errors:
+    for error in found.errors:
         click.echo(f"error: {error}", err=True)
-    _no_faces(items.without_faces)
-    if not items.features:
+    _no_faces(found.without_faces)
+    folder_note = found.folder_note()
+    if folder_note:
+        click.echo(folder_note, err=True)
+    if not found.features:
         raise click.ClickException("no video has a face: nothing to evaluate")
     _evaluate(
-        lambda scorer, strategy: make_templates(items.features, scorer, strategy),
+        lambda scorer, strategy: make_templates(found.features, scorer, strategy),
         scorer_map,
         chosen,
         out,
@@ -430,6 +489,12 @@ def eval_pairs(
             "title": "Video pairs",
             "pair_list": str(Path(pair_list).resolve()),
             "embedder": config.embedder.name,
+            "stored_scorer": stored,
+            "errors": found.errors,
+            "without_faces": found.without_faces,
+            "frame_folders": found.folders,
+            "images": found.images,
+            "images_without_faces": found.images_without_faces,
         },
         pairs=[r.as_pair() for r in rows],
         edc_fmr=edc_fmr,
@@ -448,6 +513,7 @@ def eval_pairs(
 @click.option("--prefix", default="ijbc", show_default=True, help="Meta file prefix (ijbc, ijbb).")
 @eval_scorers_option
 @eval_config_options
+@eval_model_root_option
 @click.option(
     "--strategy",
     "strategies",
@@ -465,6 +531,7 @@ def eval_ijb(
     meta_dir: str,
     prefix: str,
     scorers: tuple[str, ...],
+    model_root: str | None,
     strategies: tuple[str, ...],
     edc_fmr: float,
     out_dir: str,
@@ -488,7 +555,7 @@ def eval_ijb(
     from vidfiqa.eval.types import EvalInputError
     from vidfiqa.features import image_features
 
-    config = load(config_path, **{"embedder.name": embedder, "quality.device": device})
+    config = _eval_config(config_path, embedder, model_root, device)
     try:
         meta = read_meta(meta_dir, prefix)
         chosen = [Strategy.parse(s) for s in strategies or ("mean", "softmax:0.05")]
@@ -537,4 +604,5 @@ def eval_ijb(
         table="ijb",
         edc_fmr=edc_fmr,
         html=report,
+        items="templates",
     )

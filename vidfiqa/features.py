@@ -209,8 +209,11 @@ class FeatureExtractor:
             images.append((image, given))
         return used, images
 
-    def features(self, video: ImageSequence) -> VideoFeatures | None:
-        """Features of ``video``; ``None`` if no frame has a face."""
+    def features(
+        self, video: ImageSequence, progress: Callable[[int], None] | None = None
+    ) -> VideoFeatures | None:
+        """Features of ``video``; ``None`` if no frame has a face. ``progress(n)`` is told of
+        every frame done (all at once when they come from the cache)."""
         frames = sample_frames(video, self.max_frames)
         path = self._cache_file(video, frames)
         stored: dict[str, np.ndarray] = {}
@@ -219,10 +222,18 @@ class FeatureExtractor:
                 stored = dict(npz)
         missing = [s for s in self.scorers if f"quality__{s}" not in stored]
         if "embeddings" in stored and not missing:
+            if progress:
+                progress(len(frames))
             return _from_cache(stored, list(self.scorers))
         used, images = self._images(frames)
+        if progress and len(used) < len(frames):
+            progress(len(frames) - len(used))  # unreadable frames, skipped
         faces = describe_images(
-            images, landmarker=self.landmarker, embedder=self.embedder, detector=self.detector
+            images,
+            landmarker=self.landmarker,
+            embedder=self.embedder,
+            detector=self.detector,
+            progress=progress,
         )
         if faces is None:
             return None

@@ -17,7 +17,7 @@ from vidfiqa.build import build_detector, build_embedder, build_landmarker
 from vidfiqa.config import Config
 from vidfiqa.eval.pairs import frame_folder, video_features_from_store
 from vidfiqa.eval.types import EvalInputError
-from vidfiqa.features import FeatureExtractor
+from vidfiqa.features import FeatureExtractor, sample_frames
 from vidfiqa.index import IndexDir
 from vidfiqa.models.base import QualityScorer
 from vidfiqa.process import BatchResult, Outcome, run_batch
@@ -29,12 +29,29 @@ from vidfiqa.types import VideoFeatures
 class ItemFeatures:
     """Features per item that has a face; ``errors`` (one line each) for items that could not be
     read, ``without_faces`` for items where no face was found; ``batch`` what processing the
-    video files did (``None`` when there were none)."""
+    video files did (``None`` when there were none). Of the frame folders: how many were read
+    (``folders``), their ``images`` (those sampled) and ``images_without_faces`` (no face
+    detected, or unreadable)."""
 
     features: dict[str, VideoFeatures] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     without_faces: list[str] = field(default_factory=list)
     batch: BatchResult | None = None
+    folders: int = 0
+    images: int = 0
+    images_without_faces: int = 0
+
+    def folder_note(self) -> str | None:
+        """One line on the frame folders' faces, e.g. ``frame folders: 37 of 500 images have no
+        detected face; 2 of 10 folders have none (their pairs count as missing)``."""
+        if not self.folders:
+            return None
+        empty = sum(1 for i in self.without_faces if Path(i).is_dir())
+        return (
+            f"frame folders: {self.images_without_faces} of {self.images} images have no detected "
+            f"face; {empty} of {self.folders} folders have none"
+            + (" (their pairs count as missing)" if empty else "")
+        )
 
 
 def pair_item_features(
@@ -47,10 +64,14 @@ def pair_item_features(
     cache: Path,
     progress: Callable[[str], Any] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
+    image_bar: Callable[[int], Any] | None = None,
 ) -> ItemFeatures:
     """Features of every item: folders read as image sequences (largest face per image, cached in
     ``cache``), video files processed into ``store`` with every tracked face embedded
     (``config.templates.embed`` should be ``all``) and read back from it.
+
+    ``progress(video)`` gives a bar for one video file; ``image_bar(total)`` one over the frame
+    folders' images (anything with ``update(n)`` and ``close()``).
 
     Raises:
         ModelFileError: a model cannot be loaded.
@@ -67,13 +88,24 @@ def pair_item_features(
             max_frames=config.video.max_frames,
             cache=cache,
         )
+        sequences = {}
         for item in folders:
             try:
-                found = extractor.features(frame_folder(item))
+                sequences[item] = frame_folder(item)
             except EvalInputError as exc:
                 out.errors.append(str(exc))
-                continue
-            _keep(out, item, found)
+        sampled = {item: len(sample_frames(seq, extractor.max_frames)) for item, seq in sequences.items()}
+        bar = image_bar(sum(sampled.values())) if image_bar else None
+        try:
+            for item, seq in sequences.items():
+                found = extractor.features(seq, bar.update if bar else None)
+                out.folders += 1
+                out.images += sampled[item]
+                out.images_without_faces += sampled[item] - (len(found.frames) if found else 0)
+                _keep(out, item, found)
+        finally:
+            if bar is not None:
+                bar.close()
     if videos:
         out.batch = run_batch(
             videos, config, store, index_dir, command="eval pairs", progress=progress, on_outcome=on_outcome

@@ -54,8 +54,9 @@ class Outcome:
     seconds: float = 0.0
 
 
-def _damage(analysis: VideoAnalysis, config: Config) -> str:
-    """Why a video that decoded counts as partial; empty if it does not."""
+def partial_reason(analysis: VideoAnalysis, config: Config) -> str:
+    """Why a video that decoded counts as partial (damage skipped, fewer frames than the
+    container lists); empty if it does not. ``process`` and ``best-frames`` say the same."""
     problems = damage_notes(analysis.decode_errors, analysis.damaged_frames)
     v = config.video
     whole_file = v.stride == 1 and v.start is None and v.end is None
@@ -226,7 +227,7 @@ class Processor:
             return Outcome(
                 path, "failed", reason, lost, video_id=video_id, seconds=time.perf_counter() - start
             )
-        reason = _damage(analysis, self.config)
+        reason = partial_reason(analysis, self.config)
         status = "partial" if reason else "done"
         notes = "; ".join(n for n in summary_notes(analysis, self.config) if n not in reason)
         tracks, embeddings = track_rows(

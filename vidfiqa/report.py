@@ -1,6 +1,8 @@
 """One self-contained HTML page per video: its tracks, a quality timeline per track with the
-chosen best frames marked, the contact sheet, each best frame's factor breakdown and reasons, and
-which frames built each template with what weight.
+chosen best frames marked, each quality factor over the track's frames, a full frame with the
+track's box drawn (where it is), the contact sheet, each best frame's factor breakdown and
+reasons, and which frames built each template with what weight; and for a run, an index page
+(:func:`run_index`) summarising the run and linking each video's page.
 
 A page is made either from a video file analysed now (:func:`video_report`) or from what a
 ``vidfiqa process`` run stored (:func:`stored_video_report`): the observations, qualities and
@@ -13,17 +15,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
 from vidfiqa.aggregate import Strategy  # noqa: E402
 from vidfiqa.build import Stages  # noqa: E402
 from vidfiqa.config import Config  # noqa: E402
-from vidfiqa.export import CropJob, Crops, contact_sheet, extract_crops  # noqa: E402
+from vidfiqa.export import CropJob, Crops, _font, contact_sheet  # noqa: E402
 from vidfiqa.html import esc, figure_uri, img, page, png_uri, table  # noqa: E402
 from vidfiqa.models.base import Embedder  # noqa: E402
 from vidfiqa.pipeline import VideoSource, analyse_video, damage_notes, revisit, sizes_note  # noqa: E402
@@ -32,10 +37,12 @@ from vidfiqa.select import Selection, select_best  # noqa: E402
 from vidfiqa.store import Store, StoreError, Video  # noqa: E402
 from vidfiqa.store_rows import track_from_row  # noqa: E402
 from vidfiqa.templates import TemplateJob  # noqa: E402
-from vidfiqa.types import Track, finite_or_none  # noqa: E402
+from vidfiqa.types import Frame, Track, finite_or_none  # noqa: E402
 from vidfiqa.video import VideoError  # noqa: E402
 
 _WEIGHTS_SHOWN = 12  # frames listed per template; the rest are summed in one line
+#: Widest a track's "where" frame is drawn: a full-size frame per track would make pages huge.
+WHERE_WIDTH = 480
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +94,65 @@ def _timeline(track: Track, picks: list[Selection]) -> str:
     return figure_uri(fig)
 
 
+def _factor_series(track: Track) -> str | None:
+    """Each quality factor over the track's frames, one line per factor (``None`` without any)."""
+    if not track.factors:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 2.2))
+    for name in sorted(track.factors):
+        ax.plot(track.frames, track.factors[name], lw=1.0, label=name)
+    ax.set(xlabel="frame", ylabel="factor")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return figure_uri(fig)
+
+
+def where_frame(section: TrackSection) -> int:
+    """The frame a track is shown whole in: its first-ranked pick's, else its middle one."""
+    if section.picks:
+        return min(section.picks, key=lambda s: s.rank).observation.frame_index
+    return int(section.track.frames[len(section.track) // 2])
+
+
+class WhereJob:
+    """Draws, for each track, the full frame of :func:`where_frame` with that track's box (red)
+    and the boxes of the other tracks seen in it (grey), each labelled, scaled to at most
+    :data:`WHERE_WIDTH` pixels wide. ``images`` maps track id -> RGB uint8 ``(H, W, 3)``; only
+    these small images are kept, never the frames."""
+
+    def __init__(self, sections: list[TrackSection]):
+        self._sections = sections
+        self._wanted: dict[int, list[int]] = {}
+        for section in sections:
+            self._wanted.setdefault(where_frame(section), []).append(section.track.track_id)
+        self.images: dict[int, np.ndarray] = {}
+
+    @property
+    def frames(self) -> set[int]:
+        return set(self._wanted)
+
+    def add(self, frame: Frame) -> None:
+        for track_id in self._wanted.get(frame.index, []):
+            self.images[track_id] = self._draw(frame, track_id)
+
+    def _draw(self, frame: Frame, track_id: int) -> np.ndarray:
+        image = Image.fromarray(frame.image)
+        scale = min(1.0, WHERE_WIDTH / image.width)
+        if scale < 1:
+            image = image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
+        draw = ImageDraw.Draw(image)
+        font = _font(12)
+        shown = [s.track for s in self._sections if frame.index in s.track.frames]
+        for track in sorted(shown, key=lambda t: t.track_id == track_id):  # this track on top
+            i = int(np.searchsorted(track.frames, frame.index))
+            box = [float(v) * scale for v in track.boxes[i]]
+            color = (220, 0, 0) if track.track_id == track_id else (170, 170, 170)
+            draw.rectangle(box, outline=color, width=3 if track.track_id == track_id else 1)
+            draw.text((box[0] + 2, max(0.0, box[1] - 14)), f"track {track.track_id}", fill=color, font=font)
+        return np.asarray(image)
+
+
 def _best_frames_table(picks: list[Selection], crops: dict[tuple[int, int], Crops]) -> str:
     rows = []
     for s in picks:
@@ -133,6 +199,7 @@ def render(
     crops: dict[tuple[int, int], Crops],
     *,
     notes: list[str] | None = None,
+    where: dict[int, np.ndarray] | None = None,
 ) -> str:
     """The page of one video.
 
@@ -143,6 +210,8 @@ def render(
         crops: ``(track_id, frame_index)`` -> pixels of the picks; picks without crops are shown
             without a face, and no contact sheet is drawn when there are none.
         notes: lines shown under the summary (why something is missing).
+        where: track id -> the full frame with its box drawn (see :class:`WhereJob`); tracks
+            without one (the video file is gone) are shown without it.
     """
     parts = [table(list(summary), [[esc(v) for v in summary.values()]])]
     parts += [f"<p class=meta>{esc(n)}</p>" for n in notes or []]
@@ -161,12 +230,28 @@ def render(
             f"{first}-{last}, {len(track)} faces, quality "
             f"{track.qualities.min():.3f}-{track.qualities.max():.3f}</p>"
             + img(_timeline(track, section.picks), f"quality timeline of track {track.track_id}")
+            + _factors_and_where(section, (where or {}).get(track.track_id))
             + "<h3>Best frames</h3>"
             + _best_frames_table(section.picks, crops)
             + "<h3>Templates</h3>"
             + _templates_table(section.templates)
         )
     return page(f"vidfiqa report: {title}", "".join(parts))
+
+
+def _factors_and_where(section: TrackSection, where: np.ndarray | None) -> str:
+    track = section.track
+    html = ""
+    series = _factor_series(track)
+    if series:
+        html += "<h3>Quality factors</h3>" + img(series, f"quality factors of track {track.track_id}")
+    if where is not None:
+        frame = where_frame(section)
+        html += (
+            f"<h3>Where</h3><p class=meta>frame {frame}: track {track.track_id} in red, other tracks "
+            "in that frame in grey</p>" + img(png_uri(where), f"frame {frame} with track {track.track_id}")
+        )
+    return html
 
 
 def decoding_summary(packets: int, frames: int, sizes: list) -> str:
@@ -190,9 +275,11 @@ def video_report(
     ]
     templates = TemplateJob(analysis, embedder, strategies, embed=config.templates.embed)
     crops = CropJob([s for section in sections for s in section.picks])
-    for frame in revisit(analysis.source, templates.frames | crops.frames):
+    where = WhereJob(sections)
+    for frame in revisit(analysis.source, templates.frames | crops.frames | where.frames):
         templates.add(frame)
         crops.add(frame)
+        where.add(frame)
     for section, result in zip(sections, templates.finish()):
         section.templates = [
             TemplateUse(label, section.track.frames[agg.frames].tolist(), agg.weights.astype(float).tolist())
@@ -210,26 +297,32 @@ def video_report(
         "quality scorer": config.quality.scorer,
         "detector": _detector_line(config),
     }
-    return render(Path(video).name, summary, sections, crops.crops)
+    return render(Path(video).name, summary, sections, crops.crops, where=where.images)
 
 
-def _stored_crops(
-    video: Video, config: Config, picks: list[Selection]
-) -> tuple[dict[tuple[int, int], Crops], str]:
-    """The picks' pixels from the video file, or none and the reason."""
-    if not picks:
-        return {}, ""
+def _stored_pixels(
+    video: Video, config: Config, sections: list[TrackSection]
+) -> tuple[dict[tuple[int, int], Crops], dict[int, np.ndarray], str]:
+    """The picks' crops and the tracks' "where" frames from the video file (one pass), or none
+    and the reason."""
+    picks = [s for section in sections for s in section.picks]
+    if not sections:
+        return {}, {}, ""
     without = "best frames shown without their faces"
     try:
         changed = file_sha256(video.path) != video.sha256
     except OSError:
-        return {}, f"{video.path} cannot be read any more: {without}."
+        return {}, {}, f"{video.path} cannot be read any more: {without}."
     if changed:
-        return {}, f"{video.path} has changed since it was processed: {without}."
+        return {}, {}, f"{video.path} has changed since it was processed: {without}."
+    crops, where = CropJob(picks), WhereJob(sections)
     try:
-        return extract_crops(VideoSource.of(video.path, config), picks), ""
+        for frame in revisit(VideoSource.of(video.path, config), crops.frames | where.frames):
+            crops.add(frame)
+            where.add(frame)
     except VideoError as exc:
-        return {}, f"{exc}: {without}."
+        return {}, {}, f"{exc}: {without}."
+    return crops.crops, where.images, ""
 
 
 def stored_video_report(
@@ -264,7 +357,7 @@ def stored_video_report(
         picks = select_best(track, k, min_gap=config.select.min_gap)
         label = f" ({row.label.name})" if row.label else ""
         sections.append(TrackSection(track, picks, templates, ref=f"track:{row.id}{label}"))
-    crops, missing = _stored_crops(video, config, [s for section in sections for s in section.picks])
+    crops, where, missing = _stored_pixels(video, config, sections)
     summary = {
         "video": video.path,
         "stored as": f"video:{video.id}, run:{video.run_id}",
@@ -278,7 +371,63 @@ def stored_video_report(
         "detector": _detector_line(config),
         "processed": f"{video.created_at:%Y-%m-%d %H:%M:%S}",
     }
-    return render(Path(video.path).name, summary, sections, crops, notes=[missing] if missing else [])
+    return render(
+        Path(video.path).name, summary, sections, crops, notes=[missing] if missing else [], where=where
+    )
+
+
+def index_row(video: Video, page: str) -> dict[str, Any]:
+    """What the run's index shows of one stored video, linking its ``page`` (a file name)."""
+    return {
+        "page": page,
+        "id": video.id,
+        "video": video.path,
+        "status": video.status + (f" ({video.reason})" if video.reason else ""),
+        "size": f"{video.width}x{video.height}" if video.width else "?",
+        "frames listed": str(video.frame_count) if video.frame_count else "?",
+        "tracks": str(len(video.tracks)),
+        "labels": ", ".join(sorted({t.label.name for t in video.tracks if t.label})) or "",
+    }
+
+
+def run_index(run: dict[str, Any], rows: list[dict[str, Any]], config: dict[str, Any] | None = None) -> str:
+    """The summary page of a run (``index.html``): when and how it ran, its videos' statuses,
+    and a table of its videos, each linking its page.
+
+    Args:
+        run: the run as :meth:`Store.runs` lists it.
+        rows: one :func:`index_row` per video, in order.
+        config: the run's stored configuration (its detector and scorer are shown).
+    """
+    settings = {
+        "run": f"run:{run['run_id']}",
+        "command": run["command"],
+        "started": run["started_at"],
+        "finished": run["finished_at"] or "not finished",
+        "videos": ", ".join(f"{n} {status}" for status, n in run["statuses"].items()) or "none",
+    }
+    if config:
+        try:
+            cfg = Config.model_validate(config)
+            settings |= {"quality scorer": cfg.quality.scorer, "detector": _detector_line(cfg)}
+        except ValidationError:
+            pass
+    parts = [table(list(settings), [[esc(v) for v in settings.values()]])]
+    heads = ["video", "stored as", "status", "size", "frames listed", "tracks", "labels"]
+    cells = [
+        [
+            f'<a href="{esc(r["page"])}">{esc(Path(r["video"]).name)}</a>',
+            f"video:{r['id']}",
+            esc(r["status"]),
+            esc(r["size"]),
+            esc(r["frames listed"]),
+            esc(r["tracks"]),
+            esc(r["labels"]),
+        ]
+        for r in rows
+    ]
+    parts.append("<h2>Videos</h2>" + table(heads, cells, numeric={4, 5}))
+    return page(f"vidfiqa run {run['run_id']}", "".join(parts))
 
 
 STORED_REF = re.compile(r"(run|video):(\d+|last)")

@@ -31,13 +31,14 @@ References:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from vidfiqa.eval.metrics import _check, tar_at_far
+from vidfiqa.eval.metrics import UndefinedMetricWarning, _check, tar_at_far
 
 PairQuality = Literal["min", "mean", "product"]
 
@@ -145,7 +146,15 @@ def edc(
             fnmr.append(float(np.mean(mated <= t)) if np.isfinite(t) else float("nan"))
         threshold = float("nan")
     else:
-        threshold = float(tar_at_far(s, y, far=[fmr]).threshold[0])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UndefinedMetricWarning)
+            threshold = float(tar_at_far(s, y, far=[fmr]).threshold[0])
+        if caught:  # said once, as the EDC's own: its every point is undefined
+            warnings.warn(
+                f"EDC at FMR {fmr:g} is undefined: below 1/{int((~y).sum())} impostor pairs",
+                UndefinedMetricWarning,
+                stacklevel=2,
+            )
         order, cut = _steps(q[y])
         rejected = (s[y] <= threshold)[order]
         n = len(rejected)

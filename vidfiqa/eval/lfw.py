@@ -5,7 +5,9 @@ Face Recognition in Unconstrained Environments", UMass TR 07-49, 2007)::
 
     ROOT/pairs.txt                             "10<TAB>300", then per fold 300 matched lines
                                                (name n1 n2) and 300 mismatched (name1 n1 name2 n2)
-    ROOT/images/<Person>/<Person>_<NNNN>.jpg   (``lfw/`` or ``lfw-deepfunneled/`` also accepted)
+    ROOT/images/<Person>/<Person>_<NNNN>.jpg   (``lfw/`` or ``lfw-deepfunneled/`` also accepted,
+                                               or ROOT itself: the extracted ``lfw/`` folder
+                                               with pairs.txt put beside the person folders)
 
 Each image is read as a one-frame video, so that the YouTube Faces machinery (features, templates,
 protocols) evaluates it; pairs naming an image that is absent are reported as missing, as pairs
@@ -14,6 +16,7 @@ naming absent videos are.
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 from vidfiqa.eval.types import EvalInputError, Pair
@@ -22,12 +25,32 @@ from vidfiqa.types import ImageFrame, ImageSequence
 _IMAGE_FOLDERS = ("images", "lfw-deepfunneled", "lfw", "lfw_funneled")
 
 
+def _holds_people(folder: Path) -> bool:
+    """Whether ``folder`` itself holds ``<Person>/<Person>_<NNNN>.jpg`` (the extracted archive)."""
+    try:
+        people = [d for d in folder.iterdir() if d.is_dir()]
+    except OSError:
+        return False
+    return any(next(d.glob(f"{glob.escape(d.name)}_*.jpg"), None) is not None for d in people[:50])
+
+
 def image_folder(root: str | Path) -> Path:
-    """The folder of ``<Person>/<Person>_<NNNN>.jpg`` under ``root``."""
+    """The folder of ``<Person>/<Person>_<NNNN>.jpg``: one of ``root``'s images folders
+    (``images``, ``lfw-deepfunneled``, ``lfw``, ``lfw_funneled``), else ``root`` itself when it
+    holds the person folders (the extracted ``lfw/`` folder, pairs.txt beside them).
+
+    Raises:
+        EvalInputError: neither.
+    """
     for name in _IMAGE_FOLDERS:
         if (Path(root) / name).is_dir():
             return Path(root) / name
-    raise EvalInputError(f"{root}: no images folder ({', '.join(_IMAGE_FOLDERS)})")
+    if _holds_people(Path(root)):
+        return Path(root)
+    raise EvalInputError(
+        f"{root}: no images folder ({', '.join(_IMAGE_FOLDERS)}) and no <Person>/<Person>_<NNNN>.jpg "
+        "folders in it"
+    )
 
 
 def image_name(person: str, number: int) -> str:

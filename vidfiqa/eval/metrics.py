@@ -238,13 +238,15 @@ class FoldAccuracy:
         accuracies: float64 ``(k,)`` accuracy on each fold.
         thresholds: float64 ``(k,)`` threshold fitted on the other folds (accept ``score >= t``).
         mean: mean accuracy.
-        std_error: ``std(ddof=1) / sqrt(k)``, as the LFW and YouTube Faces protocols report.
+        std_error: ``std(ddof=1) / sqrt(k)``, as the LFW protocol defines it (Huang et al.).
+        std: ``std(ddof=1)`` over the folds, the "mean +- std" most YouTube Faces papers report.
     """
 
     accuracies: np.ndarray
     thresholds: np.ndarray
     mean: float
     std_error: float
+    std: float
 
 
 def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -298,4 +300,5 @@ def kfold_accuracy(
         thresholds=np.array(thrs),
         mean=float(a.mean()),
         std_error=float(a.std(ddof=1) / math.sqrt(len(a))),
+        std=float(a.std(ddof=1)),
     )

@@ -11,6 +11,7 @@ largest detected face of each image used, with features cached as ``.npz``.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,38 @@ def read_pair_list(path: str | Path) -> list[PairRow]:
     if not rows:
         raise EvalInputError(f"{p}: no pairs")
     return rows
+
+
+def stored_scorer(scorers: Sequence[str], configured: str, *, videos: bool) -> tuple[str, list[str]]:
+    """The scorer video files are processed with (and stored under), and the scorers evaluated.
+
+    ``scorers`` are the --scorer names (checked, repeats dropped); ``configured`` the config's
+    scorer, used when none is named. Stored videos keep one scorer's qualities and, under
+    ``factors``, each component: so ``factors:<component>`` alone processes with ``factors``.
+    Without video files (``videos`` false: frame folders only) any scorers go together.
+
+    >>> stored_scorer(["factors:confidence"], "distilled", videos=True)
+    ('factors', ['factors:confidence'])
+
+    Raises:
+        ValueError: with video files, two model scorers, or a component under another scorer.
+    """
+    if not scorers:
+        return configured, [configured]
+    models = [s for s in scorers if not s.startswith("factors:")]
+    components = [s for s in scorers if s.startswith("factors:")]
+    stored = models[0] if models else "factors"
+    if videos and len(models) > 1:
+        raise ValueError(
+            f"video files are stored with one quality scorer, and --scorer names {len(models)} "
+            f"({', '.join(models)}): evaluate one per run"
+        )
+    if videos and components and stored != "factors":
+        raise ValueError(
+            f"--scorer {components[0]} reads the components that the factors scorer stores, and the "
+            f"videos are stored with {stored}; add --scorer factors, or evaluate {stored} in its own run"
+        )
+    return stored, list(scorers)
 
 
 def frame_folder(path: str | Path) -> ImageSequence:
