@@ -226,7 +226,10 @@ def test_verify_of_stored_ids_builds_no_model(stored, monkeypatch: pytest.Monkey
     assert result.exit_code == 1 and "made differently" in result.output  # best vs topk:5
     result = run("verify", "1", "1", "--db", db, "--index", index)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["threshold"] == 0.92
+    decision = json.loads(result.output)
+    # The default embedder's calibrated threshold, read from the record without loading SFace.
+    assert decision["embedder"] == "sface" and decision["threshold"] == 0.366649
+    assert decision["threshold_far"] == 1e-3
 
 
 # 7. Damaged streams: concealed frames are skipped and counted; resolution changes recorded.
@@ -278,7 +281,7 @@ def test_best_frames_says_partial_as_process_does(shared_data: Path, tmp_path: P
         ("partial", reasons[1]),
         ("done", ""),
     ]
-    dropped = "1 face tracks shorter than select.min_track_length=3 observations dropped"
+    dropped = "1 face track shorter than select.min_track_length=3 observations dropped"
     assert summary[2]["tracks"] == 0 and summary[2]["notes"] == [dropped]
     assert f"{short}: 2 frames, 0 tracks, 0 best frames -> {out / 'short'}; {dropped}" in result.stdout
 
@@ -509,8 +512,8 @@ def test_search_leaves_out_the_files_other_copies_and_names_stored_strategies(tm
     assert one_error_line(run("search", "1", *store, "--strategy", "softmax:0.05")) == expected
     line = one_error_line(run("verify", "1", "2", *store))
     assert line == (
-        "Error: templates 1 and 2 were made differently (dlib-resnet/best/distilled vs "
-        "dlib-resnet/topk:5/distilled); compare templates of one model, strategy and scorer "
+        "Error: templates 1 and 2 were made differently (sface/best/distilled vs "
+        "sface/topk:5/distilled); compare templates of one model, strategy and scorer "
         "(see 'vidfiqa templates')"
     )
 
