@@ -24,7 +24,8 @@ class DetectorLandmarks:
 
     Args:
         eyes: measure ``data["eye_openness"]`` (float32 ``(n,)``, dlib's 68 points' eye aspect
-            ratio) on detected rows (``data["interpolated"]`` false or absent); interpolated rows
+            ratio, on a chip the five points align: :func:`vidfiqa.models.dlib_models.eye_openness_aligned`)
+            on detected rows (``data["interpolated"]`` false or absent); interpolated rows
             keep the value interpolation gave them, or NaN (not measured). Boxes that come
             without points (a dataset's labelled faces, dlib's detectors) then get dlib's 68
             points, alignment included.
@@ -59,8 +60,20 @@ class DetectorLandmarks:
             eyes = np.asarray(detections.data.get("eye_openness", np.full(n, np.nan)), np.float32).copy()
             measured = ~np.asarray(detections.data.get("interpolated", np.zeros(n, bool)), bool)
             if measured.any():
-                own = self._dlib.landmark(image, detections[measured])
-                eyes[measured] = own.data["eye_openness"]
+                eyes[measured] = self._dlib.eye_openness(image, detections.landmarks[measured])
             detections.data["eye_openness"] = eyes
         detections.data["landmarks_estimated"] = np.zeros(n, bool)
         return detections
+
+    def measure_eyes(self, image: np.ndarray, detections: Detections, rows: np.ndarray) -> None:
+        """Measure ``data["eye_openness"]`` of ``rows`` (bool ``(n,)``) of ``detections`` on
+        ``image`` in place, interpolated rows included: the pipeline asks for this on frames
+        between key frames where a track's eyes move. No-op for ``detector5``."""
+        rows = np.asarray(rows, bool)
+        if self._dlib is None or not rows.any() or detections.landmarks is None:
+            return
+        n = len(detections)
+        eyes = np.asarray(detections.data.get("eye_openness", np.full(n, np.nan)), np.float32).copy()
+        # Interpolated points lag a moving face: the eyes are found again before measuring.
+        eyes[rows] = self._dlib.eye_openness(image, detections.landmarks[rows], refine=True)
+        detections.data["eye_openness"] = eyes
