@@ -51,6 +51,13 @@ def _reasons(obs: FaceObservation, place: int, n: int, median: float, relaxed: b
             if worst
             else f"learned degradation: none above {LEVEL_SHOWN}"
         )
+    relative = []
+    if np.isfinite(obs.factors.get("eye_ratio", np.nan)):
+        relative.append(f"eyes {obs.factors['eye_ratio']:.2f} of the track's open level")
+    if "sharpness_relative" in obs.factors:
+        relative.append(f"sharpness {obs.factors['sharpness_relative']:.2f} of its sharpest")
+    if relative:
+        out.append("against its track: " + ", ".join(relative))
     if "yaw" in obs.factors:
         out.append(
             f"head pose yaw {obs.factors['yaw']:+.0f} deg, pitch {obs.factors.get('pitch', 0):+.0f} deg"
@@ -64,16 +71,34 @@ def _reasons(obs: FaceObservation, place: int, n: int, median: float, relaxed: b
     return out
 
 
-def select_best(track: Track, k: int, *, min_gap: int = 0) -> list[Selection]:
-    """The ``k`` highest-quality observations of ``track``, at least ``min_gap`` frames apart.
+def eligible(qualities: np.ndarray, floor: float, low: float = 0.0) -> np.ndarray:
+    """bool ``(n,)``: the qualities (float ``(n,)``) at least ``floor`` of the best one, both
+    counted from ``low`` (the bottom of the scorer's range); NaN never."""
+    q = np.asarray(qualities, np.float64)
+    finite = np.isfinite(q)
+    if not finite.any():
+        return finite
+    best = q[finite].max()
+    with np.errstate(invalid="ignore"):
+        return finite & (q - low >= floor * (best - low))
+
+
+def select_best(
+    track: Track, k: int, *, min_gap: int = 0, floor: float = 0.0, low: float = 0.0
+) -> list[Selection]:
+    """The ``k`` highest-quality observations of ``track``, at least ``min_gap`` frames apart,
+    none below ``floor`` of the track's best quality.
 
     Observations are ranked by quality, ties broken by earlier frame. Picks are greedy: the
     best remaining observation that is at least ``min_gap`` frames from every pick so far. If
-    that leaves fewer than ``k``, the best of the rest fill up, and their reasons say so. NaN
-    qualities rank last.
+    that leaves fewer than ``k``, the best of the rest fill up, and their reasons say so. Only
+    observations whose quality is at least ``floor`` times the track's best (both counted from
+    ``low``, the bottom of the scorer's range) are picked, so a track gives fewer than ``k``
+    picks rather than one far below its best (a face leaving the frame, a blink). NaN
+    qualities rank last, and with a ``floor`` are never picked.
 
     Returns:
-        Up to ``k`` selections in rank order (fewer only if the track is shorter than ``k``).
+        Up to ``k`` selections in rank order.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -81,8 +106,10 @@ def select_best(track: Track, k: int, *, min_gap: int = 0) -> list[Selection]:
         return []
     frames = track.frames
     q = track.qualities.astype(np.float64)
+    ok = eligible(q, floor, low) if floor > 0 else np.ones(len(q), bool)
     q = np.where(np.isnan(q), -np.inf, q)
     order = np.lexsort((frames, -q))
+    order = order[ok[order]]
     picked: list[int] = []
     for i in order:
         if len(picked) == k:
@@ -95,7 +122,7 @@ def select_best(track: Track, k: int, *, min_gap: int = 0) -> list[Selection]:
             break
         if i not in picked:
             picked.append(int(i))
-    place = {int(i): p + 1 for p, i in enumerate(order)}
+    place = {int(i): p + 1 for p, i in enumerate(np.lexsort((frames, -q)))}
     median = float(np.nanmedian(track.qualities))
     out = []
     for r, i in enumerate(picked):
