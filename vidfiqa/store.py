@@ -200,6 +200,17 @@ class TemplateRow(Base):
     def array(self) -> np.ndarray:
         return from_bytes(self.vector)
 
+    def quality(self) -> dict[str, float]:
+        """The template's quality from its track's stored observations (loaded): ``quality``,
+        the mean quality of the frames that made it, weighted as they were aggregated, and
+        ``quality_max``, the best of them; NaN when its frames are not stored."""
+        obs = self.track.observations
+        if not self.frames or max(self.frames) >= len(obs):
+            return {"quality": float("nan"), "quality_max": float("nan")}
+        q = np.array([obs[i].quality for i in self.frames], np.float64)
+        w = np.asarray(self.weights, np.float64)
+        return {"quality": round(float((w * q).sum() / w.sum()), 6), "quality_max": round(float(q.max()), 6)}
+
 
 def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers work beside a writer; it is a property of the file, set by writers only.
@@ -503,6 +514,10 @@ class Store:
                     "last_frame": t.last_frame,
                     "observations": len(t.observations),
                     "label": t.label.name if t.label else None,
+                    "best_quality": max((o.quality for o in t.observations), default=None),
+                    "templates": [
+                        {"template_id": r.id, "strategy": r.strategy, **r.quality()} for r in t.templates
+                    ],
                 }
                 for t in s.scalars(stmt)
             ]
@@ -516,7 +531,7 @@ class Store:
                     stmt = stmt.where(getattr(TemplateRow, column) == value)
             rows = list(s.scalars(stmt))
             for r in rows:  # load what callers read after the session closes
-                _ = r.track.video.path, r.track.label
+                _ = r.track.video.path, r.track.label, r.track.observations
             return rows
 
     def template(self, template_id: int) -> TemplateRow | None:
