@@ -60,7 +60,14 @@ def test_detector5_eyes_measures_detected_rows_only(shared_data: Path) -> None:
     points = rows.landmarks.copy()
     out = DetectorLandmarks(eyes=True).landmark(image, rows)
     np.testing.assert_array_equal(out.landmarks, points)  # aligned by the detector's points
-    assert 0.2 < out.data["eye_openness"][0] < 0.4  # measured (on a chip the points align): open
+    assert 0.2 < out.data["eye_openness"][0] < 0.4  # measured: open eyes
+    # The per-image measure the scorers read is dlib's on the detector's box, as before (single
+    # images and evaluations keep their scores); the track gate's is on a chip the points align.
+    from vidfiqa.models.dlib_models import DlibLandmarker
+
+    own = DlibLandmarker(points=68).landmark(image, found[[0]]).data["eye_openness"][0]
+    assert out.data["eye_openness"][0] == own
+    assert 0.2 < out.data["eye_aspect"][0] < 0.4 and np.isnan(out.data["eye_aspect"][1:]).all()
     assert out.data["eye_openness"][1] == np.float32(0.11)  # interpolated value kept
     assert np.isnan(out.data["eye_openness"][2])  # neither: not measured
     assert not out.data["landmarks_estimated"].any()

@@ -225,3 +225,22 @@ def test_background_track_never_reaches_the_index(talking_head: Path, tmp_path: 
     assert templates and {t.track_id for t in templates} == {track["track_id"]}
     for t in track["templates"]:
         assert t["quality"] > 0.2 and t["quality_max"] >= t["quality"]
+
+
+def test_track_factors_leave_no_nan_and_act_from_the_bottom_of_the_range() -> None:
+    from vidfiqa.quality.track_factors import TrackFactorSettings, apply_track_factors
+
+    track = make_track([0.8] * 12, confidence=0.99)
+    track.factors["eye_aspect"] = np.r_[np.full(10, 0.3), np.nan, 0.12].astype(np.float32)
+    track.factors["sharpness_native"] = np.full(12, np.nan, np.float32)  # measured nowhere
+    apply_track_factors(track, TrackFactorSettings())
+    assert all(np.isfinite(v).all() for v in track.factors.values())  # stored as JSON
+    assert "sharpness_native" not in track.factors and "sharpness_relative" not in track.factors
+    assert track.factors["eye_ratio"][10] == 1 and track.factors["eyes_open"][10] == 1
+    assert track.qualities[11] == pytest.approx(0.8 * 0.05)
+    np.testing.assert_allclose(track.factors["frame_quality"], 0.8)
+    # stability's scores run from -1: a gate pulls a score down towards -1, never up towards 0.
+    track = make_track([-0.2] * 12)
+    track.factors["eye_aspect"] = np.r_[np.full(11, 0.3), 0.12].astype(np.float32)
+    apply_track_factors(track, TrackFactorSettings(), low=-1.0)
+    assert track.qualities[11] == pytest.approx(-1 + 0.8 * 0.05)

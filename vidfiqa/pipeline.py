@@ -5,8 +5,12 @@ detector.full_every`` frames in memory.
 Detection runs on key frames only; the boxes of the frames in between are interpolated linearly
 between the two key frames that bracket them, for tracks present in both, and every tracked face
 in every frame then gets landmarks (with ``detector5-eyes`` the detector's points, interpolated
-like the boxes, and eye openness measured on key frames) and a quality score, the faces scored
-``QUALITY_BATCH`` at a time across key segments. Every ``detector.full_every``-th key frame of a
+like the boxes, and eye openness measured on key frames, and on the frames between them where
+the eyes move: :meth:`_VideoRun.measure_moving_eyes`) and a quality score, the faces scored
+``QUALITY_BATCH`` at a time across key segments. Once the tracks are known, the track-level
+quality (the blink gate and native-resolution sharpness, relative to each track:
+:mod:`vidfiqa.quality.track_factors`) multiplies the scores, and tracks that are no face are
+dropped (:func:`gate_tracks`). Every ``detector.full_every``-th key frame of a
 shot is detected whole; the others only in regions around the faces tracked so far
 (:mod:`vidfiqa.regions`). At a shot cut the previous shot is closed with a detection on its last
 frame, the tracker is reset, and the cut frame is detected whole.
@@ -190,7 +194,7 @@ def _interpolate(start: tuple[Frame, Detections], end: tuple[Frame, Detections],
     a = (frame.index - f0.index) / (f1.index - f0.index)
     # Eye openness in between is the key frames' blend unless the eyes move there; then the
     # pipeline measures it on the frame itself (``_VideoRun.measure_moving_eyes``).
-    mixed = [k for k in ("confidence", "eye_openness") if k in d0.data and k in d1.data]
+    mixed = [k for k in ("confidence", "eye_openness", "eye_aspect") if k in d0.data and k in d1.data]
     mix = {k: (1 - a) * d0.data[k][i0] + a * d1.data[k][i1] for k in mixed}
     # A detector's own landmarks move with its boxes (dlib's predictor replaces them per frame).
     both = d0.landmarks is not None and d1.landmarks is not None
@@ -328,7 +332,9 @@ class _VideoRun:
             # (vidfiqa.quality.track_factors); the scorer rates the face without them, so its
             # per-image eyes_open multiplier stays 1 and the track's blink gate replaces it.
             t = time.perf_counter()
-            rows["factor:eye_aspect"] = np.asarray(batch.eye_openness, np.float32)
+            rows["factor:eye_aspect"] = cat(
+                lambda d: d.data.get("eye_aspect", d.data.get("eye_openness", np.full(len(d), np.nan)))
+            ).astype(np.float32)
             rows["factor:sharpness_native"] = np.concatenate(
                 [native_sharpness(f.image, d.landmarks) for f, d in items]
             )
@@ -402,11 +408,11 @@ class _VideoRun:
         next key frame leaves both key frames open)."""
         measure = getattr(self.stages.landmarker, "measure_eyes", None)
         (f0, d0), (f1, d1) = start, end
-        if measure is None or not items or "eye_openness" not in d0.data or "eye_openness" not in d1.data:
+        if measure is None or not items or "eye_aspect" not in d0.data or "eye_aspect" not in d1.data:
             return
         t = time.perf_counter()
         common, i0, i1 = np.intersect1d(d0.tracker_id, d1.tracker_id, return_indices=True)
-        change_keys = np.abs(d1.data["eye_openness"][i1] - d0.data["eye_openness"][i0])
+        change_keys = np.abs(d1.data["eye_aspect"][i1] - d0.data["eye_aspect"][i0])
         moving = change_keys > self.config.landmarks.eye_motion
         for frame, d in items:
             if not len(d):

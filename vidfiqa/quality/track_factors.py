@@ -137,9 +137,10 @@ def apply_track_factors(track: Track, settings: TrackFactorSettings, *, low: flo
     """Apply the blink gate and relative sharpness to ``track``'s qualities, in place.
 
     Reads ``track.factors["eye_aspect"]`` and ``["sharpness_native"]`` (raw per-frame values
-    the pipeline measured; either may be absent) and adds ``frame_quality`` (the scorer's own
-    score), ``eye_ratio``, ``eyes_open`` (the gate, replacing the scorer's per-image one) and
-    ``sharpness_relative`` (the multiplier).
+    the pipeline measured; either may be absent, or NaN where not measured) and adds
+    ``frame_quality`` (the scorer's own score), ``eye_ratio``, ``eyes_open`` (the gate, replacing
+    the scorer's per-image one) and ``sharpness_relative`` (the multiplier). No factor is left
+    NaN: unmeasured frames read as the track's own level.
 
     Args:
         low: the bottom of the scorer's range, from which the multipliers shrink a score.
@@ -149,17 +150,29 @@ def apply_track_factors(track: Track, settings: TrackFactorSettings, *, low: flo
     q = track.qualities.astype(np.float64)
     factors["frame_quality"] = track.qualities.astype(np.float32).copy()
     mult = np.ones(n)
+    # Stored factors are JSON (PostgreSQL's refuses NaN): a measure taken nowhere is dropped, and
+    # where it is missing on some frames it reads as the track's own level (ratio 1).
+    for name in ("eye_aspect", "sharpness_native"):
+        if name in factors and not np.isfinite(factors[name]).any():
+            del factors[name]
     if "eye_aspect" in factors:
+        ear = factors["eye_aspect"]
         ratio, gate = eyes_gate(
-            factors["eye_aspect"],
+            ear,
             closed_ratio=settings.eyes_closed_ratio,
             open_ratio=settings.eyes_open_ratio,
             penalty=settings.eyes_closed_penalty,
         )
-        factors["eye_ratio"], factors["eyes_open"] = ratio, gate
+        level = np.nanmedian(np.where(np.isfinite(ratio) & (ratio > 0), ear / ratio, np.nan))
+        factors["eye_aspect"] = np.where(np.isfinite(ear), ear, level).astype(np.float32)
+        factors["eye_ratio"] = np.nan_to_num(ratio, nan=1.0)
+        factors["eyes_open"] = gate
         mult *= gate
     if "sharpness_native" in factors:
-        sharp = relative_sharpness(factors["sharpness_native"]) ** settings.sharpness_power
+        raw = factors["sharpness_native"]
+        sharp = relative_sharpness(raw) ** settings.sharpness_power
+        reference = np.percentile(raw[np.isfinite(raw)], SHARP_PERCENTILE)
+        factors["sharpness_native"] = np.where(np.isfinite(raw), raw, reference).astype(np.float32)
         factors["sharpness_relative"] = sharp.astype(np.float32)
         mult *= sharp
     track.qualities = (low + (q - low) * mult).astype(np.float32)
