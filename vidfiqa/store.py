@@ -201,13 +201,14 @@ class TemplateRow(Base):
         return from_bytes(self.vector)
 
     def quality(self) -> dict[str, float]:
-        """The template's quality from its track's stored observations (loaded): ``quality``,
+        """The template's quality from its track's stored observations (loaded; ``frames`` are
+        frame indices): ``quality``,
         the mean quality of the frames that made it, weighted as they were aggregated, and
         ``quality_max``, the best of them; NaN when its frames are not stored."""
-        obs = self.track.observations
-        if not self.frames or max(self.frames) >= len(obs):
+        by_frame = {o.frame_index: o.quality for o in self.track.observations}
+        if not self.frames or any(f not in by_frame for f in self.frames):
             return {"quality": float("nan"), "quality_max": float("nan")}
-        q = np.array([obs[i].quality for i in self.frames], np.float64)
+        q = np.array([by_frame[f] for f in self.frames], np.float64)
         w = np.asarray(self.weights, np.float64)
         return {"quality": round(float((w * q).sum() / w.sum()), 6), "quality_max": round(float(q.max()), 6)}
 
@@ -514,7 +515,9 @@ class Store:
                     "last_frame": t.last_frame,
                     "observations": len(t.observations),
                     "label": t.label.name if t.label else None,
-                    "best_quality": max((o.quality for o in t.observations), default=None),
+                    "best_quality": round(max(o.quality for o in t.observations), 6)
+                    if t.observations
+                    else None,
                     "templates": [
                         {"template_id": r.id, "strategy": r.strategy, **r.quality()} for r in t.templates
                     ],
