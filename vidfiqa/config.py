@@ -184,8 +184,9 @@ class SelectConfig(_Section):
         0.7,
         ge=0,
         le=1,
-        description="tracks whose detector confidence never reaches this are dropped as no face "
-        "(they never become templates); raising it loses hard real faces, lowering it keeps "
+        description="tracks whose detector confidence (in [0, 1]: RetinaFace's face probability, "
+        "0.5 at dlib's detection threshold) never reaches this are dropped as no face (they "
+        "never become templates); raising it loses hard real faces, lowering it keeps "
         "background false detections",
     )
     min_track_quality: float = Field(

@@ -338,9 +338,11 @@ class _VideoRun:
             rows["factor:sharpness_native"] = np.concatenate(
                 [native_sharpness(f.image, d.landmarks) for f, d in items]
             )
-            rows["factor:detector_confidence"] = np.asarray(batch.confidence, np.float32)
             batch = replace(batch, eye_openness=None)
             self.timer.add("landmarks", t)
+        # The detector's confidence in [0, 1] (raw scores are SVM margins for dlib's detectors),
+        # for the track gate.
+        rows["factor:detector_confidence"] = np.asarray(batch.confidence, np.float32)
         self.rows.append(rows)
         self.unscored.append((rows, batch))
         if sum(len(b) for _, b in self.unscored) >= QUALITY_BATCH:
