@@ -192,39 +192,44 @@ class WithBackgroundFace:
 
 def test_background_track_never_reaches_the_index(talking_head: Path, tmp_path: Path) -> None:
     from vidfiqa.build import Stages, build_embedder, build_stages
-    from vidfiqa.index import IndexDir
+    from vidfiqa.index import IndexDir, Space
     from vidfiqa.process import Processor, sync_index
+    from vidfiqa.quality.track_factors import flagged
     from vidfiqa.store import Store
 
     config = load_config(None, {"video.max_frames": 30, "detector.full_every": 1})
     stages = build_stages(config)
     fake = Stages(WithBackgroundFace(stages.detector), stages.landmarker, stages.scorer)
     analysis = analyse_video(talking_head, config, fake)
-    assert analysis.junk_tracks == 1 and len(analysis.tracks) == 1
-    kept = load_config(
-        None,
-        {
-            "video.max_frames": 30,
-            "detector.full_every": 1,
-            "select.min_confidence": 0,
-            "select.min_track_quality": 0,
-        },
-    )
-    assert len(analyse_video(talking_head, kept, fake).tracks) == 2  # the gate is what drops it
+    assert analysis.junk_tracks == 1 and len(analysis.tracks) == 2  # kept, but flagged
+    (junk,) = [t for t in analysis.tracks if flagged(t)]
+    assert junk.boxes[0][0] < 20 and select_best(junk, 5) == []
+    # Each gate alone flags it: its confidence (0.55) and its quality (a wall, ~0.003).
+    for gate in ("select.min_confidence", "select.min_track_quality"):
+        one = load_config(None, {"video.max_frames": 30, "detector.full_every": 1, gate: 0})
+        assert analyse_video(talking_head, one, fake).junk_tracks == 1
+    off = {"video.max_frames": 30, "detector.full_every": 1}
+    off |= {"select.min_confidence": 0, "select.min_track_quality": 0}
+    assert analyse_video(talking_head, load_config(None, off), fake).junk_tracks == 0
 
     store = Store(f"sqlite:///{tmp_path / 'v.db'}")
     index_dir = IndexDir(tmp_path / "index")
     processor = Processor(config, store, index_dir)
     processor._models = (fake, build_embedder(config))
     outcome = processor.process(str(talking_head))
-    assert outcome.status == "done" and outcome.tracks == 1
-    assert "1 tracks dropped as no face" in outcome.notes
+    assert outcome.status == "done" and outcome.tracks == 2 and outcome.templates == 2  # best, topk:5
+    assert "1 tracks flagged as no face" in outcome.notes
     sync_index(store, index_dir)
-    (track,) = store.tracks()
-    templates = store.templates()
-    assert templates and {t.track_id for t in templates} == {track["track_id"]}
-    for t in track["templates"]:
+    face, background = sorted(store.tracks(), key=lambda t: t["no_face"])
+    assert background["no_face"] and background["templates"] == []  # stored flagged, no template
+    assert not face["no_face"] and len(face["templates"]) == 2
+    assert {t.track_id for t in store.templates()} == {face["track_id"]}
+    for t in face["templates"]:
         assert t["quality"] > 0.2 and t["quality_max"] >= t["quality"]
+    held = set()
+    for space in store.spaces():  # the FAISS index holds the face's templates only
+        held |= set(index_dir.load(Space(*space)).ids().tolist())
+    assert held == {t["template_id"] for t in face["templates"]}
 
 
 def test_track_factors_leave_no_nan_and_act_from_the_bottom_of_the_range() -> None:

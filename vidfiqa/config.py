@@ -185,16 +185,16 @@ class SelectConfig(_Section):
         ge=0,
         le=1,
         description="tracks whose detector confidence (in [0, 1]: RetinaFace's face probability, "
-        "0.5 at dlib's detection threshold) never reaches this are dropped as no face (they "
-        "never become templates); raising it loses hard real faces, lowering it keeps "
-        "background false detections",
+        "0.5 at dlib's detection threshold) never reaches this are flagged as no face (no best "
+        "frames, no templates); raising it loses hard real faces, lowering it lets background "
+        "false detections become templates",
     )
     min_track_quality: float = Field(
         0.02,
         ge=0,
         le=1,
         description="tracks whose quality never reaches this fraction of the scorer's range are "
-        "dropped as no usable face; 0 keeps them",
+        "flagged as no usable face (no best frames, no templates); 0 lets them through",
     )
 
 

@@ -97,8 +97,9 @@ class VideoAnalysis:
             frames, not the decoder's own time.
         detections: number of key frames detected.
         detector_calls: number of detector calls (up to ``detector.batch`` key frames each).
-        junk_tracks: tracks dropped by the track gate (``select.min_confidence``,
-            ``select.min_track_quality``): no face, never a template.
+        junk_tracks: tracks flagged by the track gate (``select.min_confidence``,
+            ``select.min_track_quality``): no face; kept in ``tracks``, but they give no best
+            frames and no template (``factors["track_gate"]`` 0).
         score_range: the scorer's range of qualities (the floor of picks counts from its bottom).
     """
 
@@ -561,8 +562,9 @@ def gate_tracks(
     tracks: list[Track], config: Config, score_range: tuple[float, float], *, still: bool = False
 ) -> tuple[list[Track], int]:
     """The track-level quality (:func:`vidfiqa.quality.track_factors.apply_track_factors`, not
-    for a still image's faces), then the track gate: the tracks kept, and how many were dropped
-    as no face."""
+    for a still image's faces), then the track gate, which flags the tracks that are no face
+    (``factors["track_gate"]`` 0 on their rows, 1 on the others'): all the tracks, and how many
+    were flagged."""
     q = config.quality
     settings = TrackFactorSettings(
         eyes_closed_ratio=q.eyes_closed_ratio,
@@ -570,7 +572,7 @@ def gate_tracks(
         eyes_closed_penalty=q.eyes_closed_penalty,
         sharpness_power=q.sharpness_power,
     )
-    kept = []
+    junk = 0
     for track in tracks:
         if not still:
             apply_track_factors(track, settings, low=score_range[0])
@@ -580,9 +582,9 @@ def gate_tracks(
             min_quality=config.select.min_track_quality,
             score_range=score_range,
         )
-        if why is None:
-            kept.append(track)
-    return kept, len(tracks) - len(kept)
+        track.factors["track_gate"] = np.full(len(track), why is None, np.float32)
+        junk += why is not None
+    return tracks, junk
 
 
 def damage_notes(packets: int, frames: int) -> list[str]:
@@ -608,9 +610,10 @@ def summary_notes(analysis: VideoAnalysis, config: Config) -> list[str]:
     notes = damage_notes(analysis.decode_errors, analysis.damaged_frames) + sizes_note(analysis.sizes)
     if analysis.junk_tracks:
         notes.append(
-            f"{analysis.junk_tracks} tracks dropped as no face (detector confidence below "
-            f"select.min_confidence={config.select.min_confidence:g} or quality below "
-            f"select.min_track_quality={config.select.min_track_quality:g} all along)"
+            f"{analysis.junk_tracks} tracks flagged as no face, without best frames or templates "
+            f"(detector confidence below select.min_confidence={config.select.min_confidence:g} "
+            f"or quality below select.min_track_quality={config.select.min_track_quality:g} "
+            "all along)"
         )
     if analysis.short_tracks:
         n = config.select.min_track_length

@@ -8,6 +8,7 @@ import numpy as np
 
 # Only components are ranked in reasons; other factors (yaw, raw values) are diagnostics.
 from vidfiqa.quality.factors import COMPONENTS, MULTIPLIERS
+from vidfiqa.quality.track_factors import flagged
 from vidfiqa.types import FaceObservation, Track
 
 #: Learned factor levels (0 none .. 1 severe) below this are not worth a reason.
@@ -95,14 +96,15 @@ def select_best(
     observations whose quality is at least ``floor`` times the track's best (both counted from
     ``low``, the bottom of the scorer's range) are picked, so a track gives fewer than ``k``
     picks rather than one far below its best (a face leaving the frame, a blink). NaN
-    qualities rank last, and with a ``floor`` are never picked.
+    qualities rank last, and with a ``floor`` are never picked. A track the track gate flagged as
+    no face (:func:`vidfiqa.quality.track_factors.flagged`) gives none.
 
     Returns:
         Up to ``k`` selections in rank order.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    if not len(track):
+    if not len(track) or flagged(track):  # no face (the track gate): nothing worth showing
         return []
     frames = track.frames
     q = track.qualities.astype(np.float64)

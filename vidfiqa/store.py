@@ -515,6 +515,8 @@ class Store:
                     "last_frame": t.last_frame,
                     "observations": len(t.observations),
                     "label": t.label.name if t.label else None,
+                    # The track gate's flag (vidfiqa.quality.track_factors): no face, no template.
+                    "no_face": any(o.factors.get("track_gate", 1) == 0 for o in t.observations[:1]),
                     "best_quality": round(max(o.quality for o in t.observations), 6)
                     if t.observations
                     else None,

@@ -19,6 +19,7 @@ from vidfiqa.aggregate import Aggregate, Strategy
 from vidfiqa.align import embedder_chips
 from vidfiqa.models.base import Embedder
 from vidfiqa.pipeline import VideoAnalysis, revisit
+from vidfiqa.quality.track_factors import flagged
 from vidfiqa.types import Frame
 
 EmbedMode = Literal["needed", "all"]
@@ -74,8 +75,11 @@ class TemplateJob:
             replace(s, min_gap=min_gap, floor=floor, low=low) if s.name == "topk" else s for s in strategies
         ]
         self.batch_size = batch_size
+        # A track flagged as no face (the track gate) is embedded for no template: never searchable.
         self.wanted = [
-            np.arange(len(t))
+            np.zeros(0, np.int64)
+            if flagged(t)
+            else np.arange(len(t))
             if embed == "all"
             else np.unique(np.concatenate([s.needed(t.qualities, t.frames) for s in self.strategies])).astype(
                 np.int64

@@ -19,8 +19,10 @@ score unchanged):
   is only compared within the track.
 - the track gate (:func:`junk_reason`): a track whose detector confidence never reaches
   ``min_confidence`` or whose quality never reaches ``min_quality`` of the scorer's range is no
-  face worth keeping (a blurred background, a poster), and is dropped before it can become a
-  searchable template.
+  face worth keeping (a blurred background, a poster, a head only ever seen from behind). It is
+  kept (what was detected and tracked stays measurable) but flagged, ``factors["track_gate"]``
+  0 on every row (1 on the others), which is stored with it: a flagged track gives no best
+  frames and no template, so it never becomes searchable.
 
 The multipliers act on the quality measured from the bottom of the scorer's range, ``low + (q -
 low) * m``, so a gate lowers a score on any scale (``stability``'s runs from -1).
@@ -176,6 +178,12 @@ def apply_track_factors(track: Track, settings: TrackFactorSettings, *, low: flo
         factors["sharpness_relative"] = sharp.astype(np.float32)
         mult *= sharp
     track.qualities = (low + (q - low) * mult).astype(np.float32)
+
+
+def flagged(track: Track) -> bool:
+    """Whether ``track`` was flagged as no face by the track gate (see the module docs)."""
+    gate = track.factors.get("track_gate")
+    return gate is not None and len(gate) > 0 and not gate[0]
 
 
 def junk_reason(
