@@ -10,7 +10,7 @@ the eyes move: :meth:`_VideoRun.measure_moving_eyes`) and a quality score, the f
 ``QUALITY_BATCH`` at a time across key segments. Once the tracks are known, the track-level
 quality (the blink gate and native-resolution sharpness, relative to each track:
 :mod:`vidfiqa.quality.track_factors`) multiplies the scores, and tracks that are no face are
-dropped (:func:`gate_tracks`). Every ``detector.full_every``-th key frame of a
+flagged (:func:`gate_tracks`). Every ``detector.full_every``-th key frame of a
 shot is detected whole; the others only in regions around the faces tracked so far
 (:mod:`vidfiqa.regions`). At a shot cut the previous shot is closed with a detection on its last
 frame, the tracker is reset, and the cut frame is detected whole.
@@ -414,7 +414,8 @@ class _VideoRun:
         if measure is None or not items or "eye_aspect" not in d0.data or "eye_aspect" not in d1.data:
             return
         t = time.perf_counter()
-        common, i0, i1 = np.intersect1d(d0.tracker_id, d1.tracker_id, return_indices=True)
+        # The interpolated faces are the tracks present at both key frames, in this order.
+        _, i0, i1 = np.intersect1d(d0.tracker_id, d1.tracker_id, return_indices=True)
         change_keys = np.abs(d1.data["eye_aspect"][i1] - d0.data["eye_aspect"][i0])
         moving = change_keys > self.config.landmarks.eye_motion
         for frame, d in items:
