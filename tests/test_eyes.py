@@ -57,6 +57,7 @@ def test_detector5_eyes_measures_detected_rows_only(shared_data: Path) -> None:
     rows = found[[0, 0, 0]]
     rows.data["interpolated"] = np.array([False, True, True])
     rows.data["eye_openness"] = np.array([np.nan, 0.11, np.nan], np.float32)
+    rows.data["eye_aspect"] = np.full(3, np.nan, np.float32)  # asked for, as the pipeline does
     points = rows.landmarks.copy()
     out = DetectorLandmarks(eyes=True).landmark(image, rows)
     np.testing.assert_array_equal(out.landmarks, points)  # aligned by the detector's points
@@ -72,6 +73,8 @@ def test_detector5_eyes_measures_detected_rows_only(shared_data: Path) -> None:
     assert np.isnan(out.data["eye_openness"][2])  # neither: not measured
     assert not out.data["landmarks_estimated"].any()
     assert "eye_openness" not in DetectorLandmarks().landmark(image, found[[0]]).data
+    # Not asked for (evaluations of single images): not measured, nothing spent on it.
+    assert "eye_aspect" not in DetectorLandmarks(eyes=True).landmark(image, found[[0]]).data
 
 
 def test_detector5_eyes_aligns_boxes_without_points_by_dlib68(shared_data: Path) -> None:

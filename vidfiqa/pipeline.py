@@ -299,6 +299,8 @@ class _VideoRun:
         sides = np.minimum(d.boxes[:, 2] - d.boxes[:, 0], d.boxes[:, 3] - d.boxes[:, 1])
         d = d[sides >= self.config.tracker.min_face]
         d.data["interpolated"] = np.zeros(len(d), bool)
+        if not self.still:  # asks the landmarker for the track gate's eye measure
+            d.data["eye_aspect"] = np.full(len(d), np.nan, np.float32)
         return d
 
     def observe(self, items: list[tuple[Frame, Detections]]) -> None:
@@ -333,9 +335,12 @@ class _VideoRun:
             # (vidfiqa.quality.track_factors); the scorer rates the face without them, so its
             # per-image eyes_open multiplier stays 1 and the track's blink gate replaces it.
             t = time.perf_counter()
-            rows["factor:eye_aspect"] = cat(
-                lambda d: d.data.get("eye_aspect", d.data.get("eye_openness", np.full(len(d), np.nan)))
-            ).astype(np.float32)
+            # The aligned measure (detector5-eyes); a landmarker that leaves it unmeasured (dlib68
+            # measures every face with its own points) gives its per-image one.
+            nan = np.full(len(rows["frames"]), np.nan, np.float32)
+            aligned = cat(lambda d: d.data.get("eye_aspect", nan[: len(d)])).astype(np.float32)
+            own = cat(lambda d: d.data.get("eye_openness", nan[: len(d)])).astype(np.float32)
+            rows["factor:eye_aspect"] = np.where(np.isfinite(aligned), aligned, own)
             rows["factor:sharpness_native"] = np.concatenate(
                 [native_sharpness(f.image, d.landmarks) for f, d in items]
             )

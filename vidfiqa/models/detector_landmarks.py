@@ -27,9 +27,10 @@ class DetectorLandmarks:
         eyes: measure ``data["eye_openness"]`` (float32 ``(n,)``, dlib's 68 points' eye aspect
             ratio on the detector's box, what the scorers' per-image ``eyes_open`` reads) and
             ``data["eye_aspect"]`` (the less open eye's, on a chip the five points align:
-            :func:`vidfiqa.models.dlib_models.eye_openness_aligned`; the track gate's) on
-            detected rows (``data["interpolated"]`` false or absent); interpolated rows
-            keep the value interpolation gave them, or NaN (not measured). Boxes that come
+            :func:`vidfiqa.models.dlib_models.eye_openness_aligned`; the track gate's; only when
+            the detections come with that column, as the video pipeline's do) on detected rows
+            (``data["interpolated"]`` false or absent); interpolated rows keep the value
+            interpolation gave them, or NaN (not measured). Boxes that come
             without points (a dataset's labelled faces, dlib's detectors) then get dlib's 68
             points, alignment included.
     """
@@ -62,16 +63,20 @@ class DetectorLandmarks:
         if self._dlib is not None:
             nan = np.full(n, np.nan, np.float32)
             eyes = np.asarray(detections.data.get("eye_openness", nan), np.float32).copy()
+            # Two measures: the per-image one the scorers' absolute eyes_open was set on (dlib's
+            # points on the detector's box; single images and evaluations keep their scores),
+            # and, where the caller asks for it by giving the column (the video pipeline), the
+            # stable one the track-level blink gate reads (aligned chip, 7 predictor runs).
+            track_eyes = "eye_aspect" in detections.data
             aspect = np.asarray(detections.data.get("eye_aspect", nan), np.float32).copy()
             measured = ~np.asarray(detections.data.get("interpolated", np.zeros(n, bool)), bool)
             if measured.any():
-                # Two measures: the per-image one the scorers' absolute eyes_open was set on
-                # (dlib's points on the detector's box; single images and evaluations keep their
-                # scores), and the stable one the track-level blink gate reads (aligned chip).
                 eyes[measured] = self._dlib.landmark(image, detections[measured]).data["eye_openness"]
-                aspect[measured] = self._dlib.eye_openness(image, detections.landmarks[measured])
+                if track_eyes:
+                    aspect[measured] = self._dlib.eye_openness(image, detections.landmarks[measured])
             detections.data["eye_openness"] = eyes
-            detections.data["eye_aspect"] = aspect
+            if track_eyes:
+                detections.data["eye_aspect"] = aspect
         detections.data["landmarks_estimated"] = np.zeros(n, bool)
         return detections
 
