@@ -26,19 +26,21 @@ def test_eye_aspect_ratio_by_hand() -> None:
 )
 def test_blinks_rank_below_every_open_eyed_frame(shared_data: Path, scorer: str, landmarks: str) -> None:
     # talking_head_a closes its eyes at frames 94-97 and 185-187 (looked at, and eye aspect
-    # ratios of 0.13-0.15 against a median of 0.29). With detector5-eyes frame 95 lies between
-    # key frames: its openness is interpolated, not measured.
+    # ratios of 0.13-0.16 against 0.26-0.34 open). With detector5-eyes frame 95 lies between
+    # key frames: its eyes are measured there because they move between the key frames. The
+    # gate is relative to the track's open eyes; its smiling stretch (frames 116-152, eyes
+    # narrowed) is partly gated too, so open-eyed frames are 3/4 of the track, not all.
     config = load_config(None, {"quality.scorer": scorer, "landmarks.name": landmarks})
     analysis = analyse_video(shared_data / "videos" / "talking_head_a.mp4", config)
     track = max(analysis.tracks, key=len)
     frames = track.frames.tolist()
     blink = np.isin(track.frames, [95, 96, 186])
     assert blink.sum() == 3, frames
-    assert (track.factors["eyes_open"][blink] < 0.2).all()
+    assert (track.factors["eyes_open"][blink] < 0.2).all(), track.factors["eye_ratio"][blink]
     open_eyed = track.factors["eyes_open"] >= 0.99
-    assert open_eyed.mean() > 0.9
+    assert open_eyed.mean() > 0.6
     assert track.qualities[blink].max() < track.qualities[open_eyed].min()
-    picks = select_best(track, 5, min_gap=5)
+    picks = select_best(track, 5, min_gap=5, floor=config.select.relative_floor)
     assert all(p.observation.factors["eyes_open"] == 1.0 for p in picks)
     assert "eyes_open" in " ".join(select_best(track, len(track))[-1].reasons)
 
@@ -55,14 +57,24 @@ def test_detector5_eyes_measures_detected_rows_only(shared_data: Path) -> None:
     rows = found[[0, 0, 0]]
     rows.data["interpolated"] = np.array([False, True, True])
     rows.data["eye_openness"] = np.array([np.nan, 0.11, np.nan], np.float32)
+    rows.data["eye_aspect"] = np.full(3, np.nan, np.float32)  # asked for, as the pipeline does
     points = rows.landmarks.copy()
     out = DetectorLandmarks(eyes=True).landmark(image, rows)
     np.testing.assert_array_equal(out.landmarks, points)  # aligned by the detector's points
     assert 0.2 < out.data["eye_openness"][0] < 0.4  # measured: open eyes
+    # The per-image measure the scorers read is dlib's on the detector's box, as before (single
+    # images and evaluations keep their scores); the track gate's is on a chip the points align.
+    from vidfiqa.models.dlib_models import DlibLandmarker
+
+    own = DlibLandmarker(points=68).landmark(image, found[[0]]).data["eye_openness"][0]
+    assert out.data["eye_openness"][0] == own
+    assert 0.2 < out.data["eye_aspect"][0] < 0.4 and np.isnan(out.data["eye_aspect"][1:]).all()
     assert out.data["eye_openness"][1] == np.float32(0.11)  # interpolated value kept
     assert np.isnan(out.data["eye_openness"][2])  # neither: not measured
     assert not out.data["landmarks_estimated"].any()
     assert "eye_openness" not in DetectorLandmarks().landmark(image, found[[0]]).data
+    # Not asked for (evaluations of single images): not measured, nothing spent on it.
+    assert "eye_aspect" not in DetectorLandmarks(eyes=True).landmark(image, found[[0]]).data
 
 
 def test_detector5_eyes_aligns_boxes_without_points_by_dlib68(shared_data: Path) -> None:

@@ -77,6 +77,13 @@ def test_search_returns_the_same_person_first(halves: dict[str, Path], store: li
         assert len(hits) == 3  # the query's own template is left out
         assert hits[0]["video"] == str(halves[expected].resolve())
         assert hits[0]["similarity"] >= hits[1]["similarity"]
+        # Each template's quality: the mean of the frames that made it, and the best of them.
+        for row in [result["query"], *hits]:
+            assert 0 < row["quality"] <= row["quality_max"] <= 1
+    listed = json.loads(run("templates", *store)[1])
+    assert all(0 < t["quality"] <= t["quality_max"] <= 1 for t in listed)
+    tracks = json.loads(run("tracks", *store)[1])
+    assert all(t["templates"] and t["best_quality"] >= t["templates"][0]["quality_max"] for t in tracks)
 
 
 def test_rerun_skips_and_force_replaces_without_duplicates(halves: dict[str, Path], store: list[str]) -> None:

@@ -4,7 +4,10 @@ Strategies (name -> what it does):
 
 - ``best``: the embedding of the single highest-quality frame (best-frame selection).
 - ``topk``: plain mean of the ``k`` best frames (``k`` a count >= 1, or a fraction in (0, 1) of
-  the track's frames, at least one).
+  the track's frames, at least one). Given the frames' indices, the frames are picked like best
+  frames (:func:`vidfiqa.select.select_best`): at least ``min_gap`` frames apart and at least
+  ``floor`` of the best quality, so fewer than ``k`` rather than near-duplicates (frames 17,
+  19, 20, 21) or a frame far below the best.
 - ``mean``: plain mean of every frame (quality-blind baseline).
 - ``linear``: mean weighted by quality, weights ``max(q, 0)``; all-zero weights fall back to the
   plain mean.
@@ -60,12 +63,19 @@ class Strategy:
         k: ``topk`` only: count (>= 1) or fraction (0 < k < 1).
         temperature: ``softmax`` only, > 0, in units of quality.
         threshold: ``threshold`` only, in units of quality.
+        min_gap: ``topk`` only: least frame distance between its frames (when frame indices
+            are given).
+        floor: ``topk`` only: least fraction of the best quality, counted from ``low``.
+        low: the bottom of the scorer's range.
     """
 
     name: StrategyName
     k: float = 5
     temperature: float = 0.05
     threshold: float = 0.5
+    min_gap: int = 0
+    floor: float = 0.0
+    low: float = 0.0
 
     def __post_init__(self) -> None:
         if self.name not in STRATEGIES:
@@ -101,11 +111,16 @@ class Strategy:
         key = np.where(np.isnan(q), -np.inf, q)
         return np.lexsort((np.arange(len(q)), -key))
 
-    def weights(self, qualities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Contributing frame positions and their weights (summing to 1), from qualities alone.
+    def weights(
+        self, qualities: np.ndarray, frames: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Contributing frame positions and their weights (summing to 1), from qualities (and
+        frame indices) alone.
 
         Args:
             qualities: float ``(n,)``, n >= 1.
+            frames: int ``(n,)`` the frames' indices in the video, for ``topk``'s ``min_gap``;
+                ``None``: unordered images (no gap).
 
         Returns:
             int64 ``(m,)`` positions in ascending order, float64 ``(m,)`` weights.
@@ -119,7 +134,7 @@ class Strategy:
             idx, w = order[:1], np.ones(1)
         elif self.name == "topk":
             m = int(self.k) if self.k >= 1 else max(1, int(round(self.k * n)))
-            idx = order[: min(m, n)]
+            idx = self._spread(q, order, m, frames)
             w = np.full(len(idx), 1.0 / len(idx))
         elif self.name == "mean":
             idx, w = np.arange(n), np.full(n, 1.0 / n)
@@ -144,22 +159,48 @@ class Strategy:
         sort = np.argsort(idx, kind="stable")
         return np.asarray(idx, np.int64)[sort], np.asarray(w, np.float64)[sort]
 
-    def needed(self, qualities: np.ndarray) -> np.ndarray:
-        """Frame positions whose embeddings this strategy uses (int64, ascending)."""
-        return self.weights(qualities)[0]
+    def _spread(self, q: np.ndarray, order: np.ndarray, m: int, frames: np.ndarray | None) -> np.ndarray:
+        # Greedy as select_best: the best remaining frame at least min_gap from every one taken,
+        # and not below the floor; the best frame always counts.
+        if self.floor > 0:
+            from vidfiqa.select import eligible
 
-    def aggregate(self, qualities: np.ndarray, embeddings: dict[int, np.ndarray] | np.ndarray) -> Aggregate:
+            ok = eligible(q, self.floor, self.low)
+            ok[order[0]] = True
+            order = order[ok[order]]
+        if frames is None or self.min_gap <= 0:
+            return order[:m]
+        frames = np.asarray(frames, np.int64)
+        taken: list[int] = []
+        for i in order:
+            if len(taken) == m:
+                break
+            if all(abs(frames[i] - frames[j]) >= self.min_gap for j in taken):
+                taken.append(int(i))
+        return np.array(taken, np.int64)
+
+    def needed(self, qualities: np.ndarray, frames: np.ndarray | None = None) -> np.ndarray:
+        """Frame positions whose embeddings this strategy uses (int64, ascending)."""
+        return self.weights(qualities, frames)[0]
+
+    def aggregate(
+        self,
+        qualities: np.ndarray,
+        embeddings: dict[int, np.ndarray] | np.ndarray,
+        frames: np.ndarray | None = None,
+    ) -> Aggregate:
         """The template from per-frame embeddings.
 
         Args:
             qualities: float ``(n,)`` of the track's frames.
             embeddings: float ``(n, d)`` for every frame, or position -> float ``(d,)`` holding at
                 least :meth:`needed`'s positions.
+            frames: int ``(n,)`` frame indices (see :meth:`weights`).
 
         Returns:
             The unit-length weighted mean and its frames and weights.
         """
-        idx, w = self.weights(qualities)
+        idx, w = self.weights(qualities, frames)
         vectors = np.stack([np.asarray(embeddings[int(i)], np.float64) for i in idx])
         v = (w[:, None] * vectors).sum(0)
         norm = np.linalg.norm(v)

@@ -241,7 +241,14 @@ def _end_to_end(path: Path, config: Config, strategy: str, embed: str) -> tuple[
     t = time.perf_counter()
     analysis = analyse_video(path, config, stages)
     analysed = time.perf_counter()
-    results = build_templates(analysis, embedder, [Strategy.parse(strategy)], embed=embed)
+    results = build_templates(
+        analysis,
+        embedder,
+        [Strategy.parse(strategy)],
+        embed=embed,
+        min_gap=config.select.min_gap,
+        floor=config.select.relative_floor,
+    )
     seconds = time.perf_counter() - t
     templates = {t: r.templates[strategy].vector for t, r in enumerate(results) if r.templates}
     embedded = sum(len(r.positions) for r in results)

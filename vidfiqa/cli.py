@@ -111,7 +111,13 @@ def best_frames(
         picks = [
             s
             for track in analysis.tracks
-            for s in select_best(track, config.select.top_k, min_gap=config.select.min_gap)
+            for s in select_best(
+                track,
+                config.select.top_k,
+                min_gap=config.select.min_gap,
+                floor=config.select.relative_floor,
+                low=analysis.score_range[0],
+            )
         ]
         rows += write_best_frames(out, video, folder, analysis, picks)
         written.append(folder)

@@ -82,6 +82,9 @@ def _describe(row: Any) -> dict[str, Any]:
         "video": row.track.video.path,
         "label": row.track.label.name if row.track.label else None,
         "strategy": row.strategy,
+        # How good the faces behind the template are: a low one is a weak match whatever its
+        # similarity (a face leaving the frame, a blurred one).
+        **row.quality(),
     }
 
 

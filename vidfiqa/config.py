@@ -81,6 +81,21 @@ class DetectorConfig(_Section):
 
 class LandmarkConfig(_Section):
     name: LandmarkName = "detector5-eyes"
+    eye_motion: float = Field(
+        0.03,
+        ge=0,
+        description="detector5-eyes: eye aspect ratio change between two key frames of a track "
+        "at which its eyes are measured on the frames between them too; lower catches more "
+        "half-blinks at ~2 ms a face measured, higher measures fewer frames",
+    )
+    eye_change: float = Field(
+        4.0,
+        ge=0,
+        description="detector5-eyes: mean grey-level change of the eye region of a frame between "
+        "key frames, against both key frames, at which its eyes are measured too (a blink that "
+        "opens again before the next key frame; blinks on the talking heads read 5-9, a talking "
+        "face ~1); lower measures more frames, higher misses short blinks",
+    )
 
 
 class InsightfaceConfig(_Section):
@@ -114,6 +129,41 @@ class QualityConfig(_Section):
         "cuda, cuda:N, or auto/null (cuda when available)",
     )
     flip_tta: bool = Field(False, description="distilled only: also score the mirrored crop")
+    eyes_closed_ratio: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="a frame whose eye aspect ratio is at most this fraction of its track's "
+        "open-eye level counts as closed (gets eyes_closed_penalty); raising it also penalises "
+        "narrowed eyes (a smile), lowering it lets half-closed eyes through",
+    )
+    eyes_open_ratio: float = Field(
+        0.75,
+        ge=0,
+        le=1,
+        description="at or above this fraction of the track's open-eye level the eyes count as "
+        "open (no effect); between the two ratios the gate ramps",
+    )
+    eyes_closed_penalty: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="quality multiplier of a closed-eyed frame; 1 turns the blink gate off, 0 "
+        "makes blinks tie at the bottom",
+    )
+    sharpness_power: float = Field(
+        1.0,
+        ge=0,
+        description="exponent of the track-relative native-resolution sharpness multiplier; 0 "
+        "turns it off (blur on faces larger than the scorer's crop goes unseen), higher lets "
+        "sharpness outweigh what the scorer rates",
+    )
+
+    @model_validator(mode="after")
+    def _eye_ratios(self) -> QualityConfig:
+        if self.eyes_closed_ratio > self.eyes_open_ratio:
+            raise ValueError("eyes_closed_ratio must not exceed eyes_open_ratio")
+        return self
 
     @field_validator("device")
     @classmethod
@@ -132,6 +182,30 @@ class SelectConfig(_Section):
     top_k: int = Field(5, ge=1)
     min_gap: int = Field(5, ge=0, description="least frame distance between selected frames")
     min_track_length: int = Field(3, ge=1, description="tracks with fewer observations are dropped")
+    relative_floor: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="picks (best frames, topk templates) need at least this fraction of their "
+        "track's best quality (from the bottom of the scorer's range): a track gives fewer than "
+        "top_k picks rather than one far below its best; 0 always fills top_k",
+    )
+    min_confidence: float = Field(
+        0.7,
+        ge=0,
+        le=1,
+        description="tracks whose detector confidence (in [0, 1]: RetinaFace's face probability, "
+        "0.5 at dlib's detection threshold) never reaches this are flagged as no face (no best "
+        "frames, no templates); raising it loses hard real faces, lowering it lets background "
+        "false detections become templates",
+    )
+    min_track_quality: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="tracks whose quality never reaches this fraction of the scorer's range are "
+        "flagged as no usable face (no best frames, no templates); 0 lets them through",
+    )
 
 
 class EmbedderConfig(_Section):

@@ -5,8 +5,12 @@ detector.full_every`` frames in memory.
 Detection runs on key frames only; the boxes of the frames in between are interpolated linearly
 between the two key frames that bracket them, for tracks present in both, and every tracked face
 in every frame then gets landmarks (with ``detector5-eyes`` the detector's points, interpolated
-like the boxes, and eye openness measured on key frames) and a quality score, the faces scored
-``QUALITY_BATCH`` at a time across key segments. Every ``detector.full_every``-th key frame of a
+like the boxes, and eye openness measured on key frames, and on the frames between them where
+the eyes move: :meth:`_VideoRun.measure_moving_eyes`) and a quality score, the faces scored
+``QUALITY_BATCH`` at a time across key segments. Once the tracks are known, the track-level
+quality (the blink gate and native-resolution sharpness, relative to each track:
+:mod:`vidfiqa.quality.track_factors`) multiplies the scores, and tracks that are no face are
+flagged (:func:`gate_tracks`). Every ``detector.full_every``-th key frame of a
 shot is detected whole; the others only in regions around the faces tracked so far
 (:mod:`vidfiqa.regions`). At a shot cut the previous shot is closed with a detection on its last
 frame, the tracker is reset, and the cut frame is detected whole.
@@ -24,16 +28,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from vidfiqa.align import align_arcface, visible_fraction
+from vidfiqa.align import ARCFACE_112, align_arcface, similarity_transforms, visible_fraction
 from vidfiqa.build import Stages, build_stages
 from vidfiqa.config import Config
 from vidfiqa.models.base import FaceBatch, Landmarker
 from vidfiqa.quality.factors import FACE_REGION
+from vidfiqa.quality.track_factors import (
+    TrackFactorSettings,
+    apply_track_factors,
+    junk_reason,
+    native_sharpness,
+)
 from vidfiqa.regions import detect_in_regions, expected_faces, face_regions
 from vidfiqa.shots import ShotDetector
 from vidfiqa.track import IouTracker
@@ -86,6 +97,10 @@ class VideoAnalysis:
             frames, not the decoder's own time.
         detections: number of key frames detected.
         detector_calls: number of detector calls (up to ``detector.batch`` key frames each).
+        junk_tracks: tracks flagged by the track gate (``select.min_confidence``,
+            ``select.min_track_quality``): no face; kept in ``tracks``, but they give no best
+            frames and no template (``factors["track_gate"]`` 0).
+        score_range: the scorer's range of qualities (the floor of picks counts from its bottom).
     """
 
     source: VideoSource
@@ -100,6 +115,8 @@ class VideoAnalysis:
     seconds: dict[str, float] = field(default_factory=dict)
     detections: int = 0
     detector_calls: int = 0
+    junk_tracks: int = 0
+    score_range: tuple[float, float] = (0.0, 1.0)
 
 
 def describe_faces(image: np.ndarray, detections: Detections, landmarker: Landmarker) -> FaceBatch:
@@ -176,7 +193,9 @@ def _interpolate(start: tuple[Frame, Detections], end: tuple[Frame, Detections],
     if not len(common):
         return Detections.empty()
     a = (frame.index - f0.index) / (f1.index - f0.index)
-    mixed = [k for k in ("confidence", "eye_openness") if k in d0.data and k in d1.data]
+    # Eye openness in between is the key frames' blend unless the eyes move there; then the
+    # pipeline measures it on the frame itself (``_VideoRun.measure_moving_eyes``).
+    mixed = [k for k in ("confidence", "eye_openness", "eye_aspect") if k in d0.data and k in d1.data]
     mix = {k: (1 - a) * d0.data[k][i0] + a * d1.data[k][i1] for k in mixed}
     # A detector's own landmarks move with its boxes (dlib's predictor replaces them per frame).
     both = d0.landmarks is not None and d1.landmarks is not None
@@ -187,6 +206,23 @@ def _interpolate(start: tuple[Frame, Detections], end: tuple[Frame, Detections],
         tracker_id=common,
         data={**mix, "interpolated": np.ones(len(common), bool)},
     )
+
+
+#: The eyes in the ArcFace template at half size (56x56 px): lids to lids, corner to corner.
+_EYE_BAND = (slice(21, 31), slice(12, 44))
+
+
+def eye_bands(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Grey eye regions of the faces of ``image`` (RGB uint8 ``(H, W, 3)``) aligned by their
+    five points ``landmarks`` (float ``(n, 5, 2)``): float32 ``(n, 10, 32)``, a coarse view in
+    which a closing lid moves the mean grey level by 5-9 (the talking heads' blinks), where a
+    talking face's frame-to-frame change is ~1 (90th percentile 4)."""
+    points = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
+    out = np.zeros((len(points), 10, 32), np.float32)
+    for i, m in enumerate(similarity_transforms(points, ARCFACE_112 / 2) if len(points) else []):
+        chip = cv2.warpAffine(image, m, (56, 56), flags=cv2.INTER_AREA, borderValue=0)
+        out[i] = cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY)[_EYE_BAND]
+    return out
 
 
 @dataclass(slots=True)
@@ -210,9 +246,12 @@ class _Cut:
 class _VideoRun:
     """State of one pass: tracker, shot detector and the observations found so far."""
 
-    def __init__(self, config: Config, stages: Stages, timer: _Timer, *, min_hits: int):
+    def __init__(self, config: Config, stages: Stages, timer: _Timer, *, min_hits: int, still: bool = False):
         t = config.tracker
         self.config = config
+        #: A still image's faces have no track to compare with: their scorer sees the absolute
+        #: eye openness, and no track-level measures are taken.
+        self.still = still
         self.stages = stages
         self.timer = timer
         self.tracker = IouTracker(
@@ -260,6 +299,8 @@ class _VideoRun:
         sides = np.minimum(d.boxes[:, 2] - d.boxes[:, 0], d.boxes[:, 3] - d.boxes[:, 1])
         d = d[sides >= self.config.tracker.min_face]
         d.data["interpolated"] = np.zeros(len(d), bool)
+        if not self.still:  # asks the landmarker for the track gate's eye measure
+            d.data["eye_aspect"] = np.full(len(d), np.nan, np.float32)
         return d
 
     def observe(self, items: list[tuple[Frame, Detections]]) -> None:
@@ -289,6 +330,25 @@ class _VideoRun:
         rows["shots"] = np.full(len(rows["frames"]), self.shot, np.int64)
         if all("dlib5" in d.data for d in dets):
             rows["dlib5"] = cat(lambda d: d.data["dlib5"])
+        if not self.still:
+            # Raw per-frame measures that only mean something against the rest of the track
+            # (vidfiqa.quality.track_factors); the scorer rates the face without them, so its
+            # per-image eyes_open multiplier stays 1 and the track's blink gate replaces it.
+            t = time.perf_counter()
+            # The aligned measure (detector5-eyes); a landmarker that leaves it unmeasured (dlib68
+            # measures every face with its own points) gives its per-image one.
+            nan = np.full(len(rows["frames"]), np.nan, np.float32)
+            aligned = cat(lambda d: d.data.get("eye_aspect", nan[: len(d)])).astype(np.float32)
+            own = cat(lambda d: d.data.get("eye_openness", nan[: len(d)])).astype(np.float32)
+            rows["factor:eye_aspect"] = np.where(np.isfinite(aligned), aligned, own)
+            rows["factor:sharpness_native"] = np.concatenate(
+                [native_sharpness(f.image, d.landmarks) for f, d in items]
+            )
+            batch = replace(batch, eye_openness=None)
+            self.timer.add("landmarks", t)
+        # The detector's confidence in [0, 1] (raw scores are SVM margins for dlib's detectors),
+        # for the track gate.
+        rows["factor:detector_confidence"] = np.asarray(batch.confidence, np.float32)
         self.rows.append(rows)
         self.unscored.append((rows, batch))
         if sum(len(b) for _, b in self.unscored) >= QUALITY_BATCH:
@@ -338,7 +398,42 @@ class _VideoRun:
         # The key frame first: what its landmarker measured (eye openness) is interpolated too.
         self.observe([end])
         if start:
-            self.observe([(f, _interpolate(start, end, f)) for f in between])
+            items = [(f, _interpolate(start, end, f)) for f in between]
+            self.measure_moving_eyes(start, end, items)
+            self.observe(items)
+
+    def measure_moving_eyes(
+        self,
+        start: tuple[Frame, Detections],
+        end: tuple[Frame, Detections],
+        items: list[tuple[Frame, Detections]],
+    ) -> None:
+        """Measure the eye openness of the frames between two key frames (``items``, their
+        interpolated faces) for the tracks whose eyes move there, instead of blending the key
+        frames' values: where the key frames' eye aspect ratios differ by more than
+        ``landmarks.eye_motion``, and where a frame's eye region differs from both key frames'
+        by more than ``landmarks.eye_change`` grey levels (a blink that opens again before the
+        next key frame leaves both key frames open)."""
+        measure = getattr(self.stages.landmarker, "measure_eyes", None)
+        (f0, d0), (f1, d1) = start, end
+        if measure is None or not items or "eye_aspect" not in d0.data or "eye_aspect" not in d1.data:
+            return
+        t = time.perf_counter()
+        # The interpolated faces are the tracks present at both key frames, in this order.
+        _, i0, i1 = np.intersect1d(d0.tracker_id, d1.tracker_id, return_indices=True)
+        change_keys = np.abs(d1.data["eye_aspect"][i1] - d0.data["eye_aspect"][i0])
+        moving = change_keys > self.config.landmarks.eye_motion
+        for frame, d in items:
+            if not len(d):
+                continue
+            # All three frames are cut at this frame's points: the key frames' own points may
+            # differ from each other by more than a blink moves (a whole-frame and a region
+            # detection), and a still face must read no change.
+            bands = eye_bands(frame.image, d.landmarks)
+            bands0, bands1 = eye_bands(f0.image, d.landmarks), eye_bands(f1.image, d.landmarks)
+            change = np.minimum(np.abs(bands - bands0).mean((1, 2)), np.abs(bands - bands1).mean((1, 2)))
+            measure(frame.image, d, moving | (change > self.config.landmarks.eye_change))
+        self.timer.add("landmarks", t)
 
     def plan(self, frames: Iterator[Frame], progress: Callable[[int], None] | None) -> Iterator[_Key | _Cut]:
         """The steps of a run over ``frames``, in order; needs no detection result. Feeds the
@@ -444,11 +539,13 @@ def analyse_video(
         # A still image is one frame: every face in it is a track of one observation.
         min_hits = 1 if info.still else config.tracker.min_hits
         min_len = 1 if info.still else config.select.min_track_length
-        run = _VideoRun(config, stages, timer, min_hits=min_hits)
+        run = _VideoRun(config, stages, timer, min_hits=min_hits, still=info.still)
         # Closed before the reader is, so the decode thread never outlives the container.
         with closing(prefetch(iter(reader), source.prefetch)) as frames:
             read = run.run(_timed_frames(frames, timer), progress)
     tracks, short = run.tracks(set(run.tracker.confirmed_ids), min_len)
+    score_range = tuple(getattr(stages.scorer, "score_range", (0.0, 1.0)))
+    tracks, junk = gate_tracks(tracks, config, score_range, still=info.still)
     return VideoAnalysis(
         source=source,
         info=info,
@@ -462,7 +559,38 @@ def analyse_video(
         seconds=timer.seconds,
         detections=run.key_frames,
         detector_calls=run.detector_calls,
+        junk_tracks=junk,
+        score_range=score_range,
     )
+
+
+def gate_tracks(
+    tracks: list[Track], config: Config, score_range: tuple[float, float], *, still: bool = False
+) -> tuple[list[Track], int]:
+    """The track-level quality (:func:`vidfiqa.quality.track_factors.apply_track_factors`, not
+    for a still image's faces), then the track gate, which flags the tracks that are no face
+    (``factors["track_gate"]`` 0 on their rows, 1 on the others'): all the tracks, and how many
+    were flagged."""
+    q = config.quality
+    settings = TrackFactorSettings(
+        eyes_closed_ratio=q.eyes_closed_ratio,
+        eyes_open_ratio=q.eyes_open_ratio,
+        eyes_closed_penalty=q.eyes_closed_penalty,
+        sharpness_power=q.sharpness_power,
+    )
+    junk = 0
+    for track in tracks:
+        if not still:
+            apply_track_factors(track, settings, low=score_range[0])
+        why = junk_reason(
+            track,
+            min_confidence=config.select.min_confidence,
+            min_quality=config.select.min_track_quality,
+            score_range=score_range,
+        )
+        track.factors["track_gate"] = np.full(len(track), why is None, np.float32)
+        junk += why is not None
+    return tracks, junk
 
 
 def damage_notes(packets: int, frames: int) -> list[str]:
@@ -486,6 +614,13 @@ def summary_notes(analysis: VideoAnalysis, config: Config) -> list[str]:
     """What a person reading a one-line summary of ``analysis`` should know beyond the counts:
     damage skipped, resolution changes, and why faces seen made no track."""
     notes = damage_notes(analysis.decode_errors, analysis.damaged_frames) + sizes_note(analysis.sizes)
+    if analysis.junk_tracks:
+        notes.append(
+            f"{analysis.junk_tracks} tracks flagged as no face, without best frames or templates "
+            f"(detector confidence below select.min_confidence={config.select.min_confidence:g} "
+            f"or quality below select.min_track_quality={config.select.min_track_quality:g} "
+            "all along)"
+        )
     if analysis.short_tracks:
         n = config.select.min_track_length
         notes.append(

@@ -211,7 +211,14 @@ class Processor:
             )
             info = analysis.info
             embedder = self.models()[1]
-            results = build_templates(analysis, embedder, self.strategies, embed=self.config.templates.embed)
+            results = build_templates(
+                analysis,
+                embedder,
+                self.strategies,
+                embed=self.config.templates.embed,
+                min_gap=self.config.select.min_gap,
+                floor=self.config.select.relative_floor,
+            )
         except ModelFileError:
             raise  # the batch cannot go on without its models
         except Exception as exc:  # one bad video must never stop a batch

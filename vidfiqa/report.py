@@ -270,10 +270,27 @@ def video_report(
     """
     analysis = analyse_video(video, config, stages)
     sections = [
-        TrackSection(track, select_best(track, config.select.top_k, min_gap=config.select.min_gap), [])
+        TrackSection(
+            track,
+            select_best(
+                track,
+                config.select.top_k,
+                min_gap=config.select.min_gap,
+                floor=config.select.relative_floor,
+                low=analysis.score_range[0],
+            ),
+            [],
+        )
         for track in analysis.tracks
     ]
-    templates = TemplateJob(analysis, embedder, strategies, embed=config.templates.embed)
+    templates = TemplateJob(
+        analysis,
+        embedder,
+        strategies,
+        embed=config.templates.embed,
+        min_gap=config.select.min_gap,
+        floor=config.select.relative_floor,
+    )
     crops = CropJob([s for section in sections for s in section.picks])
     where = WhereJob(sections)
     for frame in revisit(analysis.source, templates.frames | crops.frames | where.frames):
@@ -354,7 +371,9 @@ def stored_video_report(
             for t in sorted(row.templates, key=lambda t: t.id)
             if not strategies or t.strategy in strategies
         ]
-        picks = select_best(track, k, min_gap=config.select.min_gap)
+        # Stored qualities already hold the track-level factors; the floor counts from 0 (the
+        # bottom of every shipped scorer's range but stability's).
+        picks = select_best(track, k, min_gap=config.select.min_gap, floor=config.select.relative_floor)
         label = f" ({row.label.name})" if row.label else ""
         sections.append(TrackSection(track, picks, templates, ref=f"track:{row.id}{label}"))
     crops, where, missing = _stored_pixels(video, config, sections)

@@ -8,6 +8,7 @@ import numpy as np
 
 # Only components are ranked in reasons; other factors (yaw, raw values) are diagnostics.
 from vidfiqa.quality.factors import COMPONENTS, MULTIPLIERS
+from vidfiqa.quality.track_factors import flagged
 from vidfiqa.types import FaceObservation, Track, finite_or_none
 
 #: Learned factor levels (0 none .. 1 severe) below this are not worth a reason.
@@ -52,6 +53,13 @@ def _reasons(obs: FaceObservation, place: int, n: int, median: float, relaxed: b
             if worst
             else f"learned degradation: none above {LEVEL_SHOWN}"
         )
+    relative = []
+    if np.isfinite(obs.factors.get("eye_ratio", np.nan)):
+        relative.append(f"eyes {obs.factors['eye_ratio']:.2f} of the track's open level")
+    if "sharpness_relative" in obs.factors:
+        relative.append(f"sharpness {obs.factors['sharpness_relative']:.2f} of its sharpest")
+    if relative:
+        out.append("against its track: " + ", ".join(relative))
     if "yaw" in obs.factors:
         out.append(
             f"head pose yaw {obs.factors['yaw']:+.0f} deg, pitch {obs.factors.get('pitch', 0):+.0f} deg"
@@ -65,25 +73,46 @@ def _reasons(obs: FaceObservation, place: int, n: int, median: float, relaxed: b
     return out
 
 
-def select_best(track: Track, k: int, *, min_gap: int = 0) -> list[Selection]:
-    """The ``k`` highest-quality observations of ``track``, at least ``min_gap`` frames apart.
+def eligible(qualities: np.ndarray, floor: float, low: float = 0.0) -> np.ndarray:
+    """bool ``(n,)``: the qualities (float ``(n,)``) at least ``floor`` of the best one, both
+    counted from ``low`` (the bottom of the scorer's range); NaN never."""
+    q = np.asarray(qualities, np.float64)
+    finite = np.isfinite(q)
+    if not finite.any():
+        return finite
+    best = q[finite].max()
+    with np.errstate(invalid="ignore"):
+        return finite & (q - low >= floor * (best - low))
+
+
+def select_best(
+    track: Track, k: int, *, min_gap: int = 0, floor: float = 0.0, low: float = 0.0
+) -> list[Selection]:
+    """The ``k`` highest-quality observations of ``track``, at least ``min_gap`` frames apart,
+    none below ``floor`` of the track's best quality.
 
     Observations are ranked by quality, ties broken by earlier frame. Picks are greedy: the
     best remaining observation that is at least ``min_gap`` frames from every pick so far. If
-    that leaves fewer than ``k``, the best of the rest fill up, and their reasons say so. NaN
-    qualities rank last.
+    that leaves fewer than ``k``, the best of the rest fill up, and their reasons say so. Only
+    observations whose quality is at least ``floor`` times the track's best (both counted from
+    ``low``, the bottom of the scorer's range) are picked, so a track gives fewer than ``k``
+    picks rather than one far below its best (a face leaving the frame, a blink). NaN
+    qualities rank last, and with a ``floor`` are never picked. A track the track gate flagged as
+    no face (:func:`vidfiqa.quality.track_factors.flagged`) gives none.
 
     Returns:
-        Up to ``k`` selections in rank order (fewer only if the track is shorter than ``k``).
+        Up to ``k`` selections in rank order.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    if not len(track):
+    if not len(track) or flagged(track):  # no face (the track gate): nothing worth showing
         return []
     frames = track.frames
     q = track.qualities.astype(np.float64)
+    ok = eligible(q, floor, low) if floor > 0 else np.ones(len(q), bool)
     q = np.where(np.isnan(q), -np.inf, q)
     order = np.lexsort((frames, -q))
+    order = order[ok[order]]
     picked: list[int] = []
     for i in order:
         if len(picked) == k:
@@ -96,7 +125,7 @@ def select_best(track: Track, k: int, *, min_gap: int = 0) -> list[Selection]:
             break
         if i not in picked:
             picked.append(int(i))
-    place = {int(i): p + 1 for p, i in enumerate(order)}
+    place = {int(i): p + 1 for p, i in enumerate(np.lexsort((frames, -q)))}
     median = float(np.nanmedian(track.qualities))
     out = []
     for r, i in enumerate(picked):

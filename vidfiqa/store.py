@@ -211,6 +211,18 @@ class TemplateRow(Base):
     def array(self) -> np.ndarray:
         return from_bytes(self.vector)
 
+    def quality(self) -> dict[str, float]:
+        """The template's quality from its track's stored observations (loaded; ``frames`` are
+        frame indices): ``quality``,
+        the mean quality of the frames that made it, weighted as they were aggregated, and
+        ``quality_max``, the best of them; NaN when its frames are not stored."""
+        by_frame = {o.frame_index: o.quality for o in self.track.observations}
+        if not self.frames or any(f not in by_frame for f in self.frames):
+            return {"quality": float("nan"), "quality_max": float("nan")}
+        q = np.array([by_frame[f] for f in self.frames], np.float64)
+        w = np.asarray(self.weights, np.float64)
+        return {"quality": round(float((w * q).sum() / w.sum()), 6), "quality_max": round(float(q.max()), 6)}
+
 
 def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers work beside a writer; it is a property of the file, set by writers only.
@@ -568,6 +580,14 @@ class Store:
                     "last_frame": t.last_frame,
                     "observations": len(t.observations),
                     "label": t.label.name if t.label else None,
+                    # The track gate's flag (vidfiqa.quality.track_factors): no face, no template.
+                    "no_face": any(o.factors.get("track_gate", 1) == 0 for o in t.observations[:1]),
+                    "best_quality": round(max(o.quality for o in t.observations), 6)
+                    if t.observations
+                    else None,
+                    "templates": [
+                        {"template_id": r.id, "strategy": r.strategy, **r.quality()} for r in t.templates
+                    ],
                 }
                 for t in s.scalars(stmt)
             ]
@@ -581,7 +601,7 @@ class Store:
                     stmt = stmt.where(getattr(TemplateRow, column) == value)
             rows = list(s.scalars(stmt))
             for r in rows:  # load what callers read after the session closes
-                _ = r.track.video.path, r.track.label
+                _ = r.track.video.path, r.track.label, r.track.observations
             return rows
 
     def template(self, template_id: int) -> TemplateRow | None:

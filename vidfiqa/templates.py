@@ -10,7 +10,7 @@ crops) decodes once for both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -19,6 +19,7 @@ from vidfiqa.aggregate import Aggregate, Strategy
 from vidfiqa.align import embedder_chips
 from vidfiqa.models.base import Embedder
 from vidfiqa.pipeline import VideoAnalysis, revisit
+from vidfiqa.quality.track_factors import flagged
 from vidfiqa.types import Frame
 
 EmbedMode = Literal["needed", "all"]
@@ -49,6 +50,11 @@ class TemplateJob:
         strategies: template strategies.
         embed: ``needed`` (only frames some strategy uses) or ``all``.
         batch_size: chips per embedder call.
+        min_gap: ``topk`` strategies take frames at least this far apart, as best frames do
+            (``select.min_gap``).
+        floor: ``topk`` strategies take no frame below this fraction of the track's best
+            quality (``select.relative_floor``), counted from the bottom of the scorer's range
+            (``analysis.score_range``).
     """
 
     def __init__(
@@ -59,15 +65,25 @@ class TemplateJob:
         *,
         embed: EmbedMode = "needed",
         batch_size: int = 32,
+        min_gap: int = 0,
+        floor: float = 0.0,
     ):
         self.tracks = analysis.tracks
         self.embedder = embedder
-        self.strategies = strategies
+        low = analysis.score_range[0]
+        self.strategies = [
+            replace(s, min_gap=min_gap, floor=floor, low=low) if s.name == "topk" else s for s in strategies
+        ]
         self.batch_size = batch_size
+        # A track flagged as no face (the track gate) is embedded for no template: never searchable.
         self.wanted = [
-            np.arange(len(t))
+            np.zeros(0, np.int64)
+            if flagged(t)
+            else np.arange(len(t))
             if embed == "all"
-            else np.unique(np.concatenate([s.needed(t.qualities) for s in strategies])).astype(np.int64)
+            else np.unique(np.concatenate([s.needed(t.qualities, t.frames) for s in self.strategies])).astype(
+                np.int64
+            )
             for t in self.tracks
         ]
         #: frame index -> (track number, observation position) rows to embed there
@@ -113,7 +129,9 @@ class TemplateJob:
                 else np.zeros((0, self.embedder.dim), np.float32)
             )
             templates = (
-                {s.label: s.aggregate(track.qualities, vectors) for s in self.strategies} if vectors else {}
+                {s.label: s.aggregate(track.qualities, vectors, track.frames) for s in self.strategies}
+                if vectors
+                else {}
             )
             results.append(TrackTemplates(positions, stacked, templates))
         return results
@@ -125,10 +143,12 @@ def build_templates(
     strategies: list[Strategy],
     *,
     embed: EmbedMode = "needed",
+    min_gap: int = 0,
+    floor: float = 0.0,
 ) -> list[TrackTemplates]:
     """Decode the frames the strategies need again, embed them and aggregate one template per
-    track and strategy."""
-    job = TemplateJob(analysis, embedder, strategies, embed=embed)
+    track and strategy (``min_gap``, ``floor``: see :class:`TemplateJob`)."""
+    job = TemplateJob(analysis, embedder, strategies, embed=embed, min_gap=min_gap, floor=floor)
     for frame in revisit(analysis.source, job.frames):
         job.add(frame)
     return job.finish()

@@ -6,9 +6,10 @@ pipeline interpolates them with the boxes. On LFW View 2 these points, mapped in
 (EER 1.04%) against 97.75% (EER 2.12%) for dlib's 68-point predictor on the same boxes, at 0.2 ms
 instead of 4-6 ms a face (``benchmarks/lfw_alignment.json``). What the five points lack is the 68
 points' eye contours, so ``detector5`` measures no eye openness; ``detector5-eyes`` runs dlib's
-68-point predictor on the faces of key frames for their eye aspect ratio only (the pipeline
-interpolates it between key frames like the boxes), at half dlib68's cost with detection every
-2nd frame, and still aligns by the detector's points.
+68-point predictor on the faces of key frames for their eye aspect ratio only, on a chip the five
+points align (seven starts, ~6 ms a face: :func:`vidfiqa.models.dlib_models.eye_openness_aligned`);
+the pipeline interpolates it between key frames like the boxes, or measures it there too where
+the eyes move (:meth:`DetectorLandmarks.measure_eyes`), and still aligns by the detector's points.
 """
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ class DetectorLandmarks:
 
     Args:
         eyes: measure ``data["eye_openness"]`` (float32 ``(n,)``, dlib's 68 points' eye aspect
-            ratio) on detected rows (``data["interpolated"]`` false or absent); interpolated rows
-            keep the value interpolation gave them, or NaN (not measured). Boxes that come
+            ratio on the detector's box, what the scorers' per-image ``eyes_open`` reads) and
+            ``data["eye_aspect"]`` (the less open eye's, on a chip the five points align:
+            :func:`vidfiqa.models.dlib_models.eye_openness_aligned`; the track gate's; only when
+            the detections come with that column, as the video pipeline's do) on detected rows
+            (``data["interpolated"]`` false or absent); interpolated rows keep the value
+            interpolation gave them, or NaN (not measured). Boxes that come
             without points (a dataset's labelled faces, dlib's detectors) then get dlib's 68
             points, alignment included.
     """
@@ -56,11 +61,35 @@ class DetectorLandmarks:
                 )
             detections.landmarks = np.zeros((0, 5, 2), np.float32)
         if self._dlib is not None:
-            eyes = np.asarray(detections.data.get("eye_openness", np.full(n, np.nan)), np.float32).copy()
+            nan = np.full(n, np.nan, np.float32)
+            eyes = np.asarray(detections.data.get("eye_openness", nan), np.float32).copy()
+            # Two measures: the per-image one the scorers' absolute eyes_open was set on (dlib's
+            # points on the detector's box; single images and evaluations keep their scores),
+            # and, where the caller asks for it by giving the column (the video pipeline), the
+            # stable one the track-level blink gate reads (aligned chip, 7 predictor runs).
+            track_eyes = "eye_aspect" in detections.data
+            aspect = np.asarray(detections.data.get("eye_aspect", nan), np.float32).copy()
             measured = ~np.asarray(detections.data.get("interpolated", np.zeros(n, bool)), bool)
             if measured.any():
-                own = self._dlib.landmark(image, detections[measured])
-                eyes[measured] = own.data["eye_openness"]
+                eyes[measured] = self._dlib.landmark(image, detections[measured]).data["eye_openness"]
+                if track_eyes:
+                    aspect[measured] = self._dlib.eye_openness(image, detections.landmarks[measured])
             detections.data["eye_openness"] = eyes
+            if track_eyes:
+                detections.data["eye_aspect"] = aspect
         detections.data["landmarks_estimated"] = np.zeros(n, bool)
         return detections
+
+    def measure_eyes(self, image: np.ndarray, detections: Detections, rows: np.ndarray) -> None:
+        """Measure ``data["eye_aspect"]`` (the track gate's measure, see :meth:`landmark`) of
+        ``rows`` (bool ``(n,)``) of ``detections`` on ``image`` in place, interpolated rows
+        included: the pipeline asks for this on frames between key frames where a track's eyes
+        move. No-op for ``detector5``."""
+        rows = np.asarray(rows, bool)
+        if self._dlib is None or not rows.any() or detections.landmarks is None:
+            return
+        n = len(detections)
+        aspect = np.asarray(detections.data.get("eye_aspect", np.full(n, np.nan)), np.float32).copy()
+        # Interpolated points lag a moving face: the eyes are found again before measuring.
+        aspect[rows] = self._dlib.eye_openness(image, detections.landmarks[rows], refine=True)
+        detections.data["eye_aspect"] = aspect

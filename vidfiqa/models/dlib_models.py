@@ -177,19 +177,115 @@ class DlibLandmarker:
         detections.data["landmarks_estimated"] = np.full(n, self.points == 5)
         return detections
 
+    def eye_openness(self, image: np.ndarray, landmarks: np.ndarray, *, refine: bool = False) -> np.ndarray:
+        """Eye aspect ratios, float32 ``(n,)``, of the faces whose five ArcFace-order points are
+        ``landmarks`` (float ``(n, 5, 2)``), measured on a chip those points align
+        (:func:`eye_openness_aligned`); 68-point predictor only."""
+        if self.points != 68:
+            raise ValueError("eye openness needs the 68-point predictor")
+        return eye_openness_aligned(self._model, image, landmarks, refine=refine)
 
-def eye_aspect_ratio(shapes: np.ndarray) -> np.ndarray:
-    """Mean eye aspect ratio of both eyes, float32 ``(n,)``, from dlib 68-point shapes ``(n, 68,
-    2)``: ``(|p2 - p6| + |p3 - p5|) / (2 |p1 - p4|)`` over each eye's six contour points
-    (Soukupova and Cech, "Real-Time Eye Blink Detection using Facial Landmarks", CVWW 2016).
-    About 0.25-0.3 for open eyes, under 0.15 for closed ones."""
+
+#: Where dlib's HOG detector puts its box (the box its 68-point predictor was trained on) in the
+#: 112x112 ArcFace template's pixels: the median over 103 faces (frames of both talking heads and
+#: LFW photos, aligned by RetinaFace's points; spread 3-5 px). Eye openness is measured on this
+#: box in a chip aligned by the five points, so the same points always give the predictor the
+#: same start: on RetinaFace's own boxes the eye aspect ratio of one still face jumped by up to
+#: 0.1 from frame to frame (0.30-0.44 on talking_head_a), with the aligned box by ~0.02.
+EYE_BOX_112 = (11.0, 31.0, 101.0, 121.0)
+#: The chip is the template at twice its size (a 180 px box): the predictor's cascade starts from
+#: a mean shape scaled to the box, and at that size the eye contours span ~30 px.
+EYE_CHIP_SCALE = 2.0
+#: Shifts (fractions of the box's side, x and y) and growths of the box the predictor starts from:
+#: it is a cascade of regression trees whose answer moves with its start, so the eye aspect ratio
+#: is the median over these seven starts. On identical frames of a still face (whose five points
+#: differ by up to 20 px between whole-frame and region key frames at 720p) that narrowed its
+#: spread from up to 0.067 to at most 0.035.
+EYE_JITTER = (
+    (0.0, 0.0, 0.0),
+    (-0.03, 0.0, 0.0),
+    (0.03, 0.0, 0.0),
+    (0.0, -0.03, 0.0),
+    (0.0, 0.03, 0.0),
+    (0.0, 0.0, -0.03),
+    (0.0, 0.0, 0.03),
+)
+
+
+def _onto_dlib_eyes(
+    predictor: dlib.shape_predictor, image: np.ndarray, landmarks: np.ndarray, size: int
+) -> np.ndarray:
+    """``landmarks`` (float64 ``(n, 5, 2)``) moved by the similarity that takes their two eyes
+    onto the eye centres dlib's predictor finds from them (one pass): interpolated points lag
+    a moving face by several pixels, which puts the eyes off the box the predictor expects."""
+    import cv2
+
+    from vidfiqa.align import ARCFACE_112, similarity_transforms
+
+    k = EYE_CHIP_SCALE
+    rect = dlib.rectangle(*(round(v * k) for v in EYE_BOX_112))
+    out = landmarks.copy()
+    for i, m in enumerate(similarity_transforms(landmarks, ARCFACE_112 * k)):
+        chip = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+        shape = np.array([(p.x, p.y) for p in predictor(chip, rect).parts()], np.float64)
+        inverse = cv2.invertAffineTransform(m)
+        eyes = np.stack([shape[36:42].mean(0), shape[42:48].mean(0)]) @ inverse[:, :2].T + inverse[:, 2]
+        move = similarity_transforms(landmarks[i : i + 1, :2], eyes)[0]
+        out[i] = landmarks[i] @ move[:, :2].T + move[:, 2]
+    return out
+
+
+def eye_openness_aligned(
+    predictor: dlib.shape_predictor, image: np.ndarray, landmarks: np.ndarray, *, refine: bool = False
+) -> np.ndarray:
+    """Eye aspect ratio of the less open eye of each face, float32 ``(n,)``, from dlib's 68-point
+    ``predictor`` run on a chip aligned by the face's five ArcFace-order ``landmarks`` (float
+    ``(n, 5, 2)``, frame pixels) of the RGB uint8 ``image`` ``(H, W, 3)``, on the fixed box
+    :data:`EYE_BOX_112` (the median over the starts :data:`EYE_JITTER`). The less open eye
+    rather than the mean of both: one eye shut or squeezed (a wink, a squint) spoils a best
+    frame as much as a blink does. ``refine`` first moves the points onto the eyes dlib finds
+    (:func:`_onto_dlib_eyes`), for points that were interpolated, not detected."""
+    import cv2
+
+    from vidfiqa.align import ARCFACE_112, similarity_transforms
+
+    landmarks = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
+    if not len(landmarks):
+        return np.zeros(0, np.float32)
+    k = EYE_CHIP_SCALE
+    size = int(np.ceil(EYE_BOX_112[3] * k)) + 8
+    out = np.zeros(len(landmarks), np.float32)
+    x0, y0, x1, y1 = (v * k for v in EYE_BOX_112)
+    side = x1 - x0
+    if refine:
+        landmarks = _onto_dlib_eyes(predictor, image, landmarks, size)
+    for i, m in enumerate(similarity_transforms(landmarks, ARCFACE_112 * k)):
+        chip = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+        shapes = np.zeros((len(EYE_JITTER), 68, 2), np.float64)
+        for j, (dx, dy, ds) in enumerate(EYE_JITTER):
+            g = ds * side / 2
+            left, top = x0 + dx * side - g, y0 + dy * side - g
+            right, bottom = x1 + dx * side + g, y1 + dy * side + g
+            r = dlib.rectangle(round(left), round(top), round(right), round(bottom))
+            shapes[j] = [(p.x, p.y) for p in predictor(chip, r).parts()]
+        out[i] = np.median(eye_aspect_ratio(shapes, both=False))
+    return out
+
+
+def eye_aspect_ratio(shapes: np.ndarray, *, both: bool = True) -> np.ndarray:
+    """Mean eye aspect ratio of both eyes (``both``; else that of the less open eye), float32
+    ``(n,)``, from dlib 68-point shapes ``(n, 68, 2)``: ``(|p2 - p6| + |p3 - p5|) / (2 |p1 -
+    p4|)`` over each eye's six contour points (Soukupova and Cech, "Real-Time Eye Blink
+    Detection using Facial Landmarks", CVWW 2016). About 0.25-0.3 for open eyes, under 0.15
+    for closed ones."""
     s = np.asarray(shapes, np.float64).reshape(-1, 68, 2)
 
     def one(e: np.ndarray) -> np.ndarray:
         vertical = np.linalg.norm(e[:, 1] - e[:, 5], axis=1) + np.linalg.norm(e[:, 2] - e[:, 4], axis=1)
         return vertical / np.maximum(2 * np.linalg.norm(e[:, 0] - e[:, 3], axis=1), 1e-6)
 
-    return ((one(s[:, 36:42]) + one(s[:, 42:48])) / 2).astype(np.float32)
+    left, right = one(s[:, 36:42]), one(s[:, 42:48])
+    return ((left + right) / 2 if both else np.minimum(left, right)).astype(np.float32)
 
 
 def arcface_from_68(shapes: np.ndarray) -> np.ndarray:

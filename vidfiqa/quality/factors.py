@@ -40,7 +40,9 @@ Components (all computed on the face, not the frame):
   0.26-0.29), 0 for a blink (0.13-0.15). It multiplies, like visibility: a frame with closed eyes
   is no best frame however sharp it is, so a blink ranks below the open-eyed frames of its
   track. NaN (null in the outputs) where no landmarker measured the eyes (5-point
-  landmarks), which the score counts as 1.
+  landmarks), which the score counts as 1. This absolute ramp is for single images; in videos
+  the pipeline hides the eyes from every scorer and applies a blink gate relative to the track's
+  own open eyes instead (:mod:`vidfiqa.quality.track_factors`).
 
 The constants were set on the synthetic sample clips and the real clips of shared/data so that
 clean, frontal, well-lit faces score above ~0.7; they are not fitted to any recognition
