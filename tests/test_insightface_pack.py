@@ -97,11 +97,19 @@ def test_process_runs_with_the_pack(root: Path, tmp_path: Path) -> None:
                 "landmarks": {"name": "scrfd5"},
                 "embedder": {"name": "arcface"},
                 "insightface": {"pack": "testpack", "model_root": str(root)},
+                # The shipped 'distilled' weights are relative to sface and dlib-resnet only.
+                "quality": {"scorer": "factors"},
             }
         )
     )
     db = f"sqlite:///{tmp_path / 'v.db'}"
     args = ["process", str(SAMPLES / "blur_ramp.mp4"), "--config", str(config), "--db", db]
+    distilled = CliRunner().invoke(
+        cli, [*args, "--scorer", "distilled", "--index", str(tmp_path / "idx"), "--max-frames", "12"]
+    )
+    assert distilled.exit_code == 1 and distilled.stderr.startswith(
+        "Error: distilled: no packaged weights for embedder arcface (shipped: dlib-resnet, sface)"
+    )
     result = CliRunner().invoke(cli, [*args, "--index", str(tmp_path / "idx"), "--max-frames", "12"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])

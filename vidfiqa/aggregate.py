@@ -34,6 +34,18 @@ STRATEGIES: tuple[StrategyName, ...] = ("best", "topk", "mean", "linear", "softm
 SOFTMAX_CUTOFF = 1e-4
 
 
+def eligible(qualities: np.ndarray, floor: float, low: float = 0.0) -> np.ndarray:
+    """bool ``(n,)``: the qualities (float ``(n,)``) at least ``floor`` of the best one, both
+    counted from ``low`` (the bottom of the scorer's range); NaN never."""
+    q = np.asarray(qualities, np.float64)
+    finite = np.isfinite(q)
+    if not finite.any():
+        return finite
+    best = q[finite].max()
+    with np.errstate(invalid="ignore"):
+        return finite & (q - low >= floor * (best - low))
+
+
 @dataclass(frozen=True, slots=True)
 class Aggregate:
     """A track's template.
@@ -163,8 +175,6 @@ class Strategy:
         # Greedy as select_best: the best remaining frame at least min_gap from every one taken,
         # and not below the floor; the best frame always counts.
         if self.floor > 0:
-            from vidfiqa.select import eligible
-
             ok = eligible(q, self.floor, self.low)
             ok[order[0]] = True
             order = order[ok[order]]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # Only components are ranked in reasons; other factors (yaw, raw values) are diagnostics.
+from vidfiqa.aggregate import eligible
 from vidfiqa.quality.factors import COMPONENTS, MULTIPLIERS
 from vidfiqa.quality.track_factors import flagged
 from vidfiqa.types import FaceObservation, Track, finite_or_none
@@ -71,18 +72,6 @@ def _reasons(obs: FaceObservation, place: int, n: int, median: float, relaxed: b
     if relaxed:
         out.append("closer than min_gap to another pick: the track has too few spread-out frames")
     return out
-
-
-def eligible(qualities: np.ndarray, floor: float, low: float = 0.0) -> np.ndarray:
-    """bool ``(n,)``: the qualities (float ``(n,)``) at least ``floor`` of the best one, both
-    counted from ``low`` (the bottom of the scorer's range); NaN never."""
-    q = np.asarray(qualities, np.float64)
-    finite = np.isfinite(q)
-    if not finite.any():
-        return finite
-    best = q[finite].max()
-    with np.errstate(invalid="ignore"):
-        return finite & (q - low >= floor * (best - low))
 
 
 def select_best(
