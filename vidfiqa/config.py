@@ -152,7 +152,7 @@ class QualityConfig(_Section):
         "makes blinks tie at the bottom",
     )
     sharpness_power: float = Field(
-        1.0,
+        2.0,
         ge=0,
         description="exponent of the track-relative native-resolution sharpness multiplier; 0 "
         "turns it off (blur on faces larger than the scorer's crop goes unseen), higher lets "

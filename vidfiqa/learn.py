@@ -380,7 +380,7 @@ def distill_lfw(
         "settings": settings,
         "score": SCORE,
         "validation": measure(val, plan, distilled_quality(student.model, val)),
-        "validation_quality_head": measure(val, plan, distilled_quality(student.model, val, calibrate=False)),
+        "validation_calibrated": measure(val, plan, distilled_quality(student.model, val, calibrate=True)),
         "baselines": baselines(val, plan),
         "training": {
             name: {"loss": r.losses, "val_srcc": r.srcc, "val_factor_mae": r.factor_mae}

@@ -8,19 +8,16 @@ embedder) and ``dlib-resnet``, and the scorer takes those of the configured embe
 ``vidfiqa train distill --embedder NAME`` makes a checkpoint for another, used with
 ``quality.checkpoint``.
 
-The score is the network's quality calibrated by its factors, as CLIB-FIQA calibrates its
-quality by blur, pose, occlusion and the rest: ``learned * prod_f (1 - level_f)``. The quality
-head learned what the teacher (recognition utility) saw, and a mild blur barely moves dlib's
-embedder, so on a blur ramp its score stays flat for the first few frames while the blur head
-already rises; the product ranks those frames by their degradation. It also measured better
-than the quality head alone on every validation criterion (best-frame and weighted EER and
-TAR@FAR, EDC pAUC, Spearman to utility; README "Quality scorers"). As in the ``factors`` scorer,
-two multipliers the photos it learned from cannot teach are applied on top: ``visibility`` (a
-face cut by the frame edge) and ``eyes_open`` (a blink, from the 68-point landmarks), so a blink
-never outranks the open-eyed frames of its track.
+The score is the network's quality times ``visibility`` (the share of the face inside the frame,
+which photos cannot teach). For the SFace weights the quality head alone ranked the validation
+people best: calibrating it by its factor levels as CLIB-FIQA does (``calibrate=True``,
+``learned * prod_f (1 - level_f)``, the score of the ``dlib-resnet`` weights' release) tied or
+lost on best-frame EER and TAR@1e-3, and the absolute eye-openness multiplier cost the most
+(EDC pAUC 0.141 -> 0.160; ``benchmarks/quality_sface.json``). In videos the pipeline applies a
+blink gate and a sharpness relative to each track instead (:mod:`vidfiqa.quality.track_factors`).
 
-Factors reported: ``<factor>_level`` (0 none .. 1 severe), ``learned`` (the network's own
-score), ``visibility`` and ``eyes_open``.
+Factors reported: ``<factor>_level`` (0 none .. 1 severe; the reasons name them), ``learned``
+(the network's own score), ``visibility`` and ``eyes_open`` (reported, not multiplied).
 """
 
 from __future__ import annotations
@@ -32,11 +29,15 @@ import numpy as np
 from vidfiqa.models.base import FaceBatch
 from vidfiqa.models.files import ModelFileError
 from vidfiqa.models.lightweight import BRANCHES, LightweightEnsemble, LightweightScorer, level_factors
-from vidfiqa.quality.factors import as_factor, eyes_open, visibility
+from vidfiqa.quality.factors import eyes_open, visibility
 from vidfiqa.types import QualityResult
 
 #: What the score is, in words (recorded with trained weights).
-SCORE = "learned * prod over the factor levels (1 - level) * visibility * eyes_open"
+SCORE = "learned * visibility"
+#: Packaged weights scored with their factor levels too (``learned * prod (1 - level)``): dlib's,
+#: whose validation ranked that calibration first (2.06% against 2.59% best-frame EER for the
+#: head alone, README), unlike SFace's (0.24% against 0.19%).
+CALIBRATED = frozenset({"dlib-resnet"})
 
 #: Where the weights shipped in the package lie, one file per embedder, each with its record
 #: beside it (``.json``).
@@ -69,8 +70,8 @@ class DistilledScorer:
         device: torch device; CUDA when available.
         batch_size: faces per forward pass.
         branches: which branches score (both by default; one for the ablation).
-        calibrate: multiply by ``1 - level`` of every factor (default); ``False`` scores with the
-            quality head alone (the ablation).
+        calibrate: also multiply by ``1 - level`` of every factor; ``None``: as validated best
+            for the packaged weights (:data:`CALIBRATED`), off for any other checkpoint.
         flip_tta: also score the mirrored crop and average, as the lightweight ensemble was
             published. Off by default: on the LFW validation people it measured the same (best-frame
             EER 1.39% without, 1.49% with; weighted 1.06% both; EDC pAUC equal to 1e-4) at twice the
@@ -89,10 +90,12 @@ class DistilledScorer:
         device: str | None = None,
         batch_size: int = 64,
         branches: tuple[str, ...] = BRANCHES,
-        calibrate: bool = True,
+        calibrate: bool | None = None,
         flip_tta: bool = False,
         model: LightweightEnsemble | None = None,
     ):
+        if calibrate is None:
+            calibrate = checkpoint is None and model is None and embedder in CALIBRATED
         if checkpoint is None and model is None:
             checkpoint = packaged(embedder)
         self.network = LightweightScorer(
@@ -112,7 +115,7 @@ class DistilledScorer:
         eyes, seen = eyes_open(batch.eye_openness), visibility(batch.visible)
         factors = level_factors(self.network.model.factors, levels)
         factors |= {"learned": learned, "visibility": seen, "eyes_open": eyes}
-        scores = np.clip(learned, 0, 1) * seen * as_factor(eyes)
+        scores = np.clip(learned, 0, 1) * seen
         if self.calibrate:
             scores = scores * np.prod(1 - np.clip(levels, 0, 1), axis=1)
         return QualityResult(scores=scores.astype(np.float32), factors=factors)

@@ -61,7 +61,7 @@ class TrackFactorSettings:
     eyes_closed_ratio: float = 0.6
     eyes_open_ratio: float = 0.75
     eyes_closed_penalty: float = 0.05
-    sharpness_power: float = 1.0
+    sharpness_power: float = 2.0
 
 
 def eyes_gate(
