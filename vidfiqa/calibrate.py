@@ -48,14 +48,14 @@ def calibration_record(
     n = len(impostor)
     far = np.asarray(far, np.float64)
     far = far[far * n >= 1]
-    # tar_at_far's rule accepts strictly above the impostor score; the next float up makes
-    # ``>=`` the same decision.
-    thr = np.nextafter(threshold_at_far(impostor, far=far), np.inf)
+    # tar_at_far's rule accepts strictly above the impostor score; rounding up to the six
+    # decimals recorded keeps ``>=`` from accepting that impostor or any other below the target.
+    thr = np.ceil(np.nextafter(threshold_at_far(impostor, far=far), np.inf) * 1e6) / 1e6
     genuine = np.sort(genuine)
     tar = 1.0 - np.searchsorted(genuine, thr, side="left") / max(len(genuine), 1)
     return {
         "far": [float(f"{f:.6g}") for f in far],
-        "threshold": [round(float(t), 6) for t in thr],
+        "threshold": [float(f"{t:.6f}") for t in thr],
         "tar": [round(float(t), 5) for t in tar],
         "impostor_pairs": n,
         "genuine_pairs": len(genuine),

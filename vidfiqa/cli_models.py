@@ -165,15 +165,13 @@ def models_verify(name: str, model_root: str | None) -> None:
     echo_json({"name": name, "ok": True})
 
 
+def _lfw_option(help: str) -> Any:
+    return click.option("--lfw", "lfw_root", type=click.Path(file_okay=False), required=True, help=help)
+
+
 @models.command("calibrate")
 @click.argument("embedder", type=click.Choice(EMBEDDERS))
-@click.option(
-    "--lfw",
-    "lfw_root",
-    type=click.Path(file_okay=False),
-    required=True,
-    help="LFW folder: images/<Person>/<Person>_<NNNN>.jpg.",
-)
+@_lfw_option("LFW folder: images/<Person>/<Person>_<NNNN>.jpg.")
 @click.option(
     "--record",
     "record_path",
@@ -274,13 +272,7 @@ def _log(line: str) -> None:
 
 
 @train.command("distill")
-@click.option(
-    "--lfw",
-    "lfw_root",
-    type=click.Path(file_okay=False),
-    required=True,
-    help="LFW folder: images/<Person>/<Person>_<NNNN>.jpg and the View 2 pairs.txt.",
-)
+@_lfw_option("LFW folder: images/<Person>/<Person>_<NNNN>.jpg and the View 2 pairs.txt.")
 @click.option(
     "--teacher",
     default="utility",

@@ -250,6 +250,22 @@ def check_embedded(model: EmbeddedModel) -> Path | None:
     return path
 
 
+def wheel_file(package: str, file: str, model: str, hint: str) -> tuple[Path, str]:
+    """Where ``file`` (a path inside the installed distribution ``package``) is, and the
+    package's version; the file itself is not read.
+
+    Raises:
+        ModelFileError: ``package`` is not installed (the message names ``model`` and ``hint``).
+    """
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(package)
+    except metadata.PackageNotFoundError:
+        raise ModelFileError(f"{model}: the {package} wheel is not installed; {hint}") from None
+    return Path(str(dist.locate_file(file))), dist.version
+
+
 def package_installed(name: str) -> bool:
     from importlib import metadata
 

