@@ -228,7 +228,7 @@ def test_verify_of_stored_ids_builds_no_model(stored, monkeypatch: pytest.Monkey
     assert result.exit_code == 0, result.output
     decision = json.loads(result.output)
     # The default embedder's calibrated threshold, read from the record without loading SFace.
-    assert decision["embedder"] == "sface" and decision["threshold"] == 0.366649
+    assert decision["embedder"] == "sface" and decision["threshold"] == 0.36665
     assert decision["threshold_far"] == 1e-3
 
 
