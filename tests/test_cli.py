@@ -170,7 +170,8 @@ def test_bench_measures_naive_and_tuned_pipelines(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert report["decode"]["pyav"]["fps"] > 0 and report["stages"]["embed_torch_over_dlib"] > 0
     c = report["naive_vs_tuned"]
-    assert c["naive"]["faces_embedded"] == 24 and c["tuned"]["faces_embedded"] == 5
+    # topk:5 takes at most 5 frames, spread by select.min_gap and above the relative floor.
+    assert c["naive"]["faces_embedded"] == 24 and 1 <= c["tuned"]["faces_embedded"] <= 5
     # Every frame vs every 2nd (the last frame is detected too, to close the interpolation).
     assert c["naive"]["key_frames"] == 24 and c["tuned"]["key_frames"] == 13
     assert c["tuned"]["detector_calls"] <= c["tuned"]["key_frames"]  # look-ahead batches on CUDA

@@ -90,7 +90,7 @@ def test_distill_makes_a_reproducible_scorer_with_its_record(mini_lfw: Path, tmp
     summary = json.loads(result.stdout)
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["command"].startswith("vidfiqa train distill --lfw") and record["seed"] == 0
-    assert record["models"]["embedder"] == "dlib-resnet" and record["teacher"] == "utility"
+    assert record["models"]["embedder"] == "sface" and record["teacher"] == "utility"
     assert summary["data"]["val"]["people"] == 6 and summary["data"]["train"]["people"] == 18
     assert summary["data"]["val"]["pair_comparisons"] == 60  # 6 pairs x 10 variants
     for key in ("spearman_utility", "best_eer", "weighted_eer"):

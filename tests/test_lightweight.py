@@ -149,6 +149,8 @@ def test_train_command_and_trained_scorer_in_the_pipeline(
             str(out),
             "--top-k",
             "3",
+            "--config",
+            str(_keep_every_track(tmp_path)),
             "--no-progress",
         ],
     )
@@ -178,3 +180,16 @@ def test_bad_label_file_is_a_one_line_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert result.output == f"Error: {tmp_path / 'labels.csv'}:1: {tmp_path / 'a.png'} does not exist\n"
+
+
+def _keep_every_track(folder: Path) -> Path:
+    """A config without the track gate's quality floor and the picks' relative floor: a network
+    trained for two epochs on a handful of frames scores near zero or below, which the gate
+    would rightly call no face."""
+    path = folder / "keep.yaml"
+    path.write_text(
+        "select:\n  min_track_quality: 0\n  relative_floor: 0\n"
+        # The manifest's quality is then the scorer's own, with no track-level multiplier.
+        "quality:\n  sharpness_power: 0\n  eyes_closed_penalty: 1\n"
+    )
+    return path

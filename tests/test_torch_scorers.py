@@ -144,7 +144,10 @@ def test_checkpoints_load_from_the_model_folder(random_scorer: TorchQualityScore
     assert runner.invoke(cli, ["models", "verify", name, "--model-root", str(tmp_path)]).exit_code == 0
     info = json.loads(runner.invoke(cli, ["models", "info", name, "--model-root", str(tmp_path)]).stdout)
     assert info["present"] and len(info["sha256"]) == 64
-    # The whole pipeline runs with it (random weights: only the plumbing is checked).
+    # The whole pipeline runs with it (random weights: only the plumbing is checked, so the
+    # track gate's and the picks' quality floors, which random scores would fail, are off).
+    keep = tmp_path / "keep.yaml"
+    keep.write_text("select:\n  min_track_quality: 0\n  relative_floor: 0\n")
     out = tmp_path / "best"
     result = runner.invoke(
         cli,
@@ -159,6 +162,8 @@ def test_checkpoints_load_from_the_model_folder(random_scorer: TorchQualityScore
             str(out),
             "--top-k",
             "2",
+            "--config",
+            str(keep),
             "--no-progress",
         ],
     )

@@ -36,14 +36,17 @@ SOFTMAX_CUTOFF = 1e-4
 
 def eligible(qualities: np.ndarray, floor: float, low: float = 0.0) -> np.ndarray:
     """bool ``(n,)``: the qualities (float ``(n,)``) at least ``floor`` of the best one, both
-    counted from ``low`` (the bottom of the scorer's range); NaN never."""
+    counted from ``low`` (the bottom of the scorer's range), and the best itself; NaN never."""
     q = np.asarray(qualities, np.float64)
     finite = np.isfinite(q)
     if not finite.any():
         return finite
     best = q[finite].max()
     with np.errstate(invalid="ignore"):
-        return finite & (q - low >= floor * (best - low))
+        ok = finite & (q - low >= floor * (best - low))
+    # The best always counts, even below ``low`` (a scorer outside its documented range).
+    ok[np.flatnonzero(q == best)[:1]] = True
+    return ok
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,7 +195,8 @@ def junk_reason(
         min_confidence: the least best detector confidence in [0, 1] a face track reaches
             somewhere (``factors["detector_confidence"]``, which the pipeline records; the raw
             detector scores when absent).
-        min_quality: the least best quality, as a fraction of the scorer's ``score_range``.
+        min_quality: the least best quality, as a fraction of the scorer's ``score_range``;
+            0 turns this test off (a scorer outside its documented range, random weights).
     """
     conf = track.factors.get("detector_confidence")
     if conf is None:
@@ -206,6 +207,6 @@ def junk_reason(
     lo, hi = score_range
     q = track.qualities.astype(np.float64)
     best = float(np.nanmax(q)) if np.isfinite(q).any() else lo
-    if hi > lo and (best - lo) / (hi - lo) < min_quality:
+    if min_quality > 0 and hi > lo and (best - lo) / (hi - lo) < min_quality:
         return f"quality never above {best:.3f} (< {min_quality:g} of the scorer's range)"
     return None
