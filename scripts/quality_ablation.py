@@ -17,10 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
+
+# Run as a script from scripts/, beside the quality table that times scorers the same way.
+from quality_table import faces_per_second  # noqa: E402
 
 from vidfiqa.build import build_scorer
 from vidfiqa.config import load_config
@@ -35,14 +37,6 @@ from vidfiqa.learn import (
 )
 from vidfiqa.lfw_split import split_lfw
 from vidfiqa.quality.distilled import DistilledScorer
-
-
-def faces_per_second(scorer, batch, repeats: int = 5) -> float:
-    scorer.score(batch)
-    t = time.perf_counter()
-    for _ in range(repeats):
-        scorer.score(batch)
-    return round(repeats * len(batch) / (time.perf_counter() - t), 1)
 
 
 def main() -> None:

@@ -75,6 +75,13 @@ def test_models_calibrate_on_a_small_lfw(shared_data: Path, tmp_path: Path) -> N
     assert sface["source"]["images"] == 9 and sface["source"]["images_without_face"] == 0
     # Nine real faces of three people: every genuine pair above every impostor at FAR 1/27.
     assert sface["tar"][-1] == 1.0
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    args = ["models", "calibrate", "sface", "--lfw", str(tmp_path / "lfw")]
+    args += ["--record", str(blocked / "t.json")]
+    unwritable = CliRunner().invoke(cli, args)  # refused before any face is embedded
+    assert unwritable.exit_code == 1
+    assert unwritable.stderr == f"Error: {blocked}: record folder is a file, not a folder\n"
     missing = CliRunner().invoke(cli, ["models", "calibrate", "sface", "--lfw", str(tmp_path / "none")])
     assert missing.exit_code == 1 and missing.stderr.startswith("Error: ")
     assert not (tmp_path / "none").exists()

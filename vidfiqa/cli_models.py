@@ -210,6 +210,8 @@ def models_calibrate(
         raise click.ClickException(str(exc)) from None
     target = Path(record_path) if record_path else None
     records: dict[str, Any] = {}
+    if target is not None:  # an unwritable record fails now, not after the embedding
+        writable_dir(str(target.parent), "record folder")
     if target is not None and target.exists():
         try:
             records = json.loads(target.read_text())
@@ -229,8 +231,11 @@ def models_calibrate(
         return
     records[embedder] = record
     tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps(records, indent=1) + "\n")
-    tmp.replace(target)
+    try:
+        tmp.write_text(json.dumps(records, indent=1) + "\n")
+        tmp.replace(target)
+    except OSError as exc:
+        raise click.ClickException(f"{target}: cannot write the record ({exc.strerror})") from None
     click.echo(f"written: {target} ({embedder}: {record['impostor_pairs']} impostor pairs)", err=True)
 
 
