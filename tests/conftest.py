@@ -16,7 +16,8 @@ from vidfiqa.video import write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_videos"
-SHARED = (ROOT.parent / "shared" / "data").resolve()
+# VIDFIQA_SHARED_DATA: another copy of it (a GPU machine gets only the checkout).
+SHARED = Path(os.environ.get("VIDFIQA_SHARED_DATA") or ROOT.parent / "shared" / "data").resolve()
 
 
 @pytest.fixture(scope="session")

@@ -93,7 +93,7 @@ def thread_settings(stages: Any = None) -> dict[str, Any]:
     the OMP/MKL variables, and the CPUs this process may use."""
     session = getattr(getattr(stages, "detector", None), "_session", None)
     onnx = None
-    if session is not None:
+    if hasattr(session, "get_session_options"):  # not a torch-run graph (TorchGraph)
         options = session.get_session_options()
         onnx = {
             "intra_op_threads": options.intra_op_num_threads,

@@ -17,8 +17,8 @@ from vidfiqa.models.base import Detector, Embedder, Landmarker, QualityScorer
 
 #: Stages that read an insightface model pack.
 _INSIGHTFACE = ("scrfd", "scrfd5", "arcface")
-#: Stages torch runs besides the scorer: they run on the configured device too.
-_TORCH_STAGES = ("dlib-cnn", "dlib-resnet")
+#: Stages besides the scorer that can run on a GPU: they run on the configured device too.
+_DEVICE_STAGES = ("dlib-cnn", "dlib-resnet", "retinaface", "sface")
 
 
 @dataclass(slots=True)
@@ -33,10 +33,10 @@ class Stages:
 def stage_options(config: Config, name: str) -> dict[str, Any]:
     """Options a detector, landmarker or embedder ``name`` takes from the config besides its own
     section: the insightface pack for the insightface stages, the device (``quality.device``)
-    for the torch stages, nothing for the others."""
+    for the stages that can run on a GPU, nothing for the others."""
     if name in _INSIGHTFACE:
         return {"pack": config.insightface.pack, "model_root": config.insightface.model_root}
-    if name in _TORCH_STAGES:
+    if name in _DEVICE_STAGES:
         return {"device": _device(config)}
     return {}
 

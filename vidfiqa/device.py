@@ -9,6 +9,8 @@ recorded against the files of a batch.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 #: What ``--device`` takes; a config may also name ``cuda:N``.
 DEVICE_CHOICES = ("cpu", "cuda", "auto")
@@ -63,3 +65,18 @@ def check_device(device: str | None) -> None:
     ``auto`` and ``None`` always work, and need no torch import)."""
     if valid_device(device) not in (None, "auto", "cpu"):
         resolve_device(device)
+
+
+@contextmanager
+def no_tf32() -> Iterator[None]:
+    """cuDNN convolutions in full float32 inside the block (torch lets them use TF32 on Ampere
+    and later, which moved SFace templates of one track by cosine 0.006 against the CPU's); no
+    effect on a CPU. ``torch.backends.cudnn.flags`` is not used: it also turns cuDNN off."""
+    import torch
+
+    saved = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = saved

@@ -439,6 +439,8 @@ class _VideoRun:
         """The steps of a run over ``frames``, in order; needs no detection result. Feeds the
         shot detector and counts ``frames_read``."""
         every, full_every = self.config.detector.every, self.config.detector.full_every
+        if getattr(self.stages.detector, "on_gpu", False):  # see DetectorConfig.full_every
+            full_every = 1
         open_shot = False  # a key frame of the current shot has been planned
         keys = 0  # key frames planned in the current shot
         pending: list[Frame] = []

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from vidfiqa.device import resolve_device
+from vidfiqa.device import no_tf32, resolve_device
 from vidfiqa.models.backbones.mobilenet import MobileNetV3Small, ShuffleNetV2
 from vidfiqa.models.base import FaceBatch
 from vidfiqa.models.files import ModelFileError, locate, read_checkpoint
@@ -232,10 +232,19 @@ class LightweightScorer:
         """float32 quality ``(B,)`` and factor levels ``(B, F)`` of uint8 ``(B, H, W, 3)`` crops."""
         qs, fs = [], []
         for lo in range(0, len(crops), self.batch_size):
-            x = to_input(crops[lo : lo + self.batch_size], self.device, self.model.input_size)
-            q, f = self.model.outputs(x, branches)
-            qs.append(q.float().cpu().numpy())
-            fs.append(f.float().cpu().numpy() if f is not None else np.zeros((len(x), 0), np.float32))
+            chunk = crops[lo : lo + self.batch_size]
+            n = len(chunk)
+            if self.device.type == "cuda":
+                # One input shape on CUDA: each new batch size costs a kernel choice there
+                # (~0.5 s a size on an H200), far more than scoring the padding.
+                chunk = np.concatenate(
+                    [chunk, np.zeros((self.batch_size - n, *chunk.shape[1:]), chunk.dtype)]
+                )
+            x = to_input(chunk, self.device, self.model.input_size)
+            with no_tf32():
+                q, f = self.model.outputs(x, branches)
+            qs.append(q[:n].float().cpu().numpy())
+            fs.append(f[:n].float().cpu().numpy() if f is not None else np.zeros((n, 0), np.float32))
         if not qs:
             return np.zeros(0, np.float32), np.zeros((0, len(self.model.factors)), np.float32)
         return np.concatenate(qs).astype(np.float32), np.concatenate(fs).astype(np.float32)

@@ -1,8 +1,9 @@
-"""onnxruntime sessions for vidfiqa's ONNX models: one provider choice and one thread policy.
+"""Sessions for vidfiqa's ONNX models: one provider choice and one thread policy.
 
 Every ONNX model (RetinaFace, SFace, LightQNet) is opened here, so a device string means the
 same for all of them and none of them spins idle threads on the cores that torch, dlib and the
-decode thread use next.
+decode thread use next. The graphs whose bytes vidfiqa holds (RetinaFace, SFace) also reach CUDA
+without onnxruntime-gpu: :func:`open_graph` runs them with torch there (:mod:`onnx_torch`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
+
+from vidfiqa.device import no_tf32
 
 
 def cpu_threads() -> int:
@@ -68,3 +74,68 @@ def open_session(model: bytes | str, *, device: str | None, name: str) -> Any:
     options.intra_op_num_threads = cpu_threads()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(model, sess_options=options, providers=providers(device, name))
+
+
+class TorchGraph:
+    """A graph run by torch on a CUDA device, with the two methods of an onnxruntime session
+    that vidfiqa calls (``run`` and ``get_providers``).
+
+    Args:
+        model: the serialised graph.
+        device: a torch device string.
+        prepare: applied on the device to the fed tensor before the graph (so a caller can send
+            uint8 pixels, a quarter of float32's bytes, and normalise them where they land).
+    """
+
+    def __init__(self, model: bytes, device: str, prepare: Callable[[Any], Any] | None = None) -> None:
+        from vidfiqa.models.onnx_torch import OnnxModule
+
+        self.device = device
+        self.module = OnnxModule(model).eval().to(device)
+        self.prepare = prepare
+
+    def get_providers(self) -> list[str]:
+        """``["torch:cuda:N"]``: which runtime and device, in the place onnxruntime lists its own."""
+        return [f"torch:{self.device}"]
+
+    def run(self, output_names: list[str] | None, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The graph's outputs (all of them; ``output_names`` must be ``None``) for its one input."""
+        import torch
+
+        if output_names is not None or list(feed) != [self.module.input_name]:
+            raise ValueError(f"run takes None and {{{self.module.input_name!r}: array}}")
+        array = np.ascontiguousarray(feed[self.module.input_name])
+        n = len(array)
+        if self.device.startswith("cuda"):
+            # Batches padded to a power of two: few input shapes, each choosing its kernels once.
+            padded = 1 << max(n - 1, 0).bit_length()
+            array = np.concatenate([array, np.zeros((padded - n, *array.shape[1:]), array.dtype)])
+        with torch.inference_mode(), no_tf32():
+            x = torch.from_numpy(array).to(self.device)
+            if self.prepare is not None:
+                x = self.prepare(x)
+            return [y[:n].float().cpu().numpy() for y in self.module(x)]
+
+
+def open_graph(
+    model: bytes, *, device: str | None, name: str, prepare: Callable[[Any], Any] | None = None
+) -> Any:
+    """:func:`open_session` where onnxruntime can run ``device``, else a :class:`TorchGraph` on
+    CUDA (with ``prepare``, see there). ``None`` means CUDA when either runtime has it:
+    onnxruntime's CUDA provider first, then torch's CUDA."""
+    import onnxruntime
+
+    from vidfiqa.device import resolve_device
+
+    wants_cuda = device is None or device.startswith("cuda")
+    if not wants_cuda or "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        return open_session(model, device=device, name=name)
+    resolved = resolve_device(device)
+    if resolved == "cpu":
+        return open_session(model, device="cpu", name=name)
+    return TorchGraph(model, resolved, prepare)
+
+
+def on_cuda(session: Any) -> bool:
+    """Whether a session from :func:`open_graph` or :func:`open_session` runs on a GPU."""
+    return any("cuda" in p.lower() for p in session.get_providers())

@@ -102,13 +102,13 @@ def _load_builtin() -> None:
     if _loaded:
         return
     _loaded = True
-    from vidfiqa.models import dlib_models
-
-    register("detector", "dlib-hog", dlib_models.DlibHogDetector)
+    # dlib (and its 100 MB models wheel) is imported only by a run that uses a dlib model.
+    register("detector", "dlib-hog", _Lazy("vidfiqa.models.dlib_models", "DlibHogDetector"))
     register("detector", "dlib-cnn", _torch_mmod_detector)
-    register("detector", "dlib-cnn-dlib", dlib_models.DlibCnnDetector)
-    register("landmarker", "dlib68", lambda: dlib_models.DlibLandmarker(points=68))
-    register("landmarker", "dlib5", lambda: dlib_models.DlibLandmarker(points=5))
+    register("detector", "dlib-cnn-dlib", _Lazy("vidfiqa.models.dlib_models", "DlibCnnDetector"))
+    dlib_landmarker = _Lazy("vidfiqa.models.dlib_models", "DlibLandmarker")
+    register("landmarker", "dlib68", functools.partial(dlib_landmarker, points=68))
+    register("landmarker", "dlib5", functools.partial(dlib_landmarker, points=5))
     detector5 = _Lazy("vidfiqa.models.detector_landmarks", "DetectorLandmarks")
     register("landmarker", "detector5", detector5)
     register("landmarker", "detector5-eyes", lambda: detector5(eyes=True))

@@ -25,12 +25,13 @@ import ast
 import hashlib
 import math
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
 from vidfiqa.geometry import nms
 from vidfiqa.models.files import ModelFileError, wheel_file
-from vidfiqa.models.onnx_session import open_session
+from vidfiqa.models.onnx_session import TorchGraph, on_cuda, open_graph
 from vidfiqa.types import Detections
 
 #: Distribution that carries the weights, and the file inside it.
@@ -174,8 +175,8 @@ class RetinaFaceDetector:
             ones kept (``None``: native size). Larger finds smaller faces; cost grows with the area.
         score_threshold: face probability a detection needs.
         nms_threshold: IoU above which a lower-scoring overlapping box is dropped.
-        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; ``None`` picks CUDA when onnxruntime has
-            the CUDA provider.
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; ``None`` picks CUDA when onnxruntime or
+            torch has it (torch runs the graph where onnxruntime has no CUDA provider).
         batch_size: frames per onnxruntime call.
 
     Each result has boxes float32 ``(n, 4)`` xyxy and landmarks float32 ``(n, 5, 2)`` (ArcFace
@@ -205,15 +206,26 @@ class RetinaFaceDetector:
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
         self.batch_size = batch_size
-        self._session = open_session(onnx_model_bytes(), device=device, name="retinaface")
-        #: Providers onnxruntime actually uses (it falls back to CPU when CUDA fails to load).
+        self._session = open_graph(
+            onnx_model_bytes(), device=device, name="retinaface", prepare=_to_input_torch
+        )
+        # A torch-run graph takes the uint8 pixels and converts them where it runs.
+        self._feeds_pixels = isinstance(self._session, TorchGraph)
+        #: Providers actually used (onnxruntime falls back to CPU when CUDA fails to load;
+        #: ``torch:cuda`` where torch runs the graph on a GPU for an onnxruntime without CUDA).
         self.providers: list[str] = self._session.get_providers()
+
+    @property
+    def on_gpu(self) -> bool:
+        """Whether the graph runs on a GPU (then whole frames beat regions: the pipeline's
+        ``detector.full_every`` is 1)."""
+        return on_cuda(self._session)
 
     @property
     def preferred_batch(self) -> int:
         """Key frames the pipeline should hand over per call: ``batch_size`` on CUDA; 1 on the
         CPU, where a batch of 8 ran 11-13% slower than single frames (2 cores, onnxruntime)."""
-        return self.batch_size if "CUDAExecutionProvider" in self.providers else 1
+        return self.batch_size if self.on_gpu else 1
 
     def detect(self, images: list[np.ndarray]) -> list[Detections]:
         """Faces in each RGB uint8 ``(H, W, 3)`` image, one :class:`Detections` per image."""
@@ -231,7 +243,8 @@ class RetinaFaceDetector:
                 by_shape.setdefault(small.shape, []).append(i)
             for (h, w, _), members in by_shape.items():
                 batch = np.stack([resized[i][0] for i in members])
-                loc, conf, marks = self._session.run(None, {"input": _to_input(batch)})
+                feed = batch if self._feeds_pixels else _to_input(batch)
+                loc, conf, marks = self._session.run(None, {"input": feed})
                 for j, i in enumerate(members):
                     _, sx, sy = resized[i]
                     out[i] = self._postprocess(loc[j], conf[j, :, 1], marks[j], h, w, sx, sy)
@@ -281,6 +294,12 @@ def _to_input(batch: np.ndarray) -> np.ndarray:
     for c in range(3):
         np.subtract(batch[..., 2 - c], MEAN_BGR[c], out=out[:, c], dtype=np.float32)
     return out
+
+
+def _to_input_torch(batch: Any) -> Any:
+    """:func:`_to_input` of a torch uint8 tensor, on its device."""
+    x = batch[..., [2, 1, 0]].permute(0, 3, 1, 2).float()
+    return x - x.new_tensor(MEAN_BGR).view(1, 3, 1, 1)
 
 
 def _empty() -> Detections:

@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from vidfiqa.models.files import ModelFileError, wheel_file
-from vidfiqa.models.onnx_session import open_session
+from vidfiqa.models.onnx_session import open_graph
 from vidfiqa.models.thresholds import calibrated_threshold
 
 #: Distribution that carries the weights, and the file inside it.
@@ -53,8 +53,7 @@ def _onnx_model_bytes() -> bytes:
         raise ModelFileError(f"sface: cannot read {path} ({type(exc).__name__}); {_INSTALL_HINT}") from None
     if hashlib.sha256(blob).hexdigest() != ONNX_SHA256:
         raise ModelFileError(
-            f"sface: {path} ({WHEEL} {version}) is not the expected graph (sha256 differs); "
-            + _INSTALL_HINT
+            f"sface: {path} ({WHEEL} {version}) is not the expected graph (sha256 differs); " + _INSTALL_HINT
         )
     return blob
 
@@ -123,8 +122,8 @@ class SFaceEmbedder:
 
     Args:
         batch_size: crops per onnxruntime call.
-        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; ``None`` picks CUDA when onnxruntime has
-            the CUDA provider.
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; ``None`` picks CUDA when onnxruntime or
+            torch has it (torch runs the graph where onnxruntime has no CUDA provider).
         dequantize: run float32 weights (dequantised at load) instead of the shipped int8 ones
             with their ``DequantizeLinear`` nodes; see ``benchmarks/embedders.json``.
 
@@ -140,8 +139,9 @@ class SFaceEmbedder:
             raise ValueError(f"sface: batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
         graph = prepare_graph(onnx_model_bytes(), dequantize=dequantize)
-        self._session = open_session(graph, device=device, name="sface")
-        #: Providers onnxruntime actually uses (it falls back to CPU when CUDA fails to load).
+        self._session = open_graph(graph, device=device, name="sface")
+        #: Providers actually used (onnxruntime falls back to CPU when CUDA fails to load;
+        #: ``torch:cuda`` where torch runs the graph on a GPU for an onnxruntime without CUDA).
         self.providers: list[str] = self._session.get_providers()
 
     @property
