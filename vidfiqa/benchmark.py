@@ -37,6 +37,7 @@ from vidfiqa.aggregate import Strategy
 from vidfiqa.align import align_dlib_chip
 from vidfiqa.build import build_embedder, build_stages
 from vidfiqa.config import Config, load_config
+from vidfiqa.device import usable_cpus
 from vidfiqa.geometry import box_iou
 from vidfiqa.models.dlib_mmod_torch import TorchMmodDetector
 from vidfiqa.models.dlib_models import DlibCnnDetector, DlibHogDetector, DlibLandmarker, DlibResNetEmbedder
@@ -49,14 +50,6 @@ from vidfiqa.video import ReadOptions, open_video
 BUSY_LOAD_PER_CPU = 0.5
 #: Environment variables that set the thread pools of the numeric libraries.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (``os.sched_getaffinity``; ``cpu_count`` where absent)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on every platform
-        return os.cpu_count() or 1
 
 
 def machine_load() -> dict[str, Any]:
@@ -303,7 +296,7 @@ def compare(path: Path, frames: int, decode: dict, tuned_config: Config | None =
     naive_config = default.model_copy(
         update={
             "detector": default.detector.model_copy(
-                update={"name": "dlib-hog", "every": 1, "max_side": None}
+                update={"name": "dlib-hog", "every": 1, "max_side": None, "thread": False}
             ),
             "landmarks": default.landmarks.model_copy(update={"name": "dlib68"}),
             "quality": default.quality.model_copy(update={"scorer": "factors"}),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vidfiqa.config import Config
+from vidfiqa.device import set_cpu_threads
 from vidfiqa.models import registry
 from vidfiqa.models.base import Detector, Embedder, Landmarker, QualityScorer
 
@@ -148,7 +149,9 @@ def build_scorer(name: str, config: Config | None = None) -> QualityScorer:
 
 
 def build_stages(config: Config) -> Stages:
-    """Detector, landmarker and the configured scorer of a run."""
+    """Detector, landmarker and the configured scorer of a run, after setting the CPU threads
+    their runtimes use (``quality.cpu_threads``; :func:`vidfiqa.device.set_cpu_threads`)."""
+    set_cpu_threads(config.quality.cpu_threads, stages=2 if config.detector.thread else 1)
     return Stages(
         detector=build_detector(config),
         landmarker=build_landmarker(config),

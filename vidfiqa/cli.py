@@ -26,6 +26,7 @@ from vidfiqa.cli_options import (
     preset_option,
     run_options,
     store_options,
+    threads_option,
     writable_dir,
 )
 from vidfiqa.types import plural
@@ -482,6 +483,7 @@ def _write_page(path: Path, text: str) -> None:
 )
 @preset_option
 @device_option
+@threads_option
 @click.option(
     "--load-test/--no-load-test",
     default=True,
@@ -504,6 +506,7 @@ def bench(
     config_path: str | None,
     preset: str | None,
     device: str | None,
+    threads: int | None,
     load_test: bool,
     load_frames: int,
 ) -> None:
@@ -525,7 +528,7 @@ def bench(
     from vidfiqa.benchmark import busy_note, machine_load, run_benchmark
     from vidfiqa.inputs import input_problem
 
-    tuned = load(config_path, preset, **{"quality.device": device})
+    tuned = load(config_path, preset, **{"quality.device": device, "quality.cpu_threads": threads})
     problem = input_problem(video)
     if problem:  # one line, before the load warning and any work
         raise click.ClickException(f"{video}: {problem}")

@@ -125,12 +125,18 @@ device_option = click.option(
     help="Where torch runs the models: cpu, cuda, or auto (cuda when there is one) "
     "[default: the config's quality.device, auto].",
 )
+threads_option = click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="CPU threads of torch and onnxruntime each [default: the usable CPUs shared by the "
+    "detection and quality threads].",
+)
 
 preset_option = click.option(
     "--preset",
     type=click.Choice(PRESETS),
     help="A config shipped with vidfiqa instead of --config: default, or fast (RetinaFace every 3rd "
-    "frame, shrunk to 960 px, its own five landmarks; see README, Performance).",
+    "frame, shrunk to 960 px, its own five landmarks; see docs/benchmarks.md, Performance).",
 )
 
 _video_options: list[Decorator] = [
@@ -179,6 +185,7 @@ _model_options: list[Decorator] = [
     ),
     eval_model_root_option,
     device_option,
+    threads_option,
     progress_option,
 ]
 run_options = _stack(
@@ -241,6 +248,7 @@ def config_from_options(config_path: str | None, video_opts: dict[str, Any], ext
             "quality.model_root": video_opts["model_root"],
             "quality.checkpoint": video_opts["checkpoint"],
             "quality.device": video_opts["device"],
+            "quality.cpu_threads": video_opts["threads"],
             **extra,
         },
     )

@@ -79,6 +79,11 @@ class DetectorConfig(_Section):
         description="key frames per detector call (look-ahead); default: the detector's own "
         "preference (RetinaFace: 8 on CUDA, 1 on CPU, where batching measured 11-13% slower)",
     )
+    thread: bool = Field(
+        True,
+        description="detect and track on a thread of their own, up to 8 key frames ahead of "
+        "landmarks and quality (results identical); false: both on one thread",
+    )
 
 
 class LandmarkConfig(_Section):
@@ -129,6 +134,12 @@ class QualityConfig(_Section):
         None,
         description="device of the models torch runs (the scorer, dlib-resnet, dlib-cnn): cpu, "
         "cuda, cuda:N, or auto/null (cuda when available)",
+    )
+    cpu_threads: int | None = Field(
+        None,
+        ge=1,
+        description="CPU threads of torch and onnxruntime each (null: the usable CPUs shared by "
+        "the detection thread and the quality thread, 1 each on 2 cores)",
     )
     flip_tta: bool = Field(False, description="distilled only: also score the mirrored crop")
     eyes_closed_ratio: float = Field(

@@ -8,6 +8,7 @@ recorded against the files of a batch.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,3 +81,25 @@ def no_tf32() -> Iterator[None]:
         yield
     finally:
         torch.backends.cudnn.allow_tf32 = saved
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (``os.sched_getaffinity``, which honours taskset and
+    cgroup pinning; ``os.cpu_count`` where it is absent)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+def set_cpu_threads(threads: int | None, *, stages: int = 1) -> int:
+    """Set the CPU threads of torch (and so of the onnxruntime sessions opened afterwards, which
+    take torch's count) and return it: ``threads``, or the usable CPUs shared among ``stages``
+    threads that compute at once, at least 1. Many small intra-op threads waiting on each other
+    are what slowed the pipeline ~20x when another process held a core."""
+    import torch
+
+    n = threads or max(1, usable_cpus() // max(1, stages))
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n

@@ -25,6 +25,7 @@ tracks so far).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -94,7 +95,8 @@ class VideoAnalysis:
             observations.
         seconds: wall time per stage (``decode``, ``detect``, ``landmarks``, ``quality``); with
             the decode thread (``video.prefetch`` > 0) ``decode`` is the time spent waiting for
-            frames, not the decoder's own time.
+            frames, not the decoder's own time; with the detection thread (``detector.thread``)
+            ``detect`` overlaps the others, so the stages add up to more than the wall time.
         detections: number of key frames detected.
         detector_calls: number of detector calls (up to ``detector.batch`` key frames each).
         junk_tracks: tracks flagged by the track gate (``select.min_confidence``,
@@ -167,9 +169,11 @@ QUALITY_BATCH = 64
 class _Timer:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()  # detection and quality add from two threads
 
     def add(self, stage: str, since: float) -> None:
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - since
+        with self._lock:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - since
 
 
 def _timed_frames(frames: Iterator[Frame], timer: _Timer) -> Iterator[Frame]:
@@ -243,6 +247,21 @@ class _Cut:
     index: int
 
 
+@dataclass(slots=True)
+class _Segment:
+    """A key frame's tracked faces (``end``), the frames since the previous key frame of the
+    shot (``between``) and that key frame (``start``, ``None`` at a shot's first)."""
+
+    shot: int
+    start: tuple[Frame, Detections] | None
+    between: list[Frame]
+    end: tuple[Frame, Detections]
+
+
+#: Segments that detection and tracking may run ahead of landmarks and quality.
+SEGMENTS_AHEAD = 8
+
+
 class _VideoRun:
     """State of one pass: tracker, shot detector and the observations found so far."""
 
@@ -258,7 +277,9 @@ class _VideoRun:
             iou_threshold=t.iou_threshold, min_hits=min_hits, max_misses=t.max_misses, max_shift=t.max_shift
         )
         self.shots = ShotDetector(threshold=t.shot_threshold)
-        self.shot = 0
+        #: The shot being detected, and the shot of the segment being observed (detection may
+        #: run ahead on its own thread: :meth:`run`).
+        self.shot = self.observed_shot = 0
         self.shot_starts = [0]
         #: Per observed batch, its rows: the arrays :meth:`tracks` groups by track id.
         self.rows: list[dict[str, np.ndarray]] = []
@@ -327,7 +348,7 @@ class _VideoRun:
             "interpolated": cat(lambda d: d.data["interpolated"]),
             "landmarks_estimated": cat(lambda d: d.data["landmarks_estimated"]),
         }
-        rows["shots"] = np.full(len(rows["frames"]), self.shot, np.int64)
+        rows["shots"] = np.full(len(rows["frames"]), self.observed_shot, np.int64)
         if all("dlib5" in d.data for d in dets):
             rows["dlib5"] = cat(lambda d: d.data["dlib5"])
         if not self.still:
@@ -471,10 +492,10 @@ class _VideoRun:
         if pending:
             yield key(pending[-1], pending[:-1])
 
-    def execute(self, steps: list[_Key | _Cut]) -> None:
-        """Detect the full key frames of ``steps`` in one call, then track, interpolate and
-        observe step by step (a key frame detected around its tracked faces is detected then:
-        it needs the tracks of the steps before it)."""
+    def execute(self, steps: list[_Key | _Cut]) -> Iterator[_Segment]:
+        """Detect the full key frames of ``steps`` in one call, then track step by step (a key
+        frame detected around its tracked faces is detected then: it needs the tracks of the
+        steps before it); the segments to observe, in order."""
         found = iter(self.detect([s.frame for s in steps if isinstance(s, _Key) and s.full]))
         for step in steps:
             if isinstance(step, _Cut):
@@ -485,12 +506,12 @@ class _VideoRun:
             else:
                 detections = next(found) if step.full else self.detect_regions(step.frame)
                 key = step.frame, self.tracker.update(detections)
-                self.close_segment(self.last_key, step.between, key)
+                yield _Segment(self.shot, self.last_key, step.between, key)
                 self.last_key = key
 
-    def run(self, frames: Iterator[Frame], progress: Callable[[int], None] | None) -> int:
-        """Analyse ``frames``, detecting up to ``detector.batch`` key frames per detector call;
-        the number of frames read."""
+    def segments(self, frames: Iterator[Frame], progress: Callable[[int], None] | None) -> Iterator[_Segment]:
+        """Detection and tracking of ``frames``, up to ``detector.batch`` key frames per detector
+        call: the segments between key frames, in order."""
         batch = self.config.detector.batch or getattr(self.stages.detector, "preferred_batch", 1)
         steps: list[_Key | _Cut] = []
         keys = 0
@@ -498,9 +519,19 @@ class _VideoRun:
             steps.append(step)
             keys += isinstance(step, _Key) and step.full
             if keys == batch:
-                self.execute(steps)
+                yield from self.execute(steps)
                 steps, keys = [], 0
-        self.execute(steps)
+        yield from self.execute(steps)
+
+    def run(self, frames: Iterator[Frame], progress: Callable[[int], None] | None) -> int:
+        """Analyse ``frames``: detection and tracking (on a thread of their own with
+        ``detector.thread``), then landmarks, eyes and quality segment by segment, in order; the
+        number of frames read."""
+        ahead = SEGMENTS_AHEAD if self.config.detector.thread else 0
+        with closing(prefetch(self.segments(frames, progress), ahead, name="vidfiqa-detect")) as segments:
+            for segment in segments:
+                self.observed_shot = segment.shot
+                self.close_segment(segment.start, segment.between, segment.end)
         self.score()
         return self.frames_read
 

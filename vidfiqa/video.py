@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import av
 import numpy as np
@@ -391,14 +391,16 @@ def count_frames_estimate(info: VideoInfo, options: ReadOptions) -> int | None:
 
 
 _END = object()
+T = TypeVar("T")
 
 
-def prefetch(frames: Iterator[Frame], depth: int = 8) -> Iterator[Frame]:
-    """Yield ``frames``, decoded ahead on a background thread with at most ``depth`` frames
-    waiting, so decoding overlaps the work done on each frame (PyAV and decord release the GIL
-    while decoding). Memory stays bounded by ``depth`` frames. An exception of the decoder is
-    raised here, at the frame where it happened; closing this generator early stops the thread.
-    ``depth`` 0 yields ``frames`` unchanged.
+def prefetch(frames: Iterator[T], depth: int = 8, *, name: str = "vidfiqa-decode") -> Iterator[T]:
+    """Yield ``frames``, decoded ahead on a background thread (named ``name``) with at most
+    ``depth`` frames waiting, so decoding overlaps the work done on each frame (PyAV and decord
+    release the GIL while decoding). Memory stays bounded by ``depth`` frames. An exception of the
+    decoder is raised here, at the frame where it happened; closing this generator early stops
+    the thread. ``depth`` 0 yields ``frames`` unchanged. Any iterator works the same way (the
+    pipeline runs detection and tracking ahead of landmarks and quality with it).
     """
     if depth <= 0:
         yield from frames
@@ -424,7 +426,7 @@ def prefetch(frames: Iterator[Frame], depth: int = 8) -> Iterator[Frame]:
         except BaseException as exc:  # handed to the consumer, which re-raises it
             put(exc)
 
-    worker = threading.Thread(target=decode, name="vidfiqa-decode", daemon=True)
+    worker = threading.Thread(target=decode, name=name, daemon=True)
     worker.start()
     try:
         while True:

@@ -8,7 +8,6 @@ without onnxruntime-gpu: :func:`open_graph` runs them with torch there (:mod:`on
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -16,20 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from vidfiqa.device import no_tf32
+from vidfiqa.device import no_tf32, usable_cpus
 
 
 def cpu_threads() -> int:
     """Threads an onnxruntime session may use: torch's pool size when torch is loaded (two
-    runtimes in one process must not oversubscribe the cores), else the cores this process may
-    run on (``os.cpu_count`` ignores taskset and cgroup pinning)."""
+    runtimes in one process must not oversubscribe the cores; vidfiqa sets it,
+    :func:`vidfiqa.device.set_cpu_threads`), else the cores this process may run on."""
     torch = sys.modules.get("torch")
     if torch is not None:
         return max(1, int(torch.get_num_threads()))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on every platform
-        return max(1, os.cpu_count() or 1)
+    return usable_cpus()
 
 
 def providers(device: str | None, model: str) -> list[Any]:
