@@ -349,6 +349,8 @@ def test_load_test_and_thread_settings_on_a_short_clip() -> None:
     r = load_test(SAMPLES / "single_face_motion.mp4", config, stages, frames=6)
     assert r["quiet"]["frames"] == r["loaded"]["frames"] == 6 and r["busy_processes"] == 1
     assert r["loaded_over_quiet"] == pytest.approx(r["loaded"]["fps"] / r["quiet"]["fps"])
+    assert r["two_busy"]["frames"] == 6
+    assert r["two_busy_over_quiet"] == pytest.approx(r["two_busy"]["fps"] / r["quiet"]["fps"])
     threads = thread_settings(stages)
     assert threads["affinity_cpus"] == len(os.sched_getaffinity(0))
     assert threads["onnxruntime"]["intra_op_threads"] >= 1 and threads["onnxruntime"]["allow_spinning"] == "0"

@@ -26,7 +26,7 @@ import os
 import platform
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -137,12 +137,15 @@ def busy_core() -> Iterator[int]:
 
 
 def load_test(video: Path, config: Config, stages: Any, frames: int) -> dict[str, Any]:
-    """The pipeline on the first ``frames`` frames, quiet and then with one core held busy by
-    :func:`busy_core`: both frames/s and ``loaded_over_quiet``."""
+    """The pipeline on the first ``frames`` frames, quiet, with one core held busy by
+    :func:`busy_core` (``loaded``) and with two (``two_busy``): each one's frames/s, and
+    ``loaded_over_quiet`` and ``two_busy_over_quiet``."""
     first = config.model_copy(update={"video": config.video.model_copy(update={"max_frames": frames})})
     runs = {}
-    for name in ("quiet", "loaded"):
-        with busy_core() if name == "loaded" else _nothing():
+    for name, busy in (("quiet", 0), ("loaded", 1), ("two_busy", 2)):
+        with ExitStack() as stack:
+            for _ in range(busy):
+                stack.enter_context(busy_core())
             t = time.perf_counter()
             analysis = analyse_video(video, first, stages)
             seconds = time.perf_counter() - t
@@ -155,12 +158,8 @@ def load_test(video: Path, config: Config, stages: Any, frames: int) -> dict[str
         "busy_processes": 1,
         **runs,
         "loaded_over_quiet": runs["loaded"]["fps"] / runs["quiet"]["fps"],
+        "two_busy_over_quiet": runs["two_busy"]["fps"] / runs["quiet"]["fps"],
     }
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 def describe(config: Config) -> str:

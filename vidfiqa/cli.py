@@ -489,7 +489,8 @@ def _write_page(path: Path, text: str) -> None:
     default=True,
     show_default=True,
     help="Also run the pipeline on --load-frames frames with one core held busy by a spinning "
-    "process, beside the same frames quiet (loaded_over_quiet in the JSON).",
+    "process, and with two, beside the same frames quiet (loaded_over_quiet, two_busy_over_quiet "
+    "in the JSON).",
 )
 @click.option(
     "--load-frames",
@@ -519,7 +520,7 @@ def bench(
     need), with their ratios and the cosine between the two templates of each track. Compare
     ratios across machines, not frames/s. The JSON records the load average before and after
     and the thread settings (a busy machine is warned of on stderr before the run), and the load
-    test's frames/s with one core busy against quiet.
+    test's frames/s with one core busy, and with two, against quiet.
 
     Example:
 
