@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidfiqa.models.base import FaceBatch
 from vidfiqa.models.clibfiqa import ClibFIQA, clibfiqa_scorer, prompts
 from vidfiqa.models.crfiqa import CRFIQA, crfiqa_scorer
 from vidfiqa.models.dlib_models import DlibResNetEmbedder
@@ -29,6 +28,7 @@ from vidfiqa.models.lightweight import LightweightEnsemble, LightweightScorer
 from vidfiqa.models.magface import MagFace, magface_scorer
 from vidfiqa.quality.factors import FactorQuality
 from vidfiqa.quality.stability import StabilityQuality
+from vidfiqa.types import FaceBatch
 
 
 def main() -> None:

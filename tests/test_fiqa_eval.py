@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from vidfiqa.eval.fiqa import all_pairs, rescaled, scenario, template_vectors
-from vidfiqa.models.base import FaceBatch
 from vidfiqa.quality_set import FaceSamples, recognition_utility
+from vidfiqa.types import FaceBatch
 
 
 def _unit(*v: float) -> np.ndarray:
@@ -56,7 +56,7 @@ def _samples(emb: np.ndarray, source: list[int], variant: list[int], people: lis
         source=np.array(source), variant=np.array(variant), levels=np.zeros((n, 6), np.float32),
         degraded=np.array(variant) > 0, detected=np.ones(n, bool),
         faces=FaceBatch(
-            crops=np.zeros((n, 2, 2, 3), np.uint8), landmarks=np.zeros((n, 5, 2), np.float32),
+            crops=np.zeros((n, 112, 112, 3), np.uint8), landmarks=np.zeros((n, 5, 2), np.float32),
             boxes=np.zeros((n, 4), np.float32), confidence=z, landmarks_estimated=np.zeros(n, bool),
             visible=z, eye_openness=z,
         ),

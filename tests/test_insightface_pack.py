@@ -59,16 +59,18 @@ def test_detector_returns_typed_detections_with_keypoints(root: Path, image: np.
     assert len(found) == 2 and len(found[0]) > 0
     d = found[0]
     assert d.boxes.dtype == np.float32 and d.landmarks.shape == (len(d), 5, 2)
-    assert ((d.data["confidence"] >= 0.5) & (d.data["confidence"] <= 1)).all()
+    assert ((d.confidence >= 0.5) & (d.confidence <= 1)).all()
     assert (d.boxes[:, 2] > d.boxes[:, 0]).all() and (d.boxes[:, 3] > d.boxes[:, 1]).all()
 
 
 def test_landmarker_detects_in_a_crop_and_falls_back_to_the_template(root: Path, image: np.ndarray) -> None:
     boxes = np.array([[100, 60, 180, 150], [10, 10, 60, 70]], np.float32)
     found = ScrfdLandmarker("testpack", str(root)).landmark(image, Detections(boxes=boxes, scores=np.ones(2)))
-    assert found.landmarks.shape == (2, 5, 2) and not found.data["landmarks_estimated"].any()
-    blind = ScrfdLandmarker("blind", str(root)).landmark(image, Detections(boxes=boxes, scores=np.ones(2)))
-    assert blind.data["landmarks_estimated"].all()
+    assert found.landmarks.shape == (2, 5, 2) and not found.landmarks_estimated.any()
+    given = Detections(boxes=boxes, scores=np.ones(2))
+    blind = ScrfdLandmarker("blind", str(root)).landmark(image, given)
+    assert blind.landmarks_estimated.all()
+    assert given.landmarks is None and blind is not given  # a new value; its input as it was
     # The template's eyes sit in the upper half of the box, the mouth in the lower.
     points = blind.landmarks[0]
     assert (points[:, 0] > 100).all() and (points[:, 0] < 180).all()

@@ -19,7 +19,6 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from vidfiqa.align import ARCFACE_112, align_arcface, similarity_transform
-from vidfiqa.models.base import FaceBatch
 from vidfiqa.models.files import ModelFile, ModelFileError
 from vidfiqa.models.lightqnet import (
     LIGHTQNET_FILES,
@@ -28,6 +27,7 @@ from vidfiqa.models.lightqnet import (
     LightQNetScorer,
     crop_transforms,
 )
+from vidfiqa.types import FaceBatch
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = (ROOT.parent / "shared" / "models").resolve()

@@ -6,7 +6,6 @@ from scipy.stats import spearmanr
 from tests.conftest import SAMPLES
 from vidfiqa.align import ARCFACE_112, align_arcface
 from vidfiqa.config import load_config
-from vidfiqa.models.base import FaceBatch
 from vidfiqa.models.dlib_models import DlibHogDetector, DlibLandmarker
 from vidfiqa.pipeline import analyse_video
 from vidfiqa.quality.factors import (
@@ -16,6 +15,7 @@ from vidfiqa.quality.factors import (
     head_pose,
     sharpness_ratio,
 )
+from vidfiqa.types import FaceBatch
 from vidfiqa.video import ReadOptions, open_video
 
 

@@ -122,7 +122,7 @@ def _assert_empty(found: Detections) -> None:
     assert found.scores.shape == (0,) and found.scores.dtype == np.float32
     assert found.landmarks is not None
     assert found.landmarks.shape == (0, 5, 2) and found.landmarks.dtype == np.float32
-    assert found.data["confidence"].shape == (0,) and found.data["confidence"].dtype == np.float32
+    assert found.confidence.shape == (0,) and found.confidence.dtype == np.float32
 
 
 def test_black_and_zero_size_frames_give_no_faces(detector):
@@ -150,7 +150,7 @@ def test_talking_head_one_face_in_arcface_order(detector, talking):
         assert pts[0, 0] < pts[1, 0]  # image-left eye first
         assert pts[3, 0] < pts[4, 0]  # image-left mouth corner first
         assert max(pts[0, 1], pts[1, 1]) < pts[2, 1] < min(pts[3, 1], pts[4, 1])  # eyes, nose, mouth
-        assert 0.5 < found.data["confidence"][0] <= 1.0
+        assert 0.5 < found.confidence[0] <= 1.0
 
 
 def test_missing_wheel_is_a_one_line_model_file_error(monkeypatch):

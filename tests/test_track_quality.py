@@ -186,7 +186,7 @@ class WithBackgroundFace:
                     boxes=box,
                     scores=np.array([0.55], np.float32),
                     landmarks=(8 + ARCFACE_112 * 88 / 112)[None].astype(np.float32),
-                    data={"confidence": np.array([0.55], np.float32)},
+                    confidence=np.array([0.55], np.float32),
                 )
                 found = Detections.merge([found, fake])
             out.append(found)

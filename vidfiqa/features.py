@@ -20,9 +20,9 @@ from PIL import Image
 
 from vidfiqa.align import embedder_chips
 from vidfiqa.geometry import largest
-from vidfiqa.models.base import Detector, Embedder, FaceBatch, Landmarker, QualityScorer
-from vidfiqa.pipeline import describe_faces
-from vidfiqa.types import Detections, ImageFeatures, ImageFrame, ImageSequence, VideoFeatures
+from vidfiqa.models.base import Detector, Embedder, Landmarker, QualityScorer
+from vidfiqa.pipeline import face_batch
+from vidfiqa.types import Detections, FaceBatch, ImageFeatures, ImageFrame, ImageSequence, VideoFeatures
 
 
 def largest_face(detections: Detections) -> Detections:
@@ -35,7 +35,7 @@ def given_face(box: np.ndarray, score: float = 1.0, confidence: float = 1.0) -> 
     return Detections(
         boxes=np.asarray(box, np.float32)[None],
         scores=np.array([score], np.float32),
-        data={"confidence": np.array([confidence], np.float32)},
+        confidence=np.array([confidence], np.float32),
     )
 
 
@@ -100,7 +100,8 @@ def describe_images(
     for i, (image, given) in enumerate(images):
         face = find_face(image, given, detector)
         if face is not None:
-            batch = describe_faces(image, face, landmarker)
+            face = landmarker.landmark(image, face)
+            batch = face_batch(image, face)
             index.append(i)
             batches.append(batch)
             chips.append(chips_for(embedder, [image], [face], batch))

@@ -38,7 +38,7 @@ import numpy as np
 from vidfiqa.align import ARCFACE_112, align_arcface, similarity_transforms, visible_fraction
 from vidfiqa.build import Stages, build_stages
 from vidfiqa.config import Config
-from vidfiqa.models.base import FaceBatch, Landmarker
+from vidfiqa.models.base import Landmarker
 from vidfiqa.quality.factors import FACE_REGION
 from vidfiqa.quality.track_factors import (
     TrackFactorSettings,
@@ -49,7 +49,7 @@ from vidfiqa.quality.track_factors import (
 from vidfiqa.regions import detect_in_regions, expected_faces, face_regions
 from vidfiqa.shots import ShotDetector
 from vidfiqa.track import IouTracker
-from vidfiqa.types import Detections, Frame, Track, plural
+from vidfiqa.types import Detections, FaceBatch, Frame, Track, plural
 from vidfiqa.video import Backend, ReadOptions, VideoInfo, open_video, prefetch
 
 
@@ -122,18 +122,21 @@ class VideoAnalysis:
 
 
 def describe_faces(image: np.ndarray, detections: Detections, landmarker: Landmarker) -> FaceBatch:
-    """Landmarks (added to ``detections`` in place), aligned crops and geometry of the faces of
-    one frame, ready for a quality scorer.
+    """Landmarks, aligned crops and geometry of the faces of one frame, ready for a quality
+    scorer (``detections`` is left as it was; :func:`face_batch` of landmarked detections, for
+    a caller that keeps them)."""
+    return face_batch(image, landmarker.landmark(image, detections))
 
-    ``detections`` needs ``data["confidence"]``.
-    """
-    landmarker.landmark(image, detections)
+
+def face_batch(image: np.ndarray, detections: Detections) -> FaceBatch:
+    """Aligned crops and geometry of the faces of one frame whose ``detections`` a landmarker
+    returned, ready for a quality scorer."""
     return FaceBatch(
         crops=align_arcface(image, detections.landmarks),
         landmarks=detections.landmarks,
         boxes=detections.boxes,
-        confidence=detections.data["confidence"],
-        landmarks_estimated=detections.data["landmarks_estimated"],
+        confidence=detections.confidence,
+        landmarks_estimated=detections.landmarks_estimated,
         visible=visible_fraction(detections.landmarks, image.shape, FACE_REGION),
         eye_openness=detections.data.get("eye_openness"),
     )
@@ -199,7 +202,7 @@ def _interpolate(start: tuple[Frame, Detections], end: tuple[Frame, Detections],
     a = (frame.index - f0.index) / (f1.index - f0.index)
     # Eye openness in between is the key frames' blend unless the eyes move there; then the
     # pipeline measures it on the frame itself (``_VideoRun.measure_moving_eyes``).
-    mixed = [k for k in ("confidence", "eye_openness", "eye_aspect") if k in d0.data and k in d1.data]
+    mixed = [k for k in ("eye_openness", "eye_aspect") if k in d0.data and k in d1.data]
     mix = {k: (1 - a) * d0.data[k][i0] + a * d1.data[k][i1] for k in mixed}
     # A detector's own landmarks move with its boxes (dlib's predictor replaces them per frame).
     both = d0.landmarks is not None and d1.landmarks is not None
@@ -208,7 +211,9 @@ def _interpolate(start: tuple[Frame, Detections], end: tuple[Frame, Detections],
         scores=(1 - a) * d0.scores[i0] + a * d1.scores[i1],
         landmarks=(1 - a) * d0.landmarks[i0] + a * d1.landmarks[i1] if both else None,
         tracker_id=common,
-        data={**mix, "interpolated": np.ones(len(common), bool)},
+        confidence=(1 - a) * d0.confidence[i0] + a * d1.confidence[i1],
+        interpolated=np.ones(len(common), bool),
+        data=mix,
     )
 
 
@@ -319,19 +324,22 @@ class _VideoRun:
         """``d`` without faces smaller than ``tracker.min_face``, marked detected."""
         sides = np.minimum(d.boxes[:, 2] - d.boxes[:, 0], d.boxes[:, 3] - d.boxes[:, 1])
         d = d[sides >= self.config.tracker.min_face]
-        d.data["interpolated"] = np.zeros(len(d), bool)
+        data = dict(d.data)
         if not self.still:  # asks the landmarker for the track gate's eye measure
-            d.data["eye_aspect"] = np.full(len(d), np.nan, np.float32)
-        return d
+            data["eye_aspect"] = np.full(len(d), np.nan, np.float32)
+        return replace(d, interpolated=np.zeros(len(d), bool), data=data)
 
-    def observe(self, items: list[tuple[Frame, Detections]]) -> None:
+    def observe(self, items: list[tuple[Frame, Detections]]) -> list[tuple[Frame, Detections]]:
         """Landmarks and alignment for every tracked face of ``items``; their quality follows
-        once :data:`QUALITY_BATCH` faces wait (:meth:`score`)."""
-        items = [(f, d) for f, d in items if len(d)]
-        if not items:
-            return
+        once :data:`QUALITY_BATCH` faces wait (:meth:`score`). Returns ``items`` with the
+        detections the landmarker returned (what it measured, eye openness included)."""
+        if not any(len(d) for _, d in items):
+            return items
         t = time.perf_counter()
-        batch = FaceBatch.concat([describe_faces(f.image, d, self.stages.landmarker) for f, d in items])
+        landmarker = self.stages.landmarker
+        observed = [(f, landmarker.landmark(f.image, d) if len(d) else d) for f, d in items]
+        items = [(f, d) for f, d in observed if len(d)]
+        batch = FaceBatch.concat([face_batch(f.image, d) for f, d in items])
         self.timer.add("landmarks", t)
         dets = [d for _, d in items]
 
@@ -345,12 +353,12 @@ class _VideoRun:
             "boxes": cat(lambda d: d.boxes),
             "landmarks": cat(lambda d: d.landmarks),
             "detector_scores": cat(lambda d: d.scores),
-            "interpolated": cat(lambda d: d.data["interpolated"]),
-            "landmarks_estimated": cat(lambda d: d.data["landmarks_estimated"]),
+            "interpolated": cat(lambda d: d.interpolated),
+            "landmarks_estimated": cat(lambda d: d.landmarks_estimated),
         }
         rows["shots"] = np.full(len(rows["frames"]), self.observed_shot, np.int64)
-        if all("dlib5" in d.data for d in dets):
-            rows["dlib5"] = cat(lambda d: d.data["dlib5"])
+        if all("dlib5" in d.data for d in dets):  # what dlib's embedder aligns with (Track.extras)
+            rows["extra:dlib5"] = cat(lambda d: d.data["dlib5"])
         if not self.still:
             # Raw per-frame measures that only mean something against the rest of the track
             # (vidfiqa.quality.track_factors); the scorer rates the face without them, so its
@@ -374,6 +382,7 @@ class _VideoRun:
         self.unscored.append((rows, batch))
         if sum(len(b) for _, b in self.unscored) >= QUALITY_BATCH:
             self.score()
+        return observed
 
     def score(self) -> None:
         """Quality of the faces observed since the last call, in one scorer call: a key segment
@@ -410,42 +419,53 @@ class _VideoRun:
             columns = {k: v[rows] for k, v in table.items()}
             names = [k for k in columns if k.startswith("factor:")]
             factors = {k.removeprefix("factor:"): columns.pop(k) for k in names}
-            out.append(Track(track_id=track_id, shot=int(shots[rows[0]]), factors=factors, **columns))
+            extras = {
+                k.removeprefix("extra:"): columns.pop(k) for k in list(columns) if k.startswith("extra:")
+            }
+            out.append(
+                Track(track_id=track_id, shot=int(shots[rows[0]]), factors=factors, extras=extras, **columns)
+            )
         return out, short
 
     def close_segment(
         self, start: tuple[Frame, Detections] | None, between: list[Frame], end: tuple[Frame, Detections]
-    ) -> None:
+    ) -> tuple[Frame, Detections]:
+        """Observe the key frame ``end`` and the frames ``between`` it and ``start`` (the shot's
+        previous key frame as observed, ``None`` at a shot's first); ``end`` as observed, the
+        next segment's ``start``."""
         # The key frame first: what its landmarker measured (eye openness) is interpolated too.
-        self.observe([end])
+        [end] = self.observe([end])
         if start:
             items = [(f, _interpolate(start, end, f)) for f in between]
-            self.measure_moving_eyes(start, end, items)
-            self.observe(items)
+            self.observe(self.measure_moving_eyes(start, end, items))
+        return end
 
     def measure_moving_eyes(
         self,
         start: tuple[Frame, Detections],
         end: tuple[Frame, Detections],
         items: list[tuple[Frame, Detections]],
-    ) -> None:
+    ) -> list[tuple[Frame, Detections]]:
         """Measure the eye openness of the frames between two key frames (``items``, their
         interpolated faces) for the tracks whose eyes move there, instead of blending the key
         frames' values: where the key frames' eye aspect ratios differ by more than
         ``landmarks.eye_motion``, and where a frame's eye region differs from both key frames'
         by more than ``landmarks.eye_change`` grey levels (a blink that opens again before the
-        next key frame leaves both key frames open)."""
+        next key frame leaves both key frames open). Returns ``items`` with the detections the
+        landmarker measured (new values)."""
         measure = getattr(self.stages.landmarker, "measure_eyes", None)
         (f0, d0), (f1, d1) = start, end
         if measure is None or not items or "eye_aspect" not in d0.data or "eye_aspect" not in d1.data:
-            return
+            return items
         t = time.perf_counter()
         # The interpolated faces are the tracks present at both key frames, in this order.
         _, i0, i1 = np.intersect1d(d0.tracker_id, d1.tracker_id, return_indices=True)
         change_keys = np.abs(d1.data["eye_aspect"][i1] - d0.data["eye_aspect"][i0])
         moving = change_keys > self.config.landmarks.eye_motion
+        out = []
         for frame, d in items:
             if not len(d):
+                out.append((frame, d))
                 continue
             # All three frames are cut at this frame's points: the key frames' own points may
             # differ from each other by more than a blink moves (a whole-frame and a region
@@ -453,8 +473,9 @@ class _VideoRun:
             bands = eye_bands(frame.image, d.landmarks)
             bands0, bands1 = eye_bands(f0.image, d.landmarks), eye_bands(f1.image, d.landmarks)
             change = np.minimum(np.abs(bands - bands0).mean((1, 2)), np.abs(bands - bands1).mean((1, 2)))
-            measure(frame.image, d, moving | (change > self.config.landmarks.eye_change))
+            out.append((frame, measure(frame.image, d, moving | (change > self.config.landmarks.eye_change))))
         self.timer.add("landmarks", t)
+        return out
 
     def plan(self, frames: Iterator[Frame], progress: Callable[[int], None] | None) -> Iterator[_Key | _Cut]:
         """The steps of a run over ``frames``, in order; needs no detection result. Feeds the
@@ -529,9 +550,12 @@ class _VideoRun:
         number of frames read."""
         ahead = SEGMENTS_AHEAD if self.config.detector.thread else 0
         with closing(prefetch(self.segments(frames, progress), ahead, name="vidfiqa-detect")) as segments:
+            observed = None  # the last key frame as observed (landmarked)
             for segment in segments:
                 self.observed_shot = segment.shot
-                self.close_segment(segment.start, segment.between, segment.end)
+                # A segment's start is the shot's previous key frame: the previous segment's end.
+                start = None if segment.start is None else observed
+                observed = self.close_segment(start, segment.between, segment.end)
         self.score()
         return self.frames_read
 

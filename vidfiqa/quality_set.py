@@ -20,10 +20,10 @@ import numpy as np
 from vidfiqa.degrade import APPLIED, degrade, sample_levels
 from vidfiqa.features import chips_for, find_face, given_face, read_rgb
 from vidfiqa.geometry import box_iou
-from vidfiqa.models.base import Detector, Embedder, FaceBatch, Landmarker
-from vidfiqa.pipeline import describe_faces
+from vidfiqa.models.base import Detector, Embedder, Landmarker
+from vidfiqa.pipeline import face_batch
 from vidfiqa.quality.factors import head_pose
-from vidfiqa.types import Detections
+from vidfiqa.types import Detections, FaceBatch
 
 #: Factor levels a quality model learns: the applied ones, then pose (measured from landmarks).
 FACTORS: tuple[str, ...] = (*APPLIED, "pose")
@@ -166,8 +166,10 @@ def build_samples(
                 levels = sample_levels(rng, high=0.05, low=0.0) if v < undegraded else sample_levels(rng)
                 pixels = degrade(image, clean.boxes[0], levels, rng)
                 face = _match(detector.detect([pixels])[0], clean)
-            batch = describe_faces(pixels, face, landmarker)
+            face = landmarker.landmark(pixels, face)
+            batch = face_batch(pixels, face)
             if v == 0:
+                clean = face  # as landmarked: an unmatched degraded face takes its points (_match)
                 # Degradations do not turn a head: every sample keeps its photo's pose.
                 pose = pose_levels(batch.landmarks, batch.landmarks_estimated)
             batches.append(batch)
@@ -176,7 +178,7 @@ def build_samples(
             cols["variant"].append(np.array([v]))
             cols["levels"].append(np.append(levels, pose)[None])
             cols["degraded"].append(np.array([v >= undegraded]))
-            cols["detected"].append(np.array([v == 0 or float(face.data["confidence"][0]) > 0]))
+            cols["detected"].append(np.array([v == 0 or float(face.confidence[0]) > 0]))
         if len(chips) >= 256:  # bounded memory: dlib's chips are 150x150
             embeddings.append(embedder.embed(np.concatenate(chips)))
             chips = []

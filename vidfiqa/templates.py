@@ -103,7 +103,7 @@ class TemplateJob:
         """Cut the chips of ``frame`` (ignored when it holds nothing wanted)."""
         for t, o in self._by_frame.get(frame.index, []):
             track = self.tracks[t]
-            dlib5 = None if track.dlib5 is None else track.dlib5[o : o + 1]
+            dlib5 = track.extras["dlib5"][o : o + 1] if "dlib5" in track.extras else None
             chip = embedder_chips(self.embedder.alignment, frame.image, track.landmarks[o : o + 1], dlib5)[0]
             self._pending.append((t, o, chip))
             if len(self._pending) == self.batch_size:

@@ -49,6 +49,18 @@ def _check_shape(name: str, array: np.ndarray, expected: tuple[int | None, ...])
         raise ValueError(f"{name} must have shape {shown}, got {actual}")
 
 
+def _as_bool(name: str, value: np.ndarray) -> np.ndarray:
+    """``value`` as a bool array; a flag column of other values than 0 and 1 is an error."""
+    array = np.asarray(value)
+    if array.dtype != bool and not np.isin(array, (0, 1)).all():
+        raise ValueError(f"{name} must be bool, got {array.dtype} values other than 0 and 1")
+    return array.astype(bool, copy=False)
+
+
+#: Per-row fields a :class:`Detections` carries itself: they may not hide in its ``data``.
+_DETECTION_FIELDS = ("confidence", "interpolated", "landmarks_estimated")
+
+
 @dataclass(slots=True)
 class Detections:
     """Faces found in one frame, as parallel arrays with ``n`` rows.
@@ -58,16 +70,27 @@ class Detections:
         scores: float32 ``(n,)`` raw detector scores (scale depends on the detector).
         landmarks: float32 ``(n, 5, 2)`` in ArcFace order, or ``None`` before landmarking.
         tracker_id: int64 ``(n,)`` track ids, or ``None`` before tracking.
-        data: extra per-row arrays whose first dimension is ``n`` (for example
-            ``"confidence"``: detector score mapped to [0, 1]; ``"interpolated"``: bool, box
-            interpolated between detections rather than detected; ``"landmarks_estimated"``:
-            bool, mouth corners estimated rather than measured).
+        confidence: float32 ``(n,)`` detector score mapped to [0, 1] (each detector says how);
+            ``scores`` clipped to [0, 1] when not given.
+        interpolated: bool ``(n,)``; box interpolated between detections rather than detected
+            (all false when not given).
+        landmarks_estimated: bool ``(n,)``; mouth corners estimated rather than measured (all
+            false when not given).
+        data: model-specific extra per-row arrays whose first dimension is ``n`` (for example
+            ``"dlib5"``: dlib's own five points; ``"eye_openness"``, ``"eye_aspect"``).
+
+    Index with an int (one row, as a one-row :class:`Detections`), an integer array or list,
+    a boolean mask or a slice. Detections are values: stages return new ones and leave their
+    input as it was.
     """
 
     boxes: np.ndarray
     scores: np.ndarray
     landmarks: np.ndarray | None = None
     tracker_id: np.ndarray | None = None
+    confidence: np.ndarray | None = None
+    interpolated: np.ndarray | None = None
+    landmarks_estimated: np.ndarray | None = None
     data: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -81,11 +104,25 @@ class Detections:
         if self.tracker_id is not None:
             self.tracker_id = np.asarray(self.tracker_id, dtype=np.int64)
             _check_shape("tracker_id", self.tracker_id, (n,))
+        if self.confidence is None:
+            self.confidence = np.clip(self.scores, 0.0, 1.0)
+        self.confidence = np.asarray(self.confidence, dtype=np.float32)
+        _check_shape("confidence", self.confidence, (n,))
+        for name in ("interpolated", "landmarks_estimated"):
+            value = getattr(self, name)
+            setattr(self, name, np.zeros(n, bool) if value is None else _as_bool(name, value))
+            _check_shape(name, getattr(self, name), (n,))
+        data = {}
         for key, value in self.data.items():
+            if key in _DETECTION_FIELDS:
+                raise ValueError(f"{key!r} is a field of Detections, not a data key: pass {key}=...")
             value = np.asarray(value)
-            if len(value) != n:
-                raise ValueError(f"data[{key!r}] must have {n} rows, got {len(value)}")
-            self.data[key] = value
+            if value.ndim == 0 or len(value) != n:
+                raise ValueError(
+                    f"data[{key!r}] must have {n} rows, got {len(value) if value.ndim else 'a scalar'}"
+                )
+            data[key] = value
+        self.data = data  # a dict of its own: a copy (dataclasses.replace) never shares it
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -95,30 +132,139 @@ class Detections:
         """No faces: zero rows with the documented dtypes."""
         return cls(boxes=np.zeros((0, 4), np.float32), scores=np.zeros(0, np.float32))
 
-    def __getitem__(self, index: np.ndarray | slice | list[int]) -> Detections:
-        """Rows selected by an integer array, boolean mask or slice."""
+    def __getitem__(self, index: int | np.integer | np.ndarray | slice | list[int]) -> Detections:
+        """Rows selected by an int (a one-row :class:`Detections`, as ``supervision`` gives),
+        an integer array or list, a boolean mask or a slice."""
+        if isinstance(index, (int, np.integer)) and not isinstance(index, (bool, np.bool_)):
+            n = len(self)
+            if not -n <= index < n:
+                raise IndexError(f"row {index} out of range for {n} detections")
+            index = [int(index)]
         return Detections(
             boxes=self.boxes[index],
             scores=self.scores[index],
             landmarks=None if self.landmarks is None else self.landmarks[index],
             tracker_id=None if self.tracker_id is None else self.tracker_id[index],
+            confidence=self.confidence[index],
+            interpolated=self.interpolated[index],
+            landmarks_estimated=self.landmarks_estimated[index],
             data={k: v[index] for k, v in self.data.items()},
         )
 
     @classmethod
     def merge(cls, parts: list[Detections]) -> Detections:
-        """Concatenate rows; every part must carry the same optional fields."""
+        """Concatenate rows, in order; parts without rows are left out.
+
+        Raises:
+            ValueError: the parts with rows disagree on an optional field: some carry
+                ``landmarks``, ``tracker_id`` or a ``data`` key and others do not (all or none).
+        """
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty()
-        first = parts[0]
+        for name in ("landmarks", "tracker_id"):
+            have = [getattr(p, name) is not None for p in parts]
+            if any(have) and not all(have):
+                raise ValueError(
+                    f"cannot merge detections with and without {name} ({sum(have)} of {len(have)} have it)"
+                )
+        keys = set(parts[0].data)
+        for p in parts[1:]:
+            if set(p.data) != keys:
+                odd = sorted(keys ^ set(p.data))
+                raise ValueError(f"cannot merge detections with and without data keys {odd}")
+
+        def cat(name: str) -> np.ndarray | None:
+            values = [getattr(p, name) for p in parts]
+            return None if values[0] is None else np.concatenate(values)
+
         return cls(
-            boxes=np.concatenate([p.boxes for p in parts]),
-            scores=np.concatenate([p.scores for p in parts]),
-            landmarks=None if first.landmarks is None else np.concatenate([p.landmarks for p in parts]),
-            tracker_id=None if first.tracker_id is None else np.concatenate([p.tracker_id for p in parts]),
-            data={k: np.concatenate([p.data[k] for p in parts]) for k in first.data},
+            boxes=cat("boxes"),
+            scores=cat("scores"),
+            landmarks=cat("landmarks"),
+            tracker_id=cat("tracker_id"),
+            confidence=cat("confidence"),
+            interpolated=cat("interpolated"),
+            landmarks_estimated=cat("landmarks_estimated"),
+            data={k: np.concatenate([p.data[k] for p in parts]) for k in parts[0].data},
         )
+
+
+#: The side of an ArcFace-aligned crop (:data:`vidfiqa.align.ARCFACE_112`).
+CROP_SIZE = 112
+#: Shape of each :class:`FaceBatch` column after its first dimension ``B``.
+_FACE_BATCH_SHAPES = {
+    "crops": (CROP_SIZE, CROP_SIZE, 3),
+    "landmarks": (5, 2),
+    "boxes": (4,),
+    "confidence": (),
+    "landmarks_estimated": (),
+    "visible": (),
+    "eye_openness": (),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FaceBatch:
+    """What a quality scorer sees of ``B`` faces.
+
+    Attributes:
+        crops: uint8 ``(B, 112, 112, 3)`` ArcFace-aligned RGB crops.
+        landmarks: float32 ``(B, 5, 2)`` ArcFace-order points in original-frame pixels.
+        boxes: float32 ``(B, 4)`` xyxy in original-frame pixels.
+        confidence: float32 ``(B,)`` detector confidence in [0, 1].
+        landmarks_estimated: bool ``(B,)``; mouth corners estimated, not measured.
+        visible: float32 ``(B,)`` fraction of the face region of each crop inside the frame
+            (see :func:`vidfiqa.align.visible_fraction`).
+        eye_openness: float32 ``(B,)`` eye aspect ratio (see
+            :func:`vidfiqa.models.dlib_models.eye_aspect_ratio`), NaN where no landmarker
+            measured the eye contours (all NaN when not given).
+    """
+
+    crops: np.ndarray
+    landmarks: np.ndarray
+    boxes: np.ndarray
+    confidence: np.ndarray
+    landmarks_estimated: np.ndarray
+    visible: np.ndarray
+    eye_openness: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        crops = np.asarray(self.crops)
+        if crops.dtype != np.uint8:
+            raise ValueError(f"crops must be uint8, got {crops.dtype}")
+        b = len(crops) if crops.ndim else 0
+        _check_shape("crops", crops, (b, CROP_SIZE, CROP_SIZE, 3))
+        eyes = np.full(b, np.nan, np.float32) if self.eye_openness is None else self.eye_openness
+        columns = {
+            "crops": crops,
+            "landmarks": np.asarray(self.landmarks, np.float32),
+            "boxes": np.asarray(self.boxes, np.float32),
+            "confidence": np.asarray(self.confidence, np.float32),
+            "landmarks_estimated": _as_bool("landmarks_estimated", self.landmarks_estimated),
+            "visible": np.asarray(self.visible, np.float32),
+            "eye_openness": np.asarray(eyes, np.float32),
+        }
+        for name, value in columns.items():
+            _check_shape(name, value, (b, *_FACE_BATCH_SHAPES[name]))
+            object.__setattr__(self, name, value)
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    @classmethod
+    def concat(cls, parts: list[FaceBatch]) -> FaceBatch:
+        """Rows of several batches, in order."""
+        names = (
+            "crops",
+            "landmarks",
+            "boxes",
+            "confidence",
+            "landmarks_estimated",
+            "visible",
+            "eye_openness",
+        )
+        return cls(**{n: np.concatenate([getattr(p, n) for p in parts]) for n in names})
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +296,7 @@ class FaceObservation:
         factors: component name -> value.
         interpolated: the box came from interpolation between two detections.
         landmarks_estimated: mouth corners were estimated, not measured.
-        dlib5: float32 ``(5, 2)`` dlib's own five points (eye corners, nose base), which dlib's
-            embedder aligns with; ``None`` when the landmarker was not dlib's.
+        extras: a model family's own values of this row (see :attr:`Track.extras`).
     """
 
     frame_index: int
@@ -163,7 +308,7 @@ class FaceObservation:
     factors: dict[str, float] = field(default_factory=dict)
     interpolated: bool = False
     landmarks_estimated: bool = False
-    dlib5: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -183,7 +328,9 @@ class Track:
         factors: component name -> float32 ``(n,)``.
         interpolated: bool ``(n,)``; box interpolated between detections.
         landmarks_estimated: bool ``(n,)``; mouth corners estimated.
-        dlib5: float32 ``(n, 5, 2)`` dlib's own points, or ``None`` (another landmarker).
+        extras: a model family's own per-row arrays, first dimension ``n`` (for example
+            ``"dlib5"``: float32 ``(n, 5, 2)`` dlib's own five points, eye corners and nose base,
+            which dlib's embedder aligns with; absent when the landmarker was not dlib's).
     """
 
     track_id: int
@@ -197,7 +344,7 @@ class Track:
     factors: dict[str, np.ndarray] = field(default_factory=dict)
     interpolated: np.ndarray | None = None
     landmarks_estimated: np.ndarray | None = None
-    dlib5: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.frames = np.asarray(self.frames, np.int64).reshape(-1)
@@ -218,9 +365,10 @@ class Track:
         self.factors = {k: np.asarray(v, np.float32) for k, v in self.factors.items()}
         for key, value in self.factors.items():
             _check_shape(f"factors[{key!r}]", value, (n,))
-        if self.dlib5 is not None:
-            self.dlib5 = np.asarray(self.dlib5, np.float32)
-            _check_shape("dlib5", self.dlib5, (n, 5, 2))
+        self.extras = {k: np.asarray(v) for k, v in self.extras.items()}
+        for key, value in self.extras.items():
+            if value.ndim == 0 or len(value) != n:
+                raise ValueError(f"extras[{key!r}] must have {n} rows, got shape {value.shape}")
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -237,7 +385,7 @@ class Track:
             factors={k: float(v[i]) for k, v in self.factors.items()},
             interpolated=bool(self.interpolated[i]),
             landmarks_estimated=bool(self.landmarks_estimated[i]),
-            dlib5=None if self.dlib5 is None else self.dlib5[i].copy(),
+            extras={k: v[i].copy() for k, v in self.extras.items()},
         )
 
     @classmethod
@@ -245,7 +393,8 @@ class Track:
         """A track from rows (stored rows, tests); rows are sorted by frame."""
         rows = sorted(observations, key=lambda o: o.frame_index)
         names = sorted({k for o in rows for k in o.factors})
-        with_dlib5 = bool(rows) and all(o.dlib5 is not None for o in rows)
+        # A model family's values, where every row has them.
+        extras = [k for k in (rows[0].extras if rows else {}) if all(k in o.extras for o in rows)]
         return cls(
             track_id=track_id,
             shot=shot,
@@ -258,7 +407,7 @@ class Track:
             factors={k: [o.factors.get(k, np.nan) for o in rows] for k in names},
             interpolated=[o.interpolated for o in rows],
             landmarks_estimated=[o.landmarks_estimated for o in rows],
-            dlib5=[o.dlib5 for o in rows] if with_dlib5 else None,
+            extras={k: np.stack([o.extras[k] for o in rows]) for k in extras},
         )
 
 

@@ -116,7 +116,7 @@ def model_speeds(path: Path, config: Config) -> dict[str, Any]:
 
 
 def _score_fn(scorer: Any) -> Any:
-    from vidfiqa.models.base import FaceBatch
+    from vidfiqa.types import FaceBatch
 
     def score(crops: np.ndarray) -> Any:
         n = len(crops)

@@ -112,7 +112,7 @@ def given_faces(meta: IjbMeta) -> list[Detections] | None:
         Detections(
             boxes=box_from_landmarks(meta.landmarks[i])[None],
             scores=meta.scores[i : i + 1],
-            data={"confidence": np.array([conf[i]], np.float32)},
+            confidence=np.array([conf[i]], np.float32),
         )
         for i in range(len(meta.images))
     ]

@@ -14,6 +14,8 @@ the eyes move (:meth:`DetectorLandmarks.measure_eyes`), and still aligns by the 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from vidfiqa.types import Detections
@@ -29,7 +31,7 @@ class DetectorLandmarks:
             ``data["eye_aspect"]`` (the less open eye's, on a chip the five points align:
             :func:`vidfiqa.models.dlib_models.eye_openness_aligned`; the track gate's; only when
             the detections come with that column, as the video pipeline's do) on detected rows
-            (``data["interpolated"]`` false or absent); interpolated rows keep the value
+            (``interpolated`` false); interpolated rows keep the value
             interpolation gave them, or NaN (not measured). Boxes that come
             without points (a dataset's labelled faces, dlib's detectors) then get dlib's 68
             points, alignment included.
@@ -44,7 +46,8 @@ class DetectorLandmarks:
             self._dlib = DlibLandmarker(points=68)
 
     def landmark(self, image: np.ndarray, detections: Detections) -> Detections:
-        """The same rows, their detector landmarks kept and marked measured.
+        """New detections of the same rows, their detector landmarks kept and marked measured
+        (``detections`` is left as it was).
 
         Raises:
             ValueError: the detector gives no landmarks (dlib's HOG and MMOD do not).
@@ -54,12 +57,10 @@ class DetectorLandmarks:
             # Boxes without points (a dataset's labelled boxes, dlib's detectors): dlib's 68
             # points align them, as the dlib68 landmarker would.
             return self._dlib.landmark(image, detections)
-        if detections.landmarks is None:
-            if n:
-                raise ValueError(
-                    f"landmarks '{self.name}' need a detector that gives them (retinaface, scrfd)"
-                )
-            detections.landmarks = np.zeros((0, 5, 2), np.float32)
+        if detections.landmarks is None and n:
+            raise ValueError(f"landmarks '{self.name}' need a detector that gives them (retinaface, scrfd)")
+        landmarks = np.zeros((0, 5, 2), np.float32) if detections.landmarks is None else detections.landmarks
+        data = dict(detections.data)
         if self._dlib is not None:
             nan = np.full(n, np.nan, np.float32)
             eyes = np.asarray(detections.data.get("eye_openness", nan), np.float32).copy()
@@ -69,27 +70,27 @@ class DetectorLandmarks:
             # stable one the track-level blink gate reads (aligned chip, 7 predictor runs).
             track_eyes = "eye_aspect" in detections.data
             aspect = np.asarray(detections.data.get("eye_aspect", nan), np.float32).copy()
-            measured = ~np.asarray(detections.data.get("interpolated", np.zeros(n, bool)), bool)
+            measured = ~detections.interpolated
             if measured.any():
                 eyes[measured] = self._dlib.landmark(image, detections[measured]).data["eye_openness"]
                 if track_eyes:
-                    aspect[measured] = self._dlib.eye_openness(image, detections.landmarks[measured])
-            detections.data["eye_openness"] = eyes
+                    aspect[measured] = self._dlib.eye_openness(image, landmarks[measured])
+            data["eye_openness"] = eyes
             if track_eyes:
-                detections.data["eye_aspect"] = aspect
-        detections.data["landmarks_estimated"] = np.zeros(n, bool)
-        return detections
+                data["eye_aspect"] = aspect
+        return replace(detections, landmarks=landmarks, landmarks_estimated=np.zeros(n, bool), data=data)
 
-    def measure_eyes(self, image: np.ndarray, detections: Detections, rows: np.ndarray) -> None:
-        """Measure ``data["eye_aspect"]`` (the track gate's measure, see :meth:`landmark`) of
-        ``rows`` (bool ``(n,)``) of ``detections`` on ``image`` in place, interpolated rows
-        included: the pipeline asks for this on frames between key frames where a track's eyes
-        move. No-op for ``detector5``."""
+    def measure_eyes(self, image: np.ndarray, detections: Detections, rows: np.ndarray) -> Detections:
+        """``detections`` with ``data["eye_aspect"]`` (the track gate's measure, see
+        :meth:`landmark`) of ``rows`` (bool ``(n,)``) measured on ``image``, interpolated rows
+        included (new detections; ``detections`` is left as it was): the pipeline asks for this
+        on frames between key frames where a track's eyes move. ``detections`` itself for
+        ``detector5``, no rows or no landmarks."""
         rows = np.asarray(rows, bool)
         if self._dlib is None or not rows.any() or detections.landmarks is None:
-            return
+            return detections
         n = len(detections)
         aspect = np.asarray(detections.data.get("eye_aspect", np.full(n, np.nan)), np.float32).copy()
         # Interpolated points lag a moving face: the eyes are found again before measuring.
         aspect[rows] = self._dlib.eye_openness(image, detections.landmarks[rows], refine=True)
-        detections.data["eye_aspect"] = aspect
+        return replace(detections, data={**detections.data, "eye_aspect": aspect})

