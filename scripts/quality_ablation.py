@@ -10,6 +10,13 @@ batch 64 on real validation crops, each scorer alone in this process.
 
     python scripts/quality_ablation.py --lfw ../shared/data/lfw --model-root ../shared/models \
         --out benchmarks/quality_sface.json [--checkpoint student.pt]
+
+With ``--checkpoint student.pt --one-row`` only that student's default score is measured (one
+row, as the shipped row of the full table), and timed beside the shipped weights in the same
+process, so that an ablation's student is compared under the same load:
+
+    python scripts/quality_ablation.py --lfw ../shared/data/lfw --model-root ../shared/models \
+        --checkpoint student.pt --one-row --out benchmarks/quality_sface_X_scored.json
 """
 
 from __future__ import annotations
@@ -45,7 +52,14 @@ def main() -> None:
     ap.add_argument("--model-root", required=True)
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--checkpoint", default=None, help="a student to measure instead of the shipped one")
+    ap.add_argument(
+        "--one-row",
+        action="store_true",
+        help="only the --checkpoint's default score, timed beside the shipped",
+    )
     args = ap.parse_args()
+    if args.one_row and args.checkpoint is None:
+        ap.error("--one-row needs --checkpoint")
 
     config = load_config(None, {"quality.model_root": args.model_root, "quality.checkpoint": args.checkpoint})
     split = split_lfw(args.lfw)
@@ -53,11 +67,26 @@ def main() -> None:
     plan = validation(val, split.val_pairs)
     speed_batch = val.batch(np.arange(64))
     table: dict = {
-        "command": "python scripts/quality_ablation.py --lfw LFW --model-root MODELS --out " + str(args.out),
+        "command": "python scripts/quality_ablation.py --lfw LFW --model-root MODELS --out "
+        + str(args.out)
+        + (f" --checkpoint {args.checkpoint} --one-row" if args.one_row else ""),
         "embedder": val.embedder if isinstance(val.embedder, str) else str(val.embedder),
         "samples": len(val.source),
         "load_average": round(os.getloadavg()[0], 2),
     }
+    if args.one_row:
+        student = build_scorer("distilled", config)
+        shipped = build_scorer("distilled", load_config(None, {"quality.model_root": args.model_root}))
+        table["distilled"] = {"weights": student.record.get("command")}
+        table["distilled (default score: learned x visibility)"] = measure(
+            val, plan, score_samples(student, val).scores
+        ) | {"faces_per_s": faces_per_second(student, speed_batch)}
+        table["shipped distilled-sface.pt, same process"] = {
+            "faces_per_s": faces_per_second(shipped, speed_batch)
+        }
+        args.out.write_text(json.dumps(table, indent=2) + "\n")
+        print(json.dumps(table, indent=2))
+        return
 
     for name in ("lightqnet-dm100", "lightqnet-dm050", "lightqnet-dm025"):
         s = build_scorer(name, config)

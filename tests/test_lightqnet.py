@@ -19,9 +19,8 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from vidfiqa.align import ARCFACE_112, align_arcface, similarity_transform
-from vidfiqa.models.files import ModelFile, ModelFileError
+from vidfiqa.models.files import MODEL_FILES, ModelFileError
 from vidfiqa.models.lightqnet import (
-    LIGHTQNET_FILES,
     TEMPLATE_160,
     WIDTHS,
     LightQNetScorer,
@@ -215,8 +214,8 @@ def test_specs_fit_model_file_and_shared_sums(model_root: Path) -> None:
     sums = dict(
         line.split()[::-1] for line in (model_root / "lightqnet" / "SHA256SUMS").read_text().splitlines()
     )
-    for name, kwargs in LIGHTQNET_FILES.items():
-        spec = ModelFile(**kwargs)
+    for name in (f"lightqnet-{w}" for w in WIDTHS):
+        spec = MODEL_FILES[name]
         assert spec.name == name and (model_root / spec.filename).is_file()
         assert sums[Path(spec.filename).name] == spec.sha256
 

@@ -1,9 +1,10 @@
 """The one place where configuration becomes models.
 
 Every command and library entry point asks here for its detector, landmarker, embedder and quality
-scorer, so adding a model is one module under ``models/`` (or ``quality/``) plus one registration
-in :mod:`vidfiqa.models.registry` and one name in the config's ``Literal``; nothing else changes.
-This module sits above ``models/`` and ``quality/`` (it knows both) and below the pipeline.
+scorer, so adding a model is one module under ``models/`` (or ``quality/``) plus one record in
+:mod:`vidfiqa.models.records`; nothing else changes. A record names the config facts its builder
+takes (``takes``); :func:`stage_options` supplies them, here and nowhere else. This module sits
+above ``models/`` and ``quality/`` and below the pipeline.
 """
 
 from __future__ import annotations
@@ -15,11 +16,7 @@ from vidfiqa.config import Config
 from vidfiqa.device import set_cpu_threads
 from vidfiqa.models import registry
 from vidfiqa.models.base import Detector, Embedder, Landmarker, QualityScorer
-
-#: Stages that read an insightface model pack.
-_INSIGHTFACE = ("scrfd", "scrfd5", "arcface")
-#: Stages besides the scorer that can run on a GPU: they run on the configured device too.
-_DEVICE_STAGES = ("dlib-cnn", "dlib-resnet", "retinaface", "sface")
+from vidfiqa.models.records import CATALOGUE, Kind, aliases, record
 
 
 @dataclass(slots=True)
@@ -31,15 +28,29 @@ class Stages:
     scorer: QualityScorer
 
 
-def stage_options(config: Config, name: str) -> dict[str, Any]:
-    """Options a detector, landmarker or embedder ``name`` takes from the config besides its own
-    section: the insightface pack for the insightface stages, the device (``quality.device``)
-    for the stages that can run on a GPU, nothing for the others."""
-    if name in _INSIGHTFACE:
-        return {"pack": config.insightface.pack, "model_root": config.insightface.model_root}
-    if name in _DEVICE_STAGES:
-        return {"device": _device(config)}
-    return {}
+def stage_options(config: Config, name: str, kind: Kind | None = None) -> dict[str, Any]:
+    """The options model ``name`` takes from the config besides its record's fixed ones: those
+    its record names in ``takes`` (see :data:`vidfiqa.models.records.TAKES`), e.g. the
+    insightface pack for the insightface stages and the device (``quality.device``) for the
+    stages that can run on a GPU. ``kind``: check that ``name`` is of that kind."""
+    takes = (CATALOGUE[name] if kind is None else record(kind, name)).takes
+    q, det = config.quality, config.detector
+    values: dict[str, Any] = {
+        "device": lambda: {"device": _device(config)},
+        "insightface": lambda: {"pack": config.insightface.pack, "model_root": config.insightface.model_root},
+        "max_side": lambda: {"max_side": det.max_side},
+        "upsample": lambda: {"upsample": det.upsample},
+        "model_root": lambda: {"model_root": q.model_root},
+        "weights": lambda: {"weights": q.weights},
+        "checkpoint": lambda: {"checkpoint": q.checkpoint},
+        "flip_tta": lambda: {"flip_tta": q.flip_tta},
+        "embedder_name": lambda: {"embedder": config.embedder.name},
+        "embedder": lambda: {"embedder": build_embedder(config)},
+    }
+    options: dict[str, Any] = {}
+    for word in takes:
+        options |= values[word]()
+    return options
 
 
 def _device(config: Config) -> str | None:
@@ -51,26 +62,24 @@ def build_detector(config: Config, *, still: bool = False) -> Detector:
     """The configured detector. ``still``: for single photographs (YTF frames, LFW, IJB images),
     where dlib's HOG needs one upsampling to find the smaller faces and speed matters less."""
     det = config.detector
-    options: dict[str, Any] = stage_options(config, det.name)
-    if det.name != "scrfd":  # SCRFD sizes its input itself (the pack's det_size)
-        options["max_side"] = det.max_side
-    if det.name.startswith("dlib"):
-        options["upsample"] = max(det.upsample, 1) if still else det.upsample
+    options = stage_options(config, det.name, "detector")  # SCRFD sizes its input itself
+    if still and "upsample" in options:
+        options["upsample"] = max(det.upsample, 1)
     return registry.create("detector", det.name, **options)
 
 
 def build_landmarker(config: Config) -> Landmarker:
     name = config.landmarks.name
-    return registry.create("landmarker", name, **stage_options(config, name))
+    return registry.create("landmarker", name, **stage_options(config, name, "landmarker"))
 
 
 def build_embedder(config: Config) -> Embedder:
     name = config.embedder.name
-    return registry.create("embedder", name, **stage_options(config, name))
+    return registry.create("embedder", name, **stage_options(config, name, "embedder"))
 
 
 #: Scorer names that name the same model as another: evaluated once, under the first name given.
-SCORER_ALIASES: dict[str, str] = {"lightqnet": "lightqnet-dm100"}
+SCORER_ALIASES: dict[str, str] = aliases()
 
 
 def check_scorer_name(name: str) -> str:
@@ -115,37 +124,21 @@ def unique_scorers(names: list[str] | tuple[str, ...]) -> tuple[list[str], list[
 
 
 def build_scorer(name: str, config: Config | None = None) -> QualityScorer:
-    """A quality scorer by name: a registered model, ``factors`` (with the config's weights),
-    ``factors:<component>`` (one component alone), ``distilled`` (the packaged weights or the
-    config's checkpoint) or ``stability`` (with the config's embedder).
+    """A quality scorer by name: a catalogued one, with the config facts its record takes (e.g.
+    ``factors``: the config's weights; ``distilled``: the packaged weights or the config's
+    checkpoint; ``stability``: the config's embedder, built), or ``factors:<component>`` (one
+    component alone).
 
     Raises:
         ModelFileError: a model file is missing or unusable.
         KeyError: no such scorer.
     """
     config = config or Config()
-    if name == "factors" or name.startswith("factors:"):
+    if name.startswith("factors:"):  # one component of the factors record, by name
         from vidfiqa.quality.factors import FactorQuality
 
-        if name == "factors":
-            return FactorQuality(weights=config.quality.weights)
         return FactorQuality.from_name(name)
-    if name == "distilled":
-        from vidfiqa.quality.distilled import DistilledScorer
-
-        q = config.quality
-        return DistilledScorer(
-            checkpoint=q.checkpoint,
-            embedder=config.embedder.name,
-            device=_device(config),
-            flip_tta=q.flip_tta,
-        )
-    if name == "stability":
-        from vidfiqa.quality.stability import StabilityQuality
-
-        return StabilityQuality(build_embedder(config))
-    q = config.quality
-    return registry.create("quality", name, model_root=q.model_root, device=_device(config))
+    return registry.create("quality", name, **stage_options(config, name, "quality"))
 
 
 def build_stages(config: Config) -> Stages:

@@ -18,8 +18,11 @@ from vidfiqa.cli_options import (
     training_options,
     writable_dir,
 )
-from vidfiqa.config import EMBEDDERS, QUALITY_SCORERS, Config
+from vidfiqa.config import Config
 from vidfiqa.models.files import EMBEDDED, MODEL_ALIASES, MODEL_FILES
+from vidfiqa.models.records import names, owner
+
+EMBEDDERS, QUALITY_SCORERS = names("embedder"), names("quality")
 
 
 @click.group()
@@ -37,8 +40,8 @@ def models_list(model_root: str | None) -> None:
 
         vidfiqa models list --model-root ~/models
     """
-    from vidfiqa.models.files import EMBEDDED_MODELS, package_installed
     from vidfiqa.models.files import model_root as root_of
+    from vidfiqa.models.files import package_installed
 
     root = root_of(model_root)
     embedded = [
@@ -50,7 +53,7 @@ def models_list(model_root: str | None) -> None:
             "present": package_installed(m.package),
             "paper": m.paper,
         }
-        for m in EMBEDDED_MODELS
+        for m in EMBEDDED.values()
     ]
     echo_json(
         embedded
@@ -60,7 +63,7 @@ def models_list(model_root: str | None) -> None:
                 "file": str(root / m.filename),
                 "present": (root / m.filename).is_file(),
                 "source": m.source,
-                "paper": m.paper,
+                "paper": owner(m).paper,
             }
             for m in MODEL_FILES.values()
         ]
@@ -89,10 +92,10 @@ def _embedded_info(name: str) -> dict[str, Any]:
     installed = package_installed(m.package)
     info["version"] = metadata.version(m.package) if installed else None
     path = embedded_file(m)
-    if m.file is None:  # dlib's HOG: weights compiled into the package
+    if not m.files:  # dlib's HOG: weights compiled into the package
         info |= {"present": installed, "file": None}
     elif path is None or not path.is_file():
-        info |= {"present": False, "file": str(path) if path else m.file}
+        info |= {"present": False, "file": str(path) if path else m.files[0].filename}
     else:
         info |= {
             "present": True,
@@ -123,7 +126,7 @@ def models_info(name: str, model_root: str | None) -> None:
     info: dict[str, Any] = {
         "name": name,
         "source": spec.source,
-        "paper": spec.paper,
+        "paper": owner(spec).paper,
         "expected_sha256": spec.sha256,
     }
     try:

@@ -1,6 +1,6 @@
 """Option bundles and small helpers the commands of :mod:`vidfiqa.cli` share: each option is
-declared once, and the choices of model options come from the config's ``Literal`` names, so a
-new model needs no edit here."""
+declared once, and the choices of model options come from the model catalogue
+(:mod:`vidfiqa.models.records`), so a new model needs no edit here."""
 
 from __future__ import annotations
 
@@ -11,18 +11,12 @@ from typing import Any
 
 import click
 
-from vidfiqa.config import (
-    DETECTORS,
-    EMBEDDERS,
-    LANDMARKERS,
-    PRESETS,
-    QUALITY_SCORERS,
-    Config,
-    ConfigError,
-    load_config,
-    preset_path,
-)
+from vidfiqa.config import PRESETS, Config, ConfigError, load_config, preset_path
 from vidfiqa.device import DEVICE_CHOICES, DeviceError, check_device
+from vidfiqa.models.records import names
+
+DETECTORS, LANDMARKERS, EMBEDDERS = names("detector"), names("landmarker"), names("embedder")
+QUALITY_SCORERS = names("quality")
 
 _CONFIG_HELP = "YAML config (see configs/default.yaml); command-line options override it."
 

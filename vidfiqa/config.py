@@ -7,43 +7,51 @@ default.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from vidfiqa.aggregate import Strategy
 from vidfiqa.device import valid_device
+from vidfiqa.models.records import Kind, names
 from vidfiqa.quality.factors import DEFAULT_WEIGHTS
 
+
+def _catalogued(kind: Kind) -> BeforeValidator:
+    """Accept the catalogue's names of ``kind`` (:mod:`vidfiqa.models.records`), refusing others
+    with the message a ``Literal`` of them gives: every name, in order."""
+    known = names(kind)
+    expected = " or ".join(filter(None, [", ".join(map(repr, known[:-1])), repr(known[-1])]))
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str) or value not in known:
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+        return value
+
+    return BeforeValidator(check)
+
+
 #: Every quality scorer the pipeline can run by name (``factors:<component>`` only in ``eval``).
-QualityName = Literal[
-    "factors",
-    "distilled",
-    "stability",
-    "lightweight",
-    "ediffiqa-s",
-    "ediffiqa-m",
-    "ediffiqa-l",
-    "crfiqa-s",
-    "crfiqa-l",
-    "magface-r100",
-    "magface-r50",
-    "magface-r18",
-    "clib-fiqa",
-    "lightqnet",
-    "lightqnet-dm100",
-    "lightqnet-dm050",
-    "lightqnet-dm025",
-]
-QUALITY_SCORERS: tuple[str, ...] = get_args(QualityName)
-#: Detectors, landmarkers and embedders by name; the CLI's choices are read from these.
-DetectorName = Literal["dlib-hog", "dlib-cnn", "dlib-cnn-dlib", "scrfd", "retinaface"]
-LandmarkName = Literal["dlib68", "dlib5", "scrfd5", "detector5", "detector5-eyes"]
-EmbedderName = Literal["sface", "dlib-resnet", "dlib-resnet-dlib", "arcface"]
-DETECTORS: tuple[str, ...] = get_args(DetectorName)
-LANDMARKERS: tuple[str, ...] = get_args(LandmarkName)
-EMBEDDERS: tuple[str, ...] = get_args(EmbedderName)
+QualityName = Annotated[str, _catalogued("quality")]
+#: Detectors, landmarkers and embedders by name.
+DetectorName = Annotated[str, _catalogued("detector")]
+LandmarkName = Annotated[str, _catalogued("landmarker")]
+EmbedderName = Annotated[str, _catalogued("embedder")]
+#: The names each kind accepts: the catalogue's, in its order (the CLI's choices).
+QUALITY_SCORERS: tuple[str, ...] = names("quality")
+DETECTORS: tuple[str, ...] = names("detector")
+LANDMARKERS: tuple[str, ...] = names("landmarker")
+EMBEDDERS: tuple[str, ...] = names("embedder")
 
 
 class _Section(BaseModel):

