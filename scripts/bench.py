@@ -1,5 +1,5 @@
 """Measure decode, stage and pipeline speeds on one clip, in one process, and write JSON
-(``vidfiqa bench`` does the same; the measurements are in ``vidfiqa/benchmark.py``).
+(``vidfiqa bench`` does the same; the measurements are in ``vidfiqa/pipeline/benchmark.py``).
 
     python scripts/bench.py ../shared/data/videos/talking_head_a.mp4 --compare --out bench.json
 """
@@ -10,8 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from vidfiqa.benchmark import run_benchmark
 from vidfiqa.config import load_config
+from vidfiqa.pipeline.benchmark import run_benchmark
 
 
 def main() -> None:

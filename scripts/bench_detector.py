@@ -25,11 +25,11 @@ import json
 import time
 from pathlib import Path
 
-from vidfiqa.benchmark import decode_fps
 from vidfiqa.build import build_stages
 from vidfiqa.config import load_config
 from vidfiqa.eval.detection import boxes_by_frame, recall
-from vidfiqa.pipeline import analyse_video
+from vidfiqa.pipeline.analyse import analyse_video
+from vidfiqa.pipeline.benchmark import decode_fps
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "videos"

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from vidfiqa.align import align_arcface, embedder_chips
-from vidfiqa.features import read_rgb
 from vidfiqa.models.dlib_torch import TorchDlibEmbedder
 from vidfiqa.models.retinaface import RetinaFaceDetector
 from vidfiqa.models.sface import SFaceEmbedder
+from vidfiqa.pipeline.features import read_rgb
 
 
 def faces(lfw: Path, count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from vidfiqa.index import INDEX_KINDS, SpaceIndex
+from vidfiqa.store.index import INDEX_KINDS, SpaceIndex
 
 
 def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:

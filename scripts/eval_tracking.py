@@ -17,7 +17,7 @@ from pathlib import Path
 from vidfiqa.build import build_stages
 from vidfiqa.config import load_config
 from vidfiqa.eval.tracking import frames_from_ground_truth, frames_from_tracks, mot_metrics
-from vidfiqa.pipeline import analyse_video
+from vidfiqa.pipeline.analyse import analyse_video
 
 
 def main() -> None:

@@ -70,8 +70,8 @@ from vidfiqa.align import (
 )
 from vidfiqa.eval.lfw import image_folder, pair_images, read_pairs
 from vidfiqa.eval.metrics import kfold_accuracy, roc
-from vidfiqa.features import read_rgb
 from vidfiqa.geometry import largest
+from vidfiqa.pipeline.features import read_rgb
 
 CHIP = 150
 PADDING = 0.25

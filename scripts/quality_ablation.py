@@ -4,7 +4,7 @@ score's multipliers switched on and off one at a time.
 The validation samples are those of ``vidfiqa train distill`` (people of View 2 folds 8-10, each
 photo as a template of ten samples, 70% degraded; found, aligned and embedded by the configured
 pipeline, SFace by default), read from the sample cache that the training run filled. Every
-row is measured by :func:`vidfiqa.learn.measure`: best-frame and quality-weighted EER and
+row is measured by :func:`vidfiqa.learn.recipe.measure`: best-frame and quality-weighted EER and
 TAR@FAR over all template pairs, EDC pAUC, Spearman with recognition utility. Speed is faces/s at
 batch 64 on real validation crops, each scorer alone in this process.
 
@@ -33,7 +33,7 @@ from quality_table import faces_per_second  # noqa: E402
 
 from vidfiqa.build import build_scorer
 from vidfiqa.config import load_config
-from vidfiqa.learn import (
+from vidfiqa.learn.recipe import (
     SAMPLE_CACHE,
     SampleModels,
     baselines,
@@ -42,7 +42,7 @@ from vidfiqa.learn import (
     side_samples,
     validation,
 )
-from vidfiqa.lfw_split import split_lfw
+from vidfiqa.learn.split import split_lfw
 from vidfiqa.quality.distilled import DistilledScorer
 
 

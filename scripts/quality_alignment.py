@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from vidfiqa.config import load_config
-from vidfiqa.learn import (
+from vidfiqa.learn.recipe import (
     SAMPLE_CACHE,
     SampleModels,
     baselines,
@@ -29,7 +29,7 @@ from vidfiqa.learn import (
     side_samples,
     validation,
 )
-from vidfiqa.lfw_split import split_lfw
+from vidfiqa.learn.split import split_lfw
 from vidfiqa.quality.distilled import DistilledScorer
 
 

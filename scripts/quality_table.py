@@ -23,7 +23,7 @@ import numpy as np
 from vidfiqa.build import build_scorer
 from vidfiqa.config import load_config
 from vidfiqa.eval.fiqa import scenario, utility_correlation
-from vidfiqa.learn import (
+from vidfiqa.learn.recipe import (
     SAMPLE_CACHE,
     SampleModels,
     baselines,
@@ -34,10 +34,10 @@ from vidfiqa.learn import (
     side_samples,
     validation,
 )
-from vidfiqa.lfw_split import split_lfw
+from vidfiqa.learn.samples import FaceSamples
+from vidfiqa.learn.split import split_lfw
 from vidfiqa.models.lightweight import load_checkpoint
 from vidfiqa.quality.distilled import DistilledScorer, packaged
-from vidfiqa.quality_set import FaceSamples
 
 ARRAYS = ("source", "variant", "levels", "degraded", "detected", "embeddings")
 

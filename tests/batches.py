@@ -9,8 +9,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from tests.conftest import SAMPLES
-from vidfiqa.cli import cli
-from vidfiqa.store import Store
+from vidfiqa.cli.main import cli
+from vidfiqa.store.db import Store
 
 VIDEOS = [SAMPLES / "blur_ramp.mp4", SAMPLES / "single_face_motion.mp4", SAMPLES / "group_walk.mp4"]
 # Short enough to run many times, long enough for several tracks and a shot cut in group_walk.

@@ -81,7 +81,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         pytest.skip(f"set {POSTGRES_ENV} to a PostgreSQL database URL to run the PostgreSQL tests")
     from sqlalchemy import create_engine
 
-    from vidfiqa.store import Base
+    from vidfiqa.store.db import Base
 
     engine = create_engine(url)
     Base.metadata.drop_all(engine)

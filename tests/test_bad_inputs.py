@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.bad_inputs import build
-from vidfiqa.cli import cli
-from vidfiqa.store import Store
+from vidfiqa.cli.main import cli
+from vidfiqa.store.db import Store
 
 # name -> (status, what the reason says, least tracks); None: any.
 pytestmark = pytest.mark.slow  # subprocesses, kills, fuzzing: minutes

@@ -15,7 +15,7 @@ from tests.bad_inputs import _face_frames, size_change_h264
 from tests.conftest import SAMPLES, write_clip
 from vidfiqa.build import Stages
 from vidfiqa.config import load_config
-from vidfiqa.pipeline import VideoAnalysis, analyse_video
+from vidfiqa.pipeline.analyse import VideoAnalysis, analyse_video
 from vidfiqa.types import Detections
 
 

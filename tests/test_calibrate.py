@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from vidfiqa.calibrate import calibration_record
-from vidfiqa.cli import cli
+from vidfiqa.cli.main import cli
 from vidfiqa.models.thresholds import Calibration, calibrated_threshold, calibration
+from vidfiqa.runs.calibrate import calibration_record
 
 
 def test_record_accepts_at_most_the_target_share_of_impostors() -> None:

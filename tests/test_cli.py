@@ -7,8 +7,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from tests.conftest import SAMPLES
-from vidfiqa.cli import cli
-from vidfiqa.degrade import APPLIED
+from vidfiqa.cli.main import cli
+from vidfiqa.learn.degrade import APPLIED
 
 
 def all_commands(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -266,7 +266,7 @@ def test_models_list_names_the_embedded_default_first() -> None:
 @pytest.mark.parametrize("command", ["pairs", "ytf", "lfw", "ijb"])
 def test_every_eval_command_has_one_repeatable_scorer_and_model_root(command: str) -> None:
     """Issue 25.9: the same --scorer (repeatable, factors:<component>) and --model-root everywhere."""
-    from vidfiqa.cli_eval import eval_group
+    from vidfiqa.cli.eval import eval_group
 
     params = {p.name: p for p in eval_group.commands[command].params}
     assert params["scorers"].opts == ["--scorer"] and params["scorers"].multiple
@@ -302,7 +302,7 @@ def test_bench_warns_on_a_busy_machine_and_passes_the_load_on(monkeypatch: pytes
     is warned of on stderr first, and the load test is on by default."""
     import os
 
-    import vidfiqa.benchmark as benchmark
+    import vidfiqa.pipeline.benchmark as benchmark
 
     calls = []
     monkeypatch.setattr(benchmark, "run_benchmark", lambda video, **kw: calls.append(kw) or {"ok": 1})
@@ -322,7 +322,7 @@ def test_busy_core_spins_for_the_block_and_is_gone_after() -> None:
     """Issue 27.3: the spinning process really holds a core, and is stopped on exit."""
     import time
 
-    from vidfiqa.benchmark import busy_core
+    from vidfiqa.pipeline.benchmark import busy_core
 
     def cpu_ticks(pid: int) -> int:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -340,9 +340,9 @@ def test_load_test_and_thread_settings_on_a_short_clip() -> None:
     vidfiqa set them (torch, the detector's onnxruntime session, the usable CPUs)."""
     import os
 
-    from vidfiqa.benchmark import load_test, thread_settings
     from vidfiqa.build import build_stages
     from vidfiqa.config import Config
+    from vidfiqa.pipeline.benchmark import load_test, thread_settings
 
     config = Config()
     stages = build_stages(config)

@@ -72,7 +72,7 @@ def test_ctrl_c_records_the_run_as_interrupted_and_leaves_the_index_consistent(t
 
     from click.testing import CliRunner
 
-    from vidfiqa.cli import cli
+    from vidfiqa.cli.main import cli
 
     db, index = f"sqlite:///{tmp_path / 'v.db'}", tmp_path / "idx"
     proc = run_process(db, index, VIDEOS)

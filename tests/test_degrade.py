@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidfiqa.degrade import APPLIED, degrade, sample_levels
-from vidfiqa.features import read_rgb
+from vidfiqa.learn.degrade import APPLIED, degrade, sample_levels
+from vidfiqa.pipeline.features import read_rgb
 from vidfiqa.quality.factors import sharpness_ratio
 
 

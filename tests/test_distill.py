@@ -10,8 +10,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from vidfiqa.cli import cli
-from vidfiqa.distill import optimise_labels
+from vidfiqa.cli.main import cli
+from vidfiqa.learn.distill import optimise_labels
 from vidfiqa.quality.distilled import DistilledScorer
 
 

@@ -13,13 +13,14 @@ from click.testing import CliRunner
 from scipy.stats import spearmanr
 
 from vidfiqa.build import build_detector, build_landmarker, build_scorer
-from vidfiqa.cli import cli
+from vidfiqa.cli.main import cli
 from vidfiqa.config import load_config
-from vidfiqa.degrade import APPLIED, degrade
-from vidfiqa.features import find_face, read_rgb
-from vidfiqa.lfw_split import split_lfw
+from vidfiqa.learn.degrade import APPLIED, degrade
+from vidfiqa.learn.split import split_lfw
 from vidfiqa.models.files import ModelFileError
-from vidfiqa.pipeline import analyse_video, describe_faces
+from vidfiqa.pipeline.analyse import analyse_video
+from vidfiqa.pipeline.faces import describe_faces
+from vidfiqa.pipeline.features import find_face, read_rgb
 from vidfiqa.quality.distilled import DistilledScorer, packaged
 from vidfiqa.types import Detections
 

@@ -122,12 +122,12 @@ def test_relative_links_and_anchors_resolve(page: Path) -> None:
 
 def _cli() -> click.Group:
     """The click group behind the ``vidfiqa`` script, wherever the CLI module lives."""
-    module = importlib.import_module("vidfiqa.cli")
+    module = importlib.import_module("vidfiqa.cli.main")
     for name in ("main", "cli"):
         group = getattr(module, name, None)
         if isinstance(group, click.Group):
             return group
-    raise AssertionError("vidfiqa.cli has no click group named main or cli")
+    raise AssertionError("vidfiqa.cli.main has no click group named main or cli")
 
 
 def _commands(text: str) -> Iterator[list[str]]:

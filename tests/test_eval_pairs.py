@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import write_clip
-from vidfiqa.cli import cli
+from vidfiqa.cli.main import cli
 from vidfiqa.eval.pairs import read_pair_list
 from vidfiqa.eval.types import EvalInputError
 from vidfiqa.video import ReadOptions, open_video

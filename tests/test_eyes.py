@@ -10,8 +10,8 @@ import pytest
 
 from vidfiqa.config import load_config
 from vidfiqa.models.dlib_models import eye_aspect_ratio
-from vidfiqa.pipeline import analyse_video
-from vidfiqa.select import select_best
+from vidfiqa.pipeline.analyse import analyse_video
+from vidfiqa.pipeline.select import select_best
 
 
 def test_eye_aspect_ratio_by_hand() -> None:

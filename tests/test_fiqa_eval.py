@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vidfiqa.eval.fiqa import all_pairs, rescaled, scenario, template_vectors
-from vidfiqa.quality_set import FaceSamples, recognition_utility
+from vidfiqa.learn.samples import FaceSamples, recognition_utility
 from vidfiqa.types import FaceBatch
 
 

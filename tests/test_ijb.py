@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from vidfiqa.aggregate import Strategy
-from vidfiqa.cli import cli
+from vidfiqa.cli.main import cli
 from vidfiqa.eval.ijb import IjbError, box_from_landmarks, pool_templates, read_meta
 from vidfiqa.eval.ytf import YtfError
 from vidfiqa.models.dlib_models import DlibHogDetector, DlibLandmarker

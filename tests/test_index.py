@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidfiqa.index import IndexDir, IndexFileError, Space, SpaceIndex
+from vidfiqa.store.index import IndexDir, IndexFileError, Space, SpaceIndex
 
 
 def vectors(n: int, d: int = 16, seed: int = 0) -> np.ndarray:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from tests.conftest import SAMPLES
 from tests.onnx_pack import make_pack, scrfd_like
-from vidfiqa.cli import cli
+from vidfiqa.cli.main import cli
 from vidfiqa.models import registry
 from vidfiqa.models.files import ModelFileError
 from vidfiqa.models.insightface_pack import ArcFaceEmbedder, ScrfdDetector, ScrfdLandmarker, find_pack

@@ -58,9 +58,9 @@ def _read(path: Path) -> np.ndarray:
 
 def _describe(paths: list[Path]) -> tuple[list[np.ndarray], FaceBatch]:
     """Frames and FaceBatch of the largest face dlib-HOG finds in each image, with dlib68 points
-    (the project's own path from an image to a FaceBatch, as in :mod:`vidfiqa.distill`)."""
+    (the project's own path from an image to a FaceBatch, as in :mod:`vidfiqa.learn.distill`)."""
     from vidfiqa.models import registry
-    from vidfiqa.pipeline import describe_faces
+    from vidfiqa.pipeline.faces import describe_faces
 
     detector = registry.create("detector", "dlib-hog", upsample=1)
     landmarker = registry.create("landmarker", "dlib68")

@@ -12,12 +12,12 @@ from PIL import Image
 
 from tests.conftest import SAMPLES
 from vidfiqa.align import align_arcface
-from vidfiqa.cli import cli
+from vidfiqa.cli.main import cli
 from vidfiqa.config import load_config
+from vidfiqa.learn.train import train_lightweight
 from vidfiqa.models.backbones.mobilenet import MobileNetV3Small, ShuffleNetV2
 from vidfiqa.models.lightweight import LightweightEnsemble, LightweightScorer, MSECorrLoss, to_input
-from vidfiqa.pipeline import analyse_video, revisit
-from vidfiqa.train import train_lightweight
+from vidfiqa.pipeline.analyse import analyse_video, revisit
 
 FIXTURE = Path(__file__).parent / "fixtures" / "torchvision_lightweight_state_dict.json"
 

@@ -14,10 +14,10 @@ from PIL import Image
 
 from tests.bad_inputs import _encode, _face_frames, lost_slices_h264, size_change_h264
 from tests.conftest import SAMPLES
-from vidfiqa.cli import cli
-from vidfiqa.export import contact_sheet, frame_label
-from vidfiqa.select import select_best
-from vidfiqa.store import Store
+from vidfiqa.cli.main import cli
+from vidfiqa.pipeline.export import contact_sheet, frame_label
+from vidfiqa.pipeline.select import select_best
+from vidfiqa.store.db import Store
 from vidfiqa.types import FaceObservation, Track
 
 BLUR = str(SAMPLES / "blur_ramp.mp4")
@@ -74,7 +74,7 @@ def test_a_late_index_failure_keeps_the_database_and_says_how_to_repair(
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("vidfiqa.process.sync_index", broken)
+    monkeypatch.setattr("vidfiqa.runs.batch.sync_index", broken)
     db = f"sqlite:///{tmp_path / 'v.db'}"
     result = run(
         "process", BLUR, "--max-frames", "10", "--db", db, "--index", tmp_path / "idx", "--no-progress"
@@ -473,7 +473,7 @@ def test_models_verify_checks_an_embedded_file_against_its_package(monkeypatch: 
 def test_the_progress_bar_starts_after_the_models_load() -> None:
     from vidfiqa.build import build_stages
     from vidfiqa.config import load_config
-    from vidfiqa.pipeline import analyse_video, read_options
+    from vidfiqa.pipeline.analyse import analyse_video, read_options
     from vidfiqa.progress import FrameProgress
 
     config = load_config(None, {"video.max_frames": 5})
@@ -608,8 +608,9 @@ def test_an_interrupted_batch_is_recorded_and_its_index_agrees(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from vidfiqa.config import load_config
-    from vidfiqa.index import IndexDir
-    from vidfiqa.process import Processor, run_batch
+    from vidfiqa.runs.batch import run_batch
+    from vidfiqa.runs.process import Processor
+    from vidfiqa.store.index import IndexDir
 
     process = Processor.process
 
@@ -648,7 +649,7 @@ def test_force_carries_labels_to_the_new_tracks_or_names_them(
     def broken(*args, **kwargs):
         raise RuntimeError("decoder crashed")
 
-    monkeypatch.setattr("vidfiqa.process.analyse_video", broken)
+    monkeypatch.setattr("vidfiqa.runs.process.analyse_video", broken)
     result = run(*args, "--force")
     assert result.exit_code == 1
     note = "labels not carried (the video failed); enroll them again: 'Person D0' (old track 0)"
@@ -656,8 +657,8 @@ def test_force_carries_labels_to_the_new_tracks_or_names_them(
 
 
 def test_carry_labels_matches_by_overlap_and_reports_the_rest() -> None:
-    from vidfiqa.store import ObservationRow, TrackRow
-    from vidfiqa.store_rows import carry_labels
+    from vidfiqa.runs.rows import carry_labels
+    from vidfiqa.store.db import ObservationRow, TrackRow
 
     def track(index: int, frames: range, x: float, label_id: int | None = None) -> TrackRow:
         observations = [ObservationRow(frame_index=f, box=[x, 0.0, x + 10, 10.0]) for f in frames]

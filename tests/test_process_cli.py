@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import SAMPLES, write_clip
-from vidfiqa.cli import cli
-from vidfiqa.store import Store
+from vidfiqa.cli.main import cli
+from vidfiqa.store.db import Store
 from vidfiqa.video import open_video
 
 STRATEGIES = ["best", "topk:5", "mean", "linear", "softmax:0.05", "threshold:0.7"]

@@ -11,8 +11,8 @@ from hypothesis.extra.numpy import arrays
 from vidfiqa.aggregate import Strategy
 from vidfiqa.eval.edc import edc
 from vidfiqa.eval.metrics import tar_at_far
-from vidfiqa.export import safe_name
-from vidfiqa.track import IouTracker
+from vidfiqa.pipeline.export import safe_name
+from vidfiqa.pipeline.track import IouTracker
 from vidfiqa.types import Detections
 
 # Undefined rates at tiny FARs are part of the inputs drawn here; their warning is tested elsewhere.

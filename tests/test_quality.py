@@ -7,7 +7,7 @@ from tests.conftest import SAMPLES
 from vidfiqa.align import ARCFACE_112, align_arcface
 from vidfiqa.config import load_config
 from vidfiqa.models.dlib_models import DlibHogDetector, DlibLandmarker
-from vidfiqa.pipeline import analyse_video
+from vidfiqa.pipeline.analyse import analyse_video
 from vidfiqa.quality.factors import (
     COMPONENTS,
     FRONTAL_NOSE_RATIO,

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.batches import OPTIONS, VIDEOS, contents, index_agrees
-from vidfiqa.cli import cli
-from vidfiqa.store import Store
+from vidfiqa.cli.main import cli
+from vidfiqa.store.db import Store
 
 pytest.importorskip("ray")
 

@@ -56,7 +56,7 @@ def test_the_config_accepts_exactly_the_catalogues_names(kind: Kind) -> None:
 def test_the_clis_choices_are_the_catalogues_names() -> None:
     import click
 
-    from vidfiqa.cli import cli
+    from vidfiqa.cli.main import cli
 
     params = {p.name: p for p in cli.commands["best-frames"].params}
     for option, kind in (("detector", "detector"), ("landmarks", "landmarker"), ("embedder", "embedder")):
@@ -178,7 +178,7 @@ def test_help_store_and_model_commands_import_no_heavy_library(tmp_path: Path) -
     script = f"""
 import sys
 from click.testing import CliRunner
-from vidfiqa.cli import cli
+from vidfiqa.cli.main import cli
 from vidfiqa.config import load_config
 
 load_config(None, {{"quality.scorer": "lightqnet", "detector.name": "scrfd"}})

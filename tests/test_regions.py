@@ -13,8 +13,8 @@ from vidfiqa.config import load_config
 from vidfiqa.eval.detection import boxes_by_frame, recall
 from vidfiqa.geometry import box_iou
 from vidfiqa.models.retinaface import RetinaFaceDetector
-from vidfiqa.pipeline import analyse_video
-from vidfiqa.regions import detect_in_regions, expected_faces, face_regions
+from vidfiqa.pipeline.analyse import analyse_video
+from vidfiqa.pipeline.regions import detect_in_regions, expected_faces, face_regions
 from vidfiqa.types import Detections
 from vidfiqa.video import ReadOptions, open_video
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from tests.conftest import SAMPLES
-from vidfiqa.cli import cli
+from vidfiqa.cli.main import cli
 
 STRATEGIES = ["--strategy", "best", "--strategy", "softmax:0.05"]
 

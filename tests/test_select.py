@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vidfiqa.select import select_best
+from vidfiqa.pipeline.select import select_best
 from vidfiqa.types import FaceObservation, Track
 
 

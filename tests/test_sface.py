@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from vidfiqa.align import align_arcface
-from vidfiqa.features import read_rgb
 from vidfiqa.models import sface
 from vidfiqa.models.files import ModelFileError
 from vidfiqa.models.retinaface import RetinaFaceDetector
+from vidfiqa.pipeline.features import read_rgb
 
 try:
     sface.onnx_model_bytes()

@@ -3,7 +3,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vidfiqa.shots import ShotDetector
+from vidfiqa.pipeline.shots import ShotDetector
 
 
 def cuts(frames, **rules) -> list[int]:

@@ -6,7 +6,7 @@ import pytest
 
 from vidfiqa.align import ARCFACE_112, dlib_chip_template
 from vidfiqa.models.dlib_models import DlibHogDetector, DlibLandmarker, DlibResNetEmbedder
-from vidfiqa.pipeline import describe_faces
+from vidfiqa.pipeline.faces import describe_faces
 from vidfiqa.quality.stability import StabilityQuality, arcface_to_dlib_chips
 from vidfiqa.types import FaceBatch
 from vidfiqa.video import ReadOptions, open_video

@@ -12,7 +12,7 @@ from tests.conftest import SAMPLES
 from vidfiqa.build import build_stages
 from vidfiqa.config import load_config
 from vidfiqa.device import set_cpu_threads, usable_cpus
-from vidfiqa.pipeline import analyse_video
+from vidfiqa.pipeline.analyse import analyse_video
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select, update
 
-from vidfiqa.store import (
+from vidfiqa.store.db import (
     SCHEMA_VERSION,
     EmbeddingRow,
     Meta,

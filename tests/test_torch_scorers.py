@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from tests.conftest import SAMPLES
 from tests.test_clibfiqa import clib_network, write_vocab
-from vidfiqa.cli import cli
+from vidfiqa.cli.main import cli
 from vidfiqa.models.backbones.clip import CLIP
 from vidfiqa.models.clibfiqa import clibfiqa_scorer
 from vidfiqa.models.crfiqa import CRFIQA, crfiqa_scorer

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from vidfiqa.geometry import box_iou
-from vidfiqa.track import IouTracker
+from vidfiqa.pipeline.track import IouTracker
 from vidfiqa.types import Detections
 
 

@@ -12,9 +12,9 @@ import pytest
 
 from vidfiqa.aggregate import Strategy
 from vidfiqa.config import load_config
-from vidfiqa.pipeline import analyse_video
+from vidfiqa.pipeline.analyse import analyse_video
+from vidfiqa.pipeline.select import select_best
 from vidfiqa.quality.track_factors import eyes_gate, junk_reason, relative_sharpness
-from vidfiqa.select import select_best
 from vidfiqa.types import Detections, FaceObservation, Track
 from vidfiqa.video import open_video, write_video
 
@@ -195,10 +195,11 @@ class WithBackgroundFace:
 
 def test_background_track_never_reaches_the_index(talking_head: Path, tmp_path: Path) -> None:
     from vidfiqa.build import Stages, build_embedder, build_stages
-    from vidfiqa.index import IndexDir, Space
-    from vidfiqa.process import Processor, sync_index
     from vidfiqa.quality.track_factors import flagged
-    from vidfiqa.store import Store
+    from vidfiqa.runs.process import Processor
+    from vidfiqa.store.db import Store
+    from vidfiqa.store.index import IndexDir, Space
+    from vidfiqa.store.sync import sync_index
 
     config = load_config(None, {"video.max_frames": 30, "detector.full_every": 1})
     stages = build_stages(config)

@@ -5,7 +5,7 @@ import pytest
 
 from vidfiqa.config import load_config
 from vidfiqa.eval.tracking import frames_from_ground_truth, frames_from_tracks, mot_metrics
-from vidfiqa.pipeline import analyse_video
+from vidfiqa.pipeline.analyse import analyse_video
 
 
 def test_mot_metrics_on_a_hand_computed_case() -> None:

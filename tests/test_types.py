@@ -281,7 +281,7 @@ def test_pipeline_interpolates_what_the_landmarker_returned_for_its_key_frames()
     from types import SimpleNamespace
 
     from vidfiqa.config import load_config
-    from vidfiqa.pipeline import _Timer, _VideoRun
+    from vidfiqa.pipeline.analyse import _Timer, _VideoRun
     from vidfiqa.types import Frame, QualityResult
 
     class OneFace:

@@ -9,7 +9,7 @@ from PIL import Image
 from scipy.io import savemat
 
 from vidfiqa.aggregate import Strategy
-from vidfiqa.cli import cli
+from vidfiqa.cli.main import cli
 from vidfiqa.eval.metrics import UndefinedMetricWarning
 from vidfiqa.eval.protocols import MIN_CLASS_PAIRS, all_pairs, evaluate, listed_pairs
 from vidfiqa.eval.report import edc_figure, markdown_table, roc_figure, write_report
@@ -22,8 +22,8 @@ from vidfiqa.eval.ytf import (
     read_splits,
     split_halves,
 )
-from vidfiqa.features import FeatureExtractor
 from vidfiqa.models.dlib_models import DlibHogDetector, DlibLandmarker, DlibResNetEmbedder
+from vidfiqa.pipeline.features import FeatureExtractor
 from vidfiqa.quality.factors import FactorQuality
 
 

@@ -1,5 +1,5 @@
 """``python -m vidfiqa``: the command line, as the ``vidfiqa`` script."""
 
-from vidfiqa.cli import main
+from vidfiqa.cli.main import main
 
 main()

@@ -5,7 +5,7 @@ Strategies (name -> what it does):
 - ``best``: the embedding of the single highest-quality frame (best-frame selection).
 - ``topk``: plain mean of the ``k`` best frames (``k`` a count >= 1, or a fraction in (0, 1) of
   the track's frames, at least one). Given the frames' indices, the frames are picked like best
-  frames (:func:`vidfiqa.select.select_best`): at least ``min_gap`` frames apart and at least
+  frames (:func:`vidfiqa.pipeline.select.select_best`): at least ``min_gap`` frames apart and at least
   ``floor`` of the best quality, so fewer than ``k`` rather than near-duplicates (frames 17,
   19, 20, 21) or a frame far below the best.
 - ``mean``: plain mean of every frame (quality-blind baseline).

@@ -124,7 +124,7 @@ class TrackerConfig(_Section):
     max_misses: int = Field(5, ge=0)
     max_shift: float = Field(1.0, ge=0, description="near-miss reach in face sides (fast motion)")
     shot_threshold: float = Field(
-        0.3, gt=0, le=1, description="least histogram distance of a shot cut (vidfiqa/shots.py)"
+        0.3, gt=0, le=1, description="least histogram distance of a shot cut (vidfiqa/pipeline/shots.py)"
     )
     min_face: int = Field(20, ge=0, description="ignore detections smaller than this (px)")
 

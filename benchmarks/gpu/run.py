@@ -26,8 +26,8 @@ import torch
 from vidfiqa.aggregate import Strategy
 from vidfiqa.build import build_embedder, build_stages
 from vidfiqa.config import Config, load_config
-from vidfiqa.pipeline import analyse_video
-from vidfiqa.templates import build_templates
+from vidfiqa.pipeline.analyse import analyse_video
+from vidfiqa.pipeline.templates import build_templates
 from vidfiqa.video import ReadOptions, open_video
 
 STRATEGY = "topk:5"

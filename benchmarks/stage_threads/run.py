@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vidfiqa.benchmark import decode_fps, load_test, machine_load, thread_settings
 from vidfiqa.build import build_stages
 from vidfiqa.config import load_config
 from vidfiqa.device import usable_cpus
+from vidfiqa.pipeline.benchmark import decode_fps, load_test, machine_load, thread_settings
 
 VARIANTS: dict[str, dict[str, Any]] = {
     # This release's default: detection and tracking on a thread, 1 runtime thread each on 2 CPUs.

@@ -20,7 +20,7 @@ import numpy as np
 from vidfiqa.eval.types import EvalInputError, Pair
 from vidfiqa.inputs import IMAGE_SUFFIXES
 from vidfiqa.quality.factors import COMPONENTS, as_factor
-from vidfiqa.store import Store
+from vidfiqa.store.db import Store
 from vidfiqa.types import ImageFrame, ImageSequence, VideoFeatures
 
 

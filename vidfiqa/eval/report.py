@@ -7,14 +7,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only; no display on servers
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from vidfiqa.eval.protocols import ProtocolResult, roc_points  # noqa: E402
+from vidfiqa.eval.protocols import ProtocolResult, roc_points
 
 _COUNTS = ("genuine", "impostor", "pairs")
 
@@ -85,7 +81,8 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str], caution: str 
 def roc_figure(results: dict[tuple[str, str], ProtocolResult]) -> Figure:
     """The ROC of every result, TAR on a fixed [0, 1] axis (a curve at TAR 1 sits on the top
     edge, drawn over it, rather than the axis zooming to 0.96-1.04)."""
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
     for (scorer, strategy), r in results.items():
         far, tar = roc_points(r)
         keep = far > 0
@@ -101,7 +98,8 @@ def roc_figure(results: dict[tuple[str, str], ProtocolResult]) -> Figure:
 def edc_figure(results: dict[tuple[str, str], ProtocolResult]) -> Figure:
     """The EDC of every result whose curve is defined; undefined ones are named on the plot, and
     with none defined the plot is a sentence saying why, not an empty axis."""
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
     fmr = next(iter(results.values())).metrics["edc_fmr"] if results else float("nan")
     undefined = []
     for (scorer, strategy), r in results.items():
@@ -168,7 +166,6 @@ def write_report(
     for name, figure in (("roc", roc_figure), ("edc", edc_figure)):
         fig = figure(results)
         fig.savefig(paths[name], dpi=120)
-        plt.close(fig)
     if html:
         paths["html"] = out / "results.html"
         page_text = html_page(meta, rows, columns, paths["roc"], paths["edc"], caution)

@@ -130,9 +130,10 @@ def model_root(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path("~/.cache/vidfiqa/models").expanduser()
 
 
-def sha256_of(path: Path) -> str:
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of the file at ``path``, read in 1 MiB blocks."""
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()

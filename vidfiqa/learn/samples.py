@@ -3,7 +3,7 @@ degraded at known levels, found, aligned and embedded as the video pipeline woul
 
 Each source photo gives ``variants`` samples: the first ``undegraded`` are the photo itself
 (sample 0) and imperceptibly touched copies (every factor at most 0.05), the rest are degraded
-at random levels (:mod:`vidfiqa.degrade`). The detector runs on every sample, as it would on a
+at random levels (:mod:`vidfiqa.learn.degrade`). The detector runs on every sample, as it would on a
 video frame; where it no longer finds the face (IoU < 0.3 with the clean face) the clean face's
 box is used with confidence 0. The landmarker always runs on the sample's own pixels, so poor
 alignment of a degraded face is part of what the embedder, and the labels, see.
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vidfiqa.degrade import APPLIED, degrade, sample_levels
-from vidfiqa.features import chips_for, find_face, given_face, read_rgb
 from vidfiqa.geometry import box_iou
+from vidfiqa.learn.degrade import APPLIED, degrade, sample_levels
 from vidfiqa.models.base import Detector, Embedder, Landmarker
-from vidfiqa.pipeline import face_batch
+from vidfiqa.pipeline.faces import face_batch
+from vidfiqa.pipeline.features import chips_for, find_face, given_face, read_rgb
 from vidfiqa.quality.factors import head_pose
 from vidfiqa.types import Detections, FaceBatch
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from vidfiqa.cli_options import (
+from vidfiqa.cli.options import (
     db_option,
     echo_json,
     embedder_choice,
@@ -110,7 +110,7 @@ def search(query: str, db: str, index_path: str, k: int, strategy: str | None, e
 
         vidfiqa search sample_videos/blur_ramp.mp4 --k 3
     """
-    from vidfiqa.index import IndexFileError, Space
+    from vidfiqa.store.index import IndexFileError, Space
 
     store, index_dir = open_store(db, index_path)
     strategy = _stored_strategy(store, strategy)
@@ -255,7 +255,7 @@ def enroll(ref: str, label: str, db: str, index_path: str) -> None:
 
         vidfiqa enroll track:1 --label "Eileen Collins"
     """
-    from vidfiqa.store import StoreError
+    from vidfiqa.store.db import StoreError
 
     store, _ = open_store(db, index_path)
     kind, _, ident = ref.rpartition(":")
@@ -281,7 +281,7 @@ def runs(db: str) -> None:
 
         vidfiqa runs
     """
-    from vidfiqa.store import Store, StoreError
+    from vidfiqa.store.db import Store, StoreError
 
     try:
         echo_json(Store(db, create=False).runs())
@@ -343,7 +343,7 @@ def index_check(db: str, index_path: str) -> None:
 
         vidfiqa index check
     """
-    from vidfiqa.index import IndexFileError, Space
+    from vidfiqa.store.index import IndexFileError, Space
 
     store, index_dir = open_store(db, index_path)
     report = {}
@@ -368,8 +368,8 @@ def index_rebuild(db: str, index_path: str, index_kind: str) -> None:
 
         vidfiqa index rebuild --index-kind hnsw
     """
-    from vidfiqa.index import IndexFileError
-    from vidfiqa.process import sync_index
+    from vidfiqa.store.index import IndexFileError
+    from vidfiqa.store.sync import sync_index
 
     store, index_dir = open_store(db, index_path, index_kind)
     writable_dir(index_path, "index folder")

@@ -1,9 +1,4 @@
-"""Command line: one sub-command per user task; it parses, calls the library and prints.
-
-Data goes to stdout, progress and errors to stderr. Exit codes: 0 success, 1 a failure with a
-one-line message (for several videos: any video failed), 2 usage errors. Shared option bundles
-live in :mod:`vidfiqa.cli_options`.
-"""
+"""Commands on video files: ``process``, ``best-frames``, ``probe``, ``report`` and ``bench``."""
 
 from __future__ import annotations
 
@@ -14,7 +9,7 @@ from typing import Any
 
 import click
 
-from vidfiqa.cli_options import (
+from vidfiqa.cli.options import (
     build,
     config_from_options,
     db_option,
@@ -33,13 +28,7 @@ from vidfiqa.types import plural
 from vidfiqa.video import VideoError
 
 
-@click.group()
-@click.version_option(package_name="vidfiqa")
-def cli() -> None:
-    """vidfiqa: face-image-quality analytics on video."""
-
-
-@cli.command("best-frames")
+@click.command("best-frames")
 @click.argument("videos", nargs=-1, required=True, type=click.Path())
 @click.option(
     "--out",
@@ -81,10 +70,10 @@ def best_frames(
         vidfiqa best-frames sample_videos/group_walk.mp4 --top-k 5 --out best/
     """
     from vidfiqa.build import Stages, build_stages
-    from vidfiqa.export import clear_previous_run, video_folders, write_best_frames, write_manifest
-    from vidfiqa.pipeline import analyse_video, summary_notes
-    from vidfiqa.process import partial_reason
-    from vidfiqa.select import select_best
+    from vidfiqa.pipeline.analyse import analyse_video
+    from vidfiqa.pipeline.export import clear_previous_run, video_folders, write_best_frames, write_manifest
+    from vidfiqa.pipeline.select import select_best
+    from vidfiqa.runs.notes import partial_reason, summary_notes
 
     config = config_from_options(config_path, video_opts, {"select.top_k": top_k, "select.min_gap": min_gap})
     created = not Path(out_dir).exists()
@@ -156,7 +145,7 @@ def best_frames(
         raise click.ClickException(f"{failed} of {plural(len(videos), 'video')} failed")
 
 
-@cli.command()
+@click.command()
 @click.argument("videos", nargs=-1, required=True, type=click.Path())
 @store_options
 @click.option(
@@ -238,8 +227,8 @@ def process(
 
         vidfiqa process sample_videos/group_walk.mp4 --strategy best --strategy softmax:0.05
     """
-    from vidfiqa.process import RayOptions, run_batch
-    from vidfiqa.ray_executor import WorkerStartError
+    from vidfiqa.runs.batch import RayOptions, run_batch
+    from vidfiqa.runs.ray import WorkerStartError
 
     config = config_from_options(
         config_path,
@@ -309,7 +298,7 @@ def _summarise(batch: Any) -> None:
         raise click.ClickException(f"{batch.failed} of {plural(len(outcomes), 'video')} failed")
 
 
-@cli.command()
+@click.command()
 @click.argument("video", type=click.Path())
 @click.option(
     "--backend",
@@ -335,7 +324,7 @@ def probe(video: str, backend: str) -> None:
     click.echo(json.dumps(asdict(info), indent=1))
 
 
-@cli.command()
+@click.command()
 @click.argument("ref", metavar="VIDEO_OR_RUN")
 @click.option(
     "--out",
@@ -384,8 +373,8 @@ def report(
     """
     from vidfiqa.aggregate import Strategy
     from vidfiqa.build import build_embedder, build_stages
-    from vidfiqa.export import safe_name
-    from vidfiqa.report import (
+    from vidfiqa.pipeline.export import safe_name
+    from vidfiqa.runs.report import (
         STORED_REF,
         index_row,
         run_index,
@@ -393,7 +382,7 @@ def report(
         stored_video_report,
         video_report,
     )
-    from vidfiqa.store import Store, StoreError
+    from vidfiqa.store.db import Store, StoreError
 
     if not Path(ref).exists() and STORED_REF.fullmatch(ref):
         given = [n for n, v in video_opts.items() if v is not None] + (["config"] if config_path else [])
@@ -461,7 +450,7 @@ def _write_page(path: Path, text: str) -> None:
     click.echo(f"report: {path}")
 
 
-@cli.command()
+@click.command()
 @click.argument("video", type=click.Path())
 @click.option("--out", type=click.Path(dir_okay=False), help="JSON file to write [default: print].")
 @click.option(
@@ -526,8 +515,8 @@ def bench(
 
         vidfiqa bench ../shared/data/videos/talking_head_a.mp4 --out bench.json
     """
-    from vidfiqa.benchmark import busy_note, machine_load, run_benchmark
     from vidfiqa.inputs import input_problem
+    from vidfiqa.pipeline.benchmark import busy_note, machine_load, run_benchmark
 
     tuned = load(config_path, preset, **{"quality.device": device, "quality.cpu_threads": threads})
     problem = input_problem(video)
@@ -554,28 +543,3 @@ def bench(
         Path(out).write_text(text + "\n")
     else:
         click.echo(text)
-
-
-def main() -> None:
-    cli()
-
-
-def _register() -> None:
-    from vidfiqa import cli_eval, cli_models, cli_store
-
-    for command in (
-        cli_store.search,
-        cli_store.verify,
-        cli_store.enroll,
-        cli_store.runs,
-        cli_store.tracks,
-        cli_store.templates,
-        cli_store.index,
-        cli_models.models,
-        cli_models.train,
-        cli_eval.eval_group,
-    ):
-        cli.add_command(command)
-
-
-_register()

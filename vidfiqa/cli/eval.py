@@ -7,7 +7,7 @@ from typing import Any, NoReturn
 
 import click
 
-from vidfiqa.cli_options import (
+from vidfiqa.cli.options import (
     build,
     config_from_options,
     device_option,
@@ -64,7 +64,7 @@ def _not_evaluated(out: Path, meta: dict[str, Any], reason: str) -> NoReturn:
 
 def _extractor(config: Config, scorers: dict[str, Any], *, detect: bool, cache: Path, max_frames=None):
     from vidfiqa.build import build_detector, build_embedder, build_landmarker
-    from vidfiqa.features import FeatureExtractor
+    from vidfiqa.pipeline.features import FeatureExtractor
 
     return FeatureExtractor(
         landmarker=build(build_landmarker, config),
@@ -78,7 +78,7 @@ def _extractor(config: Config, scorers: dict[str, Any], *, detect: bool, cache: 
 
 def _sequence_features(videos: dict[str, Any], extractor: Any, progress: bool) -> tuple[dict, list]:
     """Features of image sequences, with a bar; stops with one line when none has a face."""
-    from vidfiqa.features import extract_all
+    from vidfiqa.pipeline.features import extract_all
 
     bar = progress_bar(progress, "videos", len(videos))
     features, empty = extract_all(videos, extractor, bar.update)
@@ -434,7 +434,7 @@ def eval_pairs(
     from vidfiqa.aggregate import Strategy
     from vidfiqa.eval.pairs import read_pair_list, stored_scorer
     from vidfiqa.eval.types import EvalInputError, make_templates
-    from vidfiqa.pair_features import pair_item_features
+    from vidfiqa.runs.pair_features import pair_item_features
 
     scorers = video_opts.pop("scorers")
     try:
@@ -553,7 +553,7 @@ def eval_ijb(
     from vidfiqa.build import build_detector, build_embedder, build_landmarker
     from vidfiqa.eval.ijb import given_faces, pool_templates, read_meta, template_pairs
     from vidfiqa.eval.types import EvalInputError
-    from vidfiqa.features import image_features
+    from vidfiqa.pipeline.features import image_features
 
     config = _eval_config(config_path, embedder, model_root, device)
     try:

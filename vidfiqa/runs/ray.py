@@ -26,8 +26,8 @@ from dataclasses import asdict
 from typing import Any
 
 from vidfiqa.config import Config
-from vidfiqa.process import Outcome, store_failure
-from vidfiqa.store import Store
+from vidfiqa.runs.process import Outcome, store_failure
+from vidfiqa.store.db import Store
 
 
 class WorkerStartError(Exception):
@@ -40,10 +40,10 @@ class _Worker:
     def __init__(self, config: dict[str, Any], db: str, index: str, run_id: int, threads: int):
         import torch
 
-        from vidfiqa.index import IndexDir
         from vidfiqa.models.files import ModelFileError
-        from vidfiqa.process import Processor
-        from vidfiqa.store import StoreError
+        from vidfiqa.runs.process import Processor
+        from vidfiqa.store.db import StoreError
+        from vidfiqa.store.index import IndexDir
 
         # Workers share the machine's cores: as many torch threads as the worker has CPUs.
         torch.set_num_threads(threads)

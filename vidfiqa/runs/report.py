@@ -17,28 +17,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw
+from pydantic import ValidationError
 
-matplotlib.use("Agg")  # files only; no display on servers
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-from pydantic import ValidationError  # noqa: E402
-
-from vidfiqa.aggregate import Strategy  # noqa: E402
-from vidfiqa.build import Stages  # noqa: E402
-from vidfiqa.config import Config  # noqa: E402
-from vidfiqa.export import CropJob, Crops, _font, contact_sheet  # noqa: E402
-from vidfiqa.html import esc, figure_uri, img, page, png_uri, table  # noqa: E402
-from vidfiqa.models.base import Embedder  # noqa: E402
-from vidfiqa.pipeline import VideoSource, analyse_video, damage_notes, revisit, sizes_note  # noqa: E402
-from vidfiqa.process import file_sha256  # noqa: E402
-from vidfiqa.select import Selection, select_best  # noqa: E402
-from vidfiqa.store import Store, StoreError, Video  # noqa: E402
-from vidfiqa.store_rows import track_from_row  # noqa: E402
-from vidfiqa.templates import TemplateJob  # noqa: E402
-from vidfiqa.types import Frame, Track, finite_or_none  # noqa: E402
-from vidfiqa.video import VideoError  # noqa: E402
+from vidfiqa.aggregate import Strategy
+from vidfiqa.build import Stages
+from vidfiqa.config import Config
+from vidfiqa.html import esc, figure_uri, img, page, png_uri, table
+from vidfiqa.models.base import Embedder
+from vidfiqa.models.files import sha256_of
+from vidfiqa.pipeline.analyse import VideoSource, analyse_video, revisit
+from vidfiqa.pipeline.export import CropJob, Crops, _font, contact_sheet
+from vidfiqa.pipeline.select import Selection, select_best
+from vidfiqa.pipeline.templates import TemplateJob
+from vidfiqa.runs.notes import damage_notes, sizes_note
+from vidfiqa.runs.rows import track_from_row
+from vidfiqa.store.db import Store, StoreError, Video
+from vidfiqa.types import Frame, Track, finite_or_none
+from vidfiqa.video import VideoError
 
 _WEIGHTS_SHOWN = 12  # frames listed per template; the rest are summed in one line
 #: Widest a track's "where" frame is drawn: a full-size frame per track would make pages huge.
@@ -82,7 +80,8 @@ def _detector_line(config: Config) -> str:
 
 
 def _timeline(track: Track, picks: list[Selection]) -> str:
-    fig, ax = plt.subplots(figsize=(8, 1.9))
+    fig = Figure(figsize=(8, 1.9))
+    ax = fig.subplots()
     ax.plot(track.frames, track.qualities, lw=1.2, color="#3465a4")
     for s in picks:
         ax.plot(s.observation.frame_index, s.observation.quality, "o", color="#cc0000", ms=6)
@@ -98,7 +97,8 @@ def _factor_series(track: Track) -> str | None:
     """Each quality factor over the track's frames, one line per factor (``None`` without any)."""
     if not track.factors:
         return None
-    fig, ax = plt.subplots(figsize=(8, 2.2))
+    fig = Figure(figsize=(8, 2.2))
+    ax = fig.subplots()
     for name in sorted(track.factors):
         ax.plot(track.frames, track.factors[name], lw=1.0, label=name)
     ax.set(xlabel="frame", ylabel="factor")
@@ -327,7 +327,7 @@ def _stored_pixels(
         return {}, {}, ""
     without = "best frames shown without their faces"
     try:
-        changed = file_sha256(video.path) != video.sha256
+        changed = sha256_of(video.path) != video.sha256
     except OSError:
         return {}, {}, f"{video.path} cannot be read any more: {without}."
     if changed:

@@ -18,7 +18,7 @@ import numpy as np
 from vidfiqa.aggregate import Aggregate, Strategy
 from vidfiqa.align import embedder_chips
 from vidfiqa.models.base import Embedder
-from vidfiqa.pipeline import VideoAnalysis, revisit
+from vidfiqa.pipeline.analyse import VideoAnalysis, revisit
 from vidfiqa.quality.track_factors import flagged
 from vidfiqa.types import Frame
 

@@ -2,37 +2,32 @@
 
 Per video: the file's sha256 and the hash of the configuration decide whether it was already
 done (then it is skipped unless ``force``); otherwise its results are written in one
-transaction. The FAISS index is brought in line with the database once at the end of a run,
-so a run killed at any point leaves a database without half-written videos, and the next run
-(or ``vidfiqa index rebuild``) repairs an index that missed the last commits.
+transaction, so a run killed at any point leaves a database without half-written videos. A
+batch of videos and the index sync after it: :mod:`vidfiqa.runs.batch`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import hashlib
 import json
-import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
 from vidfiqa.aggregate import Strategy
 from vidfiqa.build import Stages, build_embedder, build_stages
 from vidfiqa.config import Config
-from vidfiqa.index import IndexDir, IndexFileError, Space, SpaceIndex
 from vidfiqa.inputs import input_problem
 from vidfiqa.models.base import Embedder
-from vidfiqa.models.files import ModelFileError
-from vidfiqa.pipeline import VideoAnalysis, analyse_video, damage_notes, summary_notes
-from vidfiqa.store import Store, StoreError, TrackRow, Video, config_json
-from vidfiqa.store_rows import carry_labels, track_rows
-from vidfiqa.templates import build_templates
+from vidfiqa.models.files import ModelFileError, sha256_of
+from vidfiqa.pipeline.analyse import VideoAnalysis, analyse_video
+from vidfiqa.pipeline.templates import build_templates
+from vidfiqa.runs.notes import partial_reason, summary_notes
+from vidfiqa.runs.rows import carry_labels, track_rows
+from vidfiqa.store.db import Store, TrackRow, Video, config_json
+from vidfiqa.store.index import IndexDir
 from vidfiqa.types import plural
 from vidfiqa.video import VideoError, VideoInfo
 
@@ -52,32 +47,6 @@ class Outcome:
     tracks: int = 0
     templates: int = 0
     seconds: float = 0.0
-
-
-def partial_reason(analysis: VideoAnalysis, config: Config) -> str:
-    """Why a video that decoded counts as partial (damage skipped, fewer frames than the
-    container lists); empty if it does not. ``process`` and ``best-frames`` say the same."""
-    problems = damage_notes(analysis.decode_errors, analysis.damaged_frames)
-    v = config.video
-    whole_file = v.stride == 1 and v.start is None and v.end is None
-    listed = analysis.info.num_frames
-    if (
-        whole_file
-        and listed
-        and analysis.frames_read < listed
-        and (v.max_frames or listed) > analysis.frames_read
-    ):
-        # The container's index lists frames the stream no longer holds: cut or damaged.
-        problems.append(f"decoded {analysis.frames_read} of the {listed} frames the container lists")
-    return "; ".join(problems)
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def config_hash(config: Config) -> str:
@@ -133,7 +102,7 @@ def store_failure(store: Store, config: Config, run_id: int, path: str, reason: 
     """Record ``path`` as failed with ``reason`` (replacing what was stored for it with this
     configuration); returns the video id, or ``None`` if the file cannot be read to hash it."""
     try:
-        sha = file_sha256(path)
+        sha = sha256_of(path)
     except OSError:
         return None
     return store.replace_video(
@@ -197,7 +166,7 @@ class Processor:
         # Stored paths are absolute, so that a video is found again from any working directory.
         path = str(p.resolve())
         try:
-            sha = file_sha256(p)
+            sha = sha256_of(p)
         except OSError as exc:
             return Outcome(path, "failed", f"{path}: cannot read ({exc.strerror})")
         known = self.store.find_video(sha, self.hash)
@@ -259,7 +228,7 @@ class Processor:
 
     def _carry_labels(self, known: Video | None, tracks: list[TrackRow]) -> str:
         """Give the labels of ``known`` (the stored copy about to be replaced) to the matching
-        new ``tracks`` (see :func:`~vidfiqa.store_rows.carry_labels`); a note of what was
+        new ``tracks`` (see :func:`~vidfiqa.runs.rows.carry_labels`); a note of what was
         carried and, by name, of any label that could not be: a label is user data, never
         dropped silently (the name stays in the labels table either way)."""
         stored = self.store.stored_video(known.id) if known is not None else None
@@ -275,159 +244,3 @@ class Processor:
             why = "no new track is the same face" if tracks else "the video failed"
             notes.append(f"labels not carried ({why}); enroll them again: {names}")
         return "; ".join(notes)
-
-
-@dataclass(frozen=True, slots=True)
-class RayOptions:
-    """How ``run_batch`` spreads videos over Ray workers (see :mod:`vidfiqa.ray_executor`)."""
-
-    address: str | None = None
-    workers: int = 2
-    cpus_per_worker: float = 1
-    gpus_per_worker: float = 0
-    retries: int = 2
-
-
-@dataclass(slots=True)
-class BatchResult:
-    """What a batch did: one outcome per video, in the order given, and the index changes per
-    space, or ``index_error`` when the index could not be updated (the database keeps what was
-    stored; ``vidfiqa index rebuild`` repairs the index)."""
-
-    outcomes: list[Outcome]
-    index_changes: dict[str, dict[str, int]]
-    index_error: str = ""
-
-    @property
-    def failed(self) -> int:
-        return sum(o.status == "failed" for o in self.outcomes)
-
-
-def run_batch(
-    videos: list[str],
-    config: Config,
-    store: Store,
-    index_dir: IndexDir,
-    *,
-    force: bool = False,
-    command: str = "process",
-    ray: RayOptions | None = None,
-    progress: Callable[[str], Any] | None = None,
-    on_outcome: Callable[[Outcome], None] | None = None,
-) -> BatchResult:
-    """Process ``videos`` into ``store`` in one run, then bring the index in line with it.
-
-    Args:
-        ray: run on Ray workers (they write to ``store.url``, which they must reach) instead of
-            one after another in this process.
-        progress: ``progress(video)`` returns a context manager with ``update(n)`` and
-            ``opened(info)`` (see :class:`vidfiqa.progress.FrameProgress`); local runs only.
-        on_outcome: called with each outcome as it is known (local runs) or at the end (Ray).
-
-    Raises:
-        ModelFileError: the models cannot be loaded (local runs).
-        WorkerStartError: a Ray worker could not load its models.
-        KeyboardInterrupt: Ctrl-C; the run is recorded as ``interrupted`` and the index brought
-            in line with the videos stored before it (see :func:`_interrupted`).
-    """
-    if ray is None:
-        processor = Processor(config, store, index_dir, command=command)
-        run_id = processor.run_id
-    else:
-        run_id = start_run(store, config, f"{command} --executor ray")
-    try:
-        if ray is None:
-            outcomes = []
-            for video in videos:
-                with progress(video) if progress else contextlib.nullcontext() as bar:
-                    hooks = {"progress": bar.update, "on_open": bar.opened} if bar else {}
-                    outcome = processor.process(video, force=force, **hooks)
-                outcomes.append(outcome)
-                if on_outcome:
-                    on_outcome(outcome)
-        else:
-            from vidfiqa.ray_executor import process_with_ray
-
-            # Workers may start in another directory: give them absolute paths.
-            paths = [str(Path(v).resolve()) if Path(v).exists() else v for v in videos]
-            outcomes = process_with_ray(
-                paths,
-                config,
-                store,
-                absolute_url(store.url),
-                str(index_dir.path.resolve()),
-                run_id,
-                force=force,
-                **dataclasses.asdict(ray),
-            )
-            for outcome in outcomes:
-                if on_outcome:
-                    on_outcome(outcome)
-    except KeyboardInterrupt:
-        _interrupted(store, index_dir, run_id)
-        raise
-    try:
-        changes, error = sync_index(store, index_dir), ""
-    except (OSError, IndexFileError) as exc:
-        changes, error = {}, (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
-    store.finish_run(run_id)
-    return BatchResult(outcomes, changes, error)
-
-
-def _interrupted(store: Store, index_dir: IndexDir, run_id: int) -> None:
-    """After Ctrl-C: record the run as interrupted and bring the index in line with the videos
-    committed before it (each video is one transaction, so those are whole), so that ``runs``
-    says what happened and ``index check`` passes without another run. A second Ctrl-C is
-    ignored meanwhile; a failure here (say, a locked database) leaves the repair to the next run
-    or ``vidfiqa index rebuild``, as a killed run does."""
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        store.finish_run(run_id, "interrupted")
-        sync_index(store, index_dir)
-    except (OSError, IndexFileError, StoreError):
-        pass
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-
-
-def absolute_url(url: str) -> str:
-    """``url`` with a relative SQLite path made absolute (other URLs unchanged)."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).is_absolute():
-        return parsed.set(database=str(Path(parsed.database).resolve())).render_as_string(hide_password=False)
-    return url
-
-
-def sync_index(store: Store, index_dir: IndexDir, *, rebuild: bool = False) -> dict[str, dict[str, int]]:
-    """Make the index hold exactly the stored templates, space by space.
-
-    Runs under the index folder's lock and reads the database inside it: two runs finishing at
-    once sync one after the other, and the second sees everything the first did and more, so a
-    slower sync can never write back an older state over a newer one.
-    """
-    with index_dir.lock():
-        return _sync_locked(store, index_dir, rebuild)
-
-
-def _sync_locked(store: Store, index_dir: IndexDir, rebuild: bool) -> dict[str, dict[str, int]]:
-    spaces = {Space(*s) for s in store.spaces()}
-    on_disk = {f.name for f in index_dir.path.glob("*.faiss")} if index_dir.path.is_dir() else set()
-    changes = {}
-    for space in sorted(spaces, key=lambda s: s.filename):
-        ids, vectors = store.vectors(space.model, space.strategy, space.scorer)
-        if rebuild:
-            index_dir.rebuild(space, ids, vectors)
-            changes[space.filename] = {"added": len(ids), "removed": 0}
-        else:
-            changes[space.filename] = index_dir.sync(space, ids, vectors)
-        on_disk.discard(space.filename)
-    for stale in sorted(on_disk):  # spaces whose templates are all gone
-        path = index_dir.path / stale
-        changes[stale] = {"added": 0, "removed": len(SpaceIndex.load(path))}
-        path.unlink()
-    return changes

@@ -21,7 +21,7 @@ from PIL import Image
 from vidfiqa.align import embedder_chips
 from vidfiqa.geometry import largest
 from vidfiqa.models.base import Detector, Embedder, Landmarker, QualityScorer
-from vidfiqa.pipeline import face_batch
+from vidfiqa.pipeline.faces import face_batch
 from vidfiqa.types import Detections, FaceBatch, ImageFeatures, ImageFrame, ImageSequence, VideoFeatures
 
 

@@ -20,8 +20,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from vidfiqa.align import align_arcface, context_crop
-from vidfiqa.pipeline import VideoAnalysis, VideoSource, revisit
-from vidfiqa.select import Selection
+from vidfiqa.pipeline.analyse import VideoAnalysis, VideoSource, revisit
+from vidfiqa.pipeline.select import Selection
 from vidfiqa.types import Frame, finite_or_none, plural
 
 #: Fixed manifest columns; one ``factor_<name>`` column per quality factor follows them.

@@ -42,8 +42,8 @@ from vidfiqa.geometry import box_iou
 from vidfiqa.models.dlib_mmod_torch import TorchMmodDetector
 from vidfiqa.models.dlib_models import DlibCnnDetector, DlibHogDetector, DlibLandmarker, DlibResNetEmbedder
 from vidfiqa.models.dlib_torch import TorchDlibEmbedder
-from vidfiqa.pipeline import VideoAnalysis, analyse_video
-from vidfiqa.templates import build_templates
+from vidfiqa.pipeline.analyse import VideoAnalysis, analyse_video
+from vidfiqa.pipeline.templates import build_templates
 from vidfiqa.video import ReadOptions, open_video
 
 #: A machine is busy when its 1-minute load average is above this share of its CPUs.

@@ -1,6 +1,6 @@
 """Tracks to ORM rows and back: the one place that copies observation arrays field by field.
 
-Kept beside :mod:`vidfiqa.store` rather than in it, so that the store imports nothing of the
+Kept beside :mod:`vidfiqa.store.db` rather than in it, so that the store imports nothing of the
 package; this module is the bridge between the pipeline's types and the store's rows.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from vidfiqa.geometry import box_iou
-from vidfiqa.store import ObservationRow, TemplateRow, TrackRow, to_bytes
-from vidfiqa.templates import TrackTemplates
+from vidfiqa.pipeline.templates import TrackTemplates
+from vidfiqa.store.db import ObservationRow, TemplateRow, TrackRow, to_bytes
 from vidfiqa.types import FaceObservation, Track, finite_or_none
 
 

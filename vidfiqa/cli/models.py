@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from vidfiqa.cli_options import (
+from vidfiqa.cli.options import (
     build,
     checked_device,
     echo_json,
@@ -203,8 +203,8 @@ def models_calibrate(
     """
     import json
 
-    from vidfiqa.calibrate import calibrate_lfw, lfw_images
     from vidfiqa.eval.types import EvalInputError
+    from vidfiqa.runs.calibrate import calibrate_lfw, lfw_images
 
     config = load(config_path, **{"embedder.name": embedder, "insightface.model_root": model_root})
     try:
@@ -264,7 +264,7 @@ def train_lightweight_cmd(images: str, labels: str, out_path: str, **settings: A
 
         vidfiqa train lightweight --images faces/ --labels labels.csv --out models/lightweight.pth
     """
-    from vidfiqa.train import TrainError, load_images, read_labels, train_and_save
+    from vidfiqa.learn.train import TrainError, load_images, read_labels, train_and_save
 
     checked_device(settings["device"])
     try:
@@ -362,9 +362,9 @@ def train_distill_cmd(
     """
     from vidfiqa.build import build_detector, build_embedder, build_landmarker, build_scorer
     from vidfiqa.eval.types import EvalInputError
-    from vidfiqa.learn import UTILITY, SampleModels, distill_lfw
-    from vidfiqa.quality_set import QualitySetError
-    from vidfiqa.train import TrainError
+    from vidfiqa.learn.recipe import UTILITY, SampleModels, distill_lfw
+    from vidfiqa.learn.samples import QualitySetError
+    from vidfiqa.learn.train import TrainError
 
     unknown = [t for t in teacher.split("+") if t != UTILITY and t not in QUALITY_SCORERS]
     if unknown:

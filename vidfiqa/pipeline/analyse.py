@@ -12,7 +12,7 @@ quality (the blink gate and native-resolution sharpness, relative to each track:
 :mod:`vidfiqa.quality.track_factors`) multiplies the scores, and tracks that are no face are
 flagged (:func:`gate_tracks`). Every ``detector.full_every``-th key frame of a
 shot is detected whole; the others only in regions around the faces tracked so far
-(:mod:`vidfiqa.regions`). At a shot cut the previous shot is closed with a detection on its last
+(:mod:`vidfiqa.pipeline.regions`). At a shot cut the previous shot is closed with a detection on its last
 frame, the tracker is reset, and the cut frame is detected whole.
 
 Which frames are key frames, and which of them are detected whole, depends only on the frames
@@ -32,24 +32,21 @@ from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from vidfiqa.align import ARCFACE_112, align_arcface, similarity_transforms, visible_fraction
 from vidfiqa.build import Stages, build_stages
 from vidfiqa.config import Config
-from vidfiqa.models.base import Landmarker
-from vidfiqa.quality.factors import FACE_REGION
+from vidfiqa.pipeline.faces import eye_bands, face_batch
+from vidfiqa.pipeline.regions import detect_in_regions, expected_faces, face_regions
+from vidfiqa.pipeline.shots import ShotDetector
+from vidfiqa.pipeline.track import IouTracker
 from vidfiqa.quality.track_factors import (
     TrackFactorSettings,
     apply_track_factors,
     junk_reason,
     native_sharpness,
 )
-from vidfiqa.regions import detect_in_regions, expected_faces, face_regions
-from vidfiqa.shots import ShotDetector
-from vidfiqa.track import IouTracker
-from vidfiqa.types import Detections, FaceBatch, Frame, Track, plural
+from vidfiqa.types import Detections, FaceBatch, Frame, Track
 from vidfiqa.video import Backend, ReadOptions, VideoInfo, open_video, prefetch
 
 
@@ -119,27 +116,6 @@ class VideoAnalysis:
     detector_calls: int = 0
     junk_tracks: int = 0
     score_range: tuple[float, float] = (0.0, 1.0)
-
-
-def describe_faces(image: np.ndarray, detections: Detections, landmarker: Landmarker) -> FaceBatch:
-    """Landmarks, aligned crops and geometry of the faces of one frame, ready for a quality
-    scorer (``detections`` is left as it was; :func:`face_batch` of landmarked detections, for
-    a caller that keeps them)."""
-    return face_batch(image, landmarker.landmark(image, detections))
-
-
-def face_batch(image: np.ndarray, detections: Detections) -> FaceBatch:
-    """Aligned crops and geometry of the faces of one frame whose ``detections`` a landmarker
-    returned, ready for a quality scorer."""
-    return FaceBatch(
-        crops=align_arcface(image, detections.landmarks),
-        landmarks=detections.landmarks,
-        boxes=detections.boxes,
-        confidence=detections.confidence,
-        landmarks_estimated=detections.landmarks_estimated,
-        visible=visible_fraction(detections.landmarks, image.shape, FACE_REGION),
-        eye_openness=detections.data.get("eye_openness"),
-    )
 
 
 def read_options(config: Config) -> ReadOptions:
@@ -215,23 +191,6 @@ def _interpolate(start: tuple[Frame, Detections], end: tuple[Frame, Detections],
         interpolated=np.ones(len(common), bool),
         data=mix,
     )
-
-
-#: The eyes in the ArcFace template at half size (56x56 px): lids to lids, corner to corner.
-_EYE_BAND = (slice(21, 31), slice(12, 44))
-
-
-def eye_bands(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """Grey eye regions of the faces of ``image`` (RGB uint8 ``(H, W, 3)``) aligned by their
-    five points ``landmarks`` (float ``(n, 5, 2)``): float32 ``(n, 10, 32)``, a coarse view in
-    which a closing lid moves the mean grey level by 5-9 (the talking heads' blinks), where a
-    talking face's frame-to-frame change is ~1 (90th percentile 4)."""
-    points = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
-    out = np.zeros((len(points), 10, 32), np.float32)
-    for i, m in enumerate(similarity_transforms(points, ARCFACE_112 / 2) if len(points) else []):
-        chip = cv2.warpAffine(image, m, (56, 56), flags=cv2.INTER_AREA, borderValue=0)
-        out[i] = cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY)[_EYE_BAND]
-    return out
 
 
 @dataclass(slots=True)
@@ -310,7 +269,7 @@ class _VideoRun:
 
     def detect_regions(self, frame: Frame) -> Detections:
         """The tracked faces of ``frame``, each looked for around where its track is expected
-        (:mod:`vidfiqa.regions`), in one detector call."""
+        (:mod:`vidfiqa.pipeline.regions`), in one detector call."""
         predicted = self.tracker.predicted_boxes()
         t = time.perf_counter()
         found = detect_in_regions(self.stages.detector, frame.image, face_regions(predicted))
@@ -648,40 +607,3 @@ def gate_tracks(
         track.factors["track_gate"] = np.full(len(track), why is None, np.float32)
         junk += why is not None
     return tracks, junk
-
-
-def damage_notes(packets: int, frames: int) -> list[str]:
-    """The damage a read skipped, one phrase per kind; empty for an intact stream."""
-    notes = []
-    if packets:
-        notes.append(f"{packets} damaged packets skipped")
-    if frames:
-        notes.append(f"{frames} damaged frames skipped")
-    return notes
-
-
-def sizes_note(sizes: list) -> list[str]:
-    """The resolution changes of ``sizes`` (``(first frame, width, height)`` runs), if any."""
-    if len(sizes) < 2:
-        return []
-    return ["resolution changes: " + ", ".join(f"{w}x{h} from frame {i}" for i, w, h in sizes)]
-
-
-def summary_notes(analysis: VideoAnalysis, config: Config) -> list[str]:
-    """What a person reading a one-line summary of ``analysis`` should know beyond the counts:
-    damage skipped, resolution changes, and why faces seen made no track."""
-    notes = damage_notes(analysis.decode_errors, analysis.damaged_frames) + sizes_note(analysis.sizes)
-    if analysis.junk_tracks:
-        notes.append(
-            f"{analysis.junk_tracks} tracks flagged as no face, without best frames or templates "
-            f"(detector confidence below select.min_confidence={config.select.min_confidence:g} "
-            f"or quality below select.min_track_quality={config.select.min_track_quality:g} "
-            "all along)"
-        )
-    if analysis.short_tracks:
-        n = config.select.min_track_length
-        notes.append(
-            f"{plural(analysis.short_tracks, 'face track')} shorter than select.min_track_length={n} "
-            "observations dropped"
-        )
-    return notes

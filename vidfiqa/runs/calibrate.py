@@ -20,8 +20,8 @@ from vidfiqa.build import build_detector, build_embedder, build_landmarker
 from vidfiqa.config import Config
 from vidfiqa.eval.lfw import image_folder
 from vidfiqa.eval.metrics import cross_identity_scores, threshold_at_far
-from vidfiqa.features import image_features
 from vidfiqa.models.thresholds import FAR_GRID
+from vidfiqa.pipeline.features import image_features
 
 
 def lfw_images(root: str | Path) -> tuple[list[Path], list[str]]:

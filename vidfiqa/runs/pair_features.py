@@ -3,7 +3,7 @@ the full pipeline into the store, which is then their feature cache, and folders
 through the image feature extractor.
 
 A video stands for its longest track (by observation count, as everywhere: see
-:meth:`vidfiqa.store.Store.longest_track`).
+:meth:`vidfiqa.store.db.Store.longest_track`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from vidfiqa.build import build_detector, build_embedder, build_landmarker
 from vidfiqa.config import Config
 from vidfiqa.eval.pairs import frame_folder, video_features_from_store
 from vidfiqa.eval.types import EvalInputError
-from vidfiqa.features import FeatureExtractor, sample_frames
-from vidfiqa.index import IndexDir
 from vidfiqa.models.base import QualityScorer
-from vidfiqa.process import BatchResult, Outcome, run_batch
-from vidfiqa.store import Store
+from vidfiqa.pipeline.features import FeatureExtractor, sample_frames
+from vidfiqa.runs.batch import BatchResult, run_batch
+from vidfiqa.runs.process import Outcome
+from vidfiqa.store.db import Store
+from vidfiqa.store.index import IndexDir
 from vidfiqa.types import VideoFeatures
 
 

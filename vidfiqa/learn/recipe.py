@@ -16,15 +16,15 @@ from scipy.stats import rankdata
 
 from vidfiqa.build import build_detector, build_embedder, build_landmarker
 from vidfiqa.config import Config
-from vidfiqa.distill import optimise_labels
 from vidfiqa.eval.fiqa import pair_edc, scenario, utility_correlation
 from vidfiqa.eval.types import Pair
-from vidfiqa.lfw_split import LfwSplit, split_lfw
+from vidfiqa.learn.distill import optimise_labels
+from vidfiqa.learn.samples import FACTORS, FaceSamples, build_samples, recognition_utility
+from vidfiqa.learn.split import LfwSplit, split_lfw
+from vidfiqa.learn.train import BranchReport, TrainError, train_lightweight
 from vidfiqa.models.base import Detector, Embedder, Landmarker, QualityScorer
 from vidfiqa.models.lightweight import LightweightEnsemble, round_as_saved, save_checkpoint
 from vidfiqa.quality.distilled import SCORE, DistilledScorer
-from vidfiqa.quality_set import FACTORS, FaceSamples, build_samples, recognition_utility
-from vidfiqa.train import BranchReport, TrainError, train_lightweight
 from vidfiqa.types import QualityResult
 
 #: Samples per photo: training photos once clean and three times degraded; validation photos as
@@ -282,7 +282,7 @@ def train_student(
 ) -> Student:
     """eDifFIQA's label optimisation of the ``teacher`` scores (identities with no face in the
     teacher's top ``beta`` are dropped), then the ensemble trained on the labels and the known
-    factor levels (``settings``: see :func:`vidfiqa.train.train_lightweight`).
+    factor levels (``settings``: see :func:`vidfiqa.learn.train.train_lightweight`).
 
     Raises:
         TrainError: too few labelled samples.

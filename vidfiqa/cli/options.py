@@ -262,7 +262,7 @@ store_options = _stack(
             "--index",
             "index_path",
             type=click.Path(file_okay=False),
-            default="vidfiqa.index",
+            default="vidfiqa.store.index",
             show_default=True,
             help="Folder of FAISS index files, one per (model, strategy, scorer).",
         ),
@@ -283,8 +283,8 @@ index_kind_option = click.option(
 def open_store(db: str, index_path: str, kind: str = "flat", *, create: bool = False):
     """The store and index folder; only commands that write pass ``create`` (a read-only
     command given a mistyped --db must refuse it, not create an empty database)."""
-    from vidfiqa.index import IndexDir, IndexFileError
-    from vidfiqa.store import Store, StoreError
+    from vidfiqa.store.db import Store, StoreError
+    from vidfiqa.store.index import IndexDir, IndexFileError
 
     try:
         return Store(db, create=create), IndexDir(index_path, kind=kind)
@@ -316,7 +316,7 @@ def progress_bar(enabled: bool, name: str, total: int | None = None):
 
 def frame_progress(enabled: bool, video: str, config: Config):
     """A bar over one video's frames, shown once it has opened (see FrameProgress)."""
-    from vidfiqa.pipeline import read_options
+    from vidfiqa.pipeline.analyse import read_options
     from vidfiqa.progress import FrameProgress
 
     return FrameProgress(Path(video).name, read_options(config), enabled=enabled)

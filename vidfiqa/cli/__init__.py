@@ -1,0 +1,1 @@
+"""The command line: a thin leaf that parses options, calls the library and prints."""

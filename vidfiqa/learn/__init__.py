@@ -1,0 +1,1 @@
+"""Training: quality sets from the shared data, students, distillation and their recipes."""

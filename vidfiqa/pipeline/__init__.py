@@ -1,0 +1,1 @@
+"""Per-video stages: decode, detect, track, landmarks, quality, selection and templates."""
