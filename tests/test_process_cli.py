@@ -112,6 +112,29 @@ def test_enroll_labels_search_results(halves: dict[str, Path], store: list[str])
     assert result["results"][0]["label"] == "person A"
 
 
+def test_search_and_verify_are_library_functions(halves: dict[str, Path], store: list[str]) -> None:
+    """The commands print what vidfiqa.runs.search returns; it needs no click."""
+    from vidfiqa.runs.search import SearchError, enroll, search, verify
+    from vidfiqa.store.index import IndexDir
+
+    db = Store(store[1], create=False)
+    (result,) = search(db, IndexDir(Path(store[3])), str(halves["b1"]), k=1, embedder="sface")
+    assert result["results"][0]["video"] == str(halves["b2"].resolve())
+    pair = verify(db, str(halves["b1"]), str(halves["b2"]), strategy="mean", embedder="sface")
+    assert pair["same"] and pair["a"]["strategy"] == "mean"
+    with pytest.raises(SearchError, match="stored strategies: "):
+        verify(db, str(halves["b1"]), str(halves["b2"]), strategy="softmax:0.5", embedder="sface")
+    # A template id names its track.
+    template = pair["b"]["template_id"]
+    assert enroll(db, f"template:{template}", "person B") == {
+        "track_id": pair["b"]["track_id"],
+        "label": "person B",
+    }
+    code, out, err = run("enroll", str(template), "--label", "person B", *store)
+    assert code == 0, err
+    assert json.loads(out)["track_id"] == pair["b"]["track_id"]
+
+
 def test_index_check_detects_and_rebuild_repairs(store: list[str]) -> None:
     idx = Path(store[3])
     victim = sorted(idx.glob("*.faiss"))[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
@@ -18,74 +17,16 @@ from vidfiqa.cli.options import (
 )
 
 
-def _stored_strategy(store: Any, strategy: str | None) -> str | None:
-    """``strategy`` in its stored spelling, after checking that some template has it: a strategy
-    never stored is an error naming those that are, not a filter that silently matches nothing."""
-    from vidfiqa.aggregate import Strategy
+def _asked(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a :mod:`vidfiqa.runs.search` function, turning its errors into one-line exits."""
+    from vidfiqa.runs.search import SearchError
 
-    if strategy is None:
-        return None
     try:
-        label = Strategy.parse(strategy).label
+        return fn(*args, **kwargs)
     except ValueError as exc:
         raise click.UsageError(f"--strategy: {exc}") from None
-    stored = store.strategies()
-    if label not in stored:
-        raise click.ClickException(
-            f"no templates of strategy {label} are stored; stored strategies: {', '.join(stored) or 'none'}"
-        )
-    return label
-
-
-def _templates_of(store: Any, ref: str, strategy: str | None, embedder: str) -> list:
-    """The template with id ``ref``, or the ``embedder``'s templates of a stored video's longest
-    track."""
-    if ref.isdigit():
-        row = store.template(int(ref))
-        if row is None:
-            raise click.ClickException(f"no template {ref}; see 'vidfiqa templates'")
-        return [row]
-    path = str(Path(ref).resolve())
-    rows = store.longest_track_templates(path, strategy, model=embedder)
-    if not rows:
-        _other_embedders(store, ref, path, strategy, embedder)
-        raise click.ClickException(
-            f"{ref}: no stored templates{f' for strategy {strategy}' if strategy else ''}; "
-            "run 'vidfiqa process' on it first"
-        )
-    return rows
-
-
-def _other_embedders(store: Any, ref: str, path: str, strategy: str | None, embedder: str) -> None:
-    """Stop with one line when the video's templates exist, but from another embedder: their
-    vectors live in another space, so comparing them with ``embedder``'s would mean nothing."""
-    models = sorted({r.model for r in store.longest_track_templates(path, strategy)})
-    if models:
-        raise click.ClickException(
-            f"{ref}: its templates were made with {', '.join(models)}, not {embedder}; pass "
-            f"--embedder {models[0]}, or re-embed it with 'vidfiqa process {ref} --force'"
-        )
-
-
-def _far(model: str, similarity: float) -> float | None:
-    """The share of the embedder's calibration impostor pairs that ``similarity`` accepts."""
-    from vidfiqa.models.thresholds import calibration
-
-    record = calibration(model)
-    return None if record is None else float(f"{record.far_at(similarity):.3g}")
-
-
-def _describe(row: Any) -> dict[str, Any]:
-    return {
-        "template_id": row.id,
-        "track_id": row.track_id,
-        "video": row.track.video.path,
-        "label": row.track.label.name if row.track.label else None,
-        "strategy": row.strategy,
-        # How good the faces behind the template are: a low one is a weak match whatever its
-        # similarity (a face leaving the frame, a blurred one).
-        **row.quality(),
-    }
+    except SearchError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command()
@@ -110,60 +51,10 @@ def search(query: str, db: str, index_path: str, k: int, strategy: str | None, e
 
         vidfiqa search sample_videos/blur_ramp.mp4 --k 3
     """
-    from vidfiqa.store.index import IndexFileError, Space
+    from vidfiqa.runs.search import search as search_store
 
     store, index_dir = open_store(db, index_path)
-    strategy = _stored_strategy(store, strategy)
-    if query.isdigit():
-        queries = _templates_of(store, query, None, embedder)
-        if strategy is not None and queries[0].strategy != strategy:
-            q = queries[0]
-            queries = store.templates(track_id=q.track_id, strategy=strategy, scorer=q.scorer, model=q.model)
-            if not queries:
-                raise click.ClickException(
-                    f"template {query}'s track has no template of strategy {strategy}; "
-                    "see 'vidfiqa templates'"
-                )
-    else:
-        path = str(Path(query).resolve())
-        queries = [
-            r for r in store.templates(strategy=strategy, model=embedder) if r.track.video.path == path
-        ]
-        if not queries:
-            _templates_of(store, query, strategy, embedder)  # raises the explanatory error
-        queries = [q for q in queries if q.strategy == queries[0].strategy]
-    out = []
-    for q in queries:
-        space = Space(q.model, q.strategy, q.scorer)
-        try:
-            index = index_dir.load(space)
-        except IndexFileError as exc:
-            raise click.ClickException(str(exc)) from None
-        if index is None:
-            raise click.ClickException(f"no index for {space.filename}; run 'vidfiqa index rebuild'")
-        # Every copy of the same file, not only this row: a file processed with two configs is
-        # stored twice, and its other copy is no neighbour worth finding.
-        own = set(store.template_ids_of_file(q.track.video.sha256))
-        sims, ids = index.search(q.array, k + len(own))
-        hits = []
-        for sim, tid in zip(sims[0], ids[0]):
-            if tid < 0 or int(tid) in own or len(hits) == k:
-                continue
-            row = store.template(int(tid))
-            if row is None:
-                raise click.ClickException(
-                    f"index holds template {tid}, the database does not: run 'vidfiqa index rebuild'"
-                )
-            hits.append(
-                {
-                    "rank": len(hits) + 1,
-                    **_describe(row),
-                    "similarity": round(float(sim), 6),
-                    "far": _far(q.model, float(sim)),
-                }
-            )
-        out.append({"query": _describe(q), "results": hits})
-    echo_json(out)
+    echo_json(_asked(search_store, store, index_dir, query, k=k, strategy=strategy, embedder=embedder))
 
 
 @click.command()
@@ -202,45 +93,11 @@ def verify(
 
         vidfiqa verify 1 2
     """
-    from vidfiqa.models import registry
+    from vidfiqa.runs.search import verify as verify_pair
 
     store, _ = open_store(db, index_path)
-    strategy = _stored_strategy(store, strategy)
-    ta = _templates_of(store, a, strategy, embedder)[0]
-    tb = _templates_of(store, b, strategy or ta.strategy, ta.model)[0]
-    if ta.model != tb.model:
-        raise click.ClickException(
-            f"templates {ta.id} and {tb.id} come from different embedders ({ta.model} vs {tb.model}): "
-            "their similarity means nothing"
-        )
-    if (ta.strategy, ta.scorer) != (tb.strategy, tb.scorer):
-        made = f"{ta.model}/{ta.strategy}/{ta.scorer} vs {tb.model}/{tb.strategy}/{tb.scorer}"
-        # --strategy picks a video's template; a template id is one template, whatever it says.
-        advice = (
-            "pass --strategy"
-            if not (a.isdigit() or b.isdigit())
-            else "compare templates of one model, strategy and scorer (see 'vidfiqa templates')"
-        )
-        raise click.ClickException(f"templates {ta.id} and {tb.id} were made differently ({made}); {advice}")
-    if threshold is None:
-        try:
-            threshold, threshold_far = registry.embedder_threshold(ta.model, far)
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
-    else:
-        threshold_far = _far(ta.model, threshold)
-    sim = float(ta.array @ tb.array)
     echo_json(
-        {
-            "a": _describe(ta),
-            "b": _describe(tb),
-            "embedder": ta.model,
-            "similarity": round(sim, 6),
-            "far": _far(ta.model, sim),
-            "threshold": round(threshold, 6),
-            "threshold_far": threshold_far,
-            "same": sim >= threshold,
-        }
+        _asked(verify_pair, store, a, b, strategy=strategy, embedder=embedder, threshold=threshold, far=far)
     )
 
 
@@ -255,18 +112,16 @@ def enroll(ref: str, label: str, db: str, index_path: str) -> None:
 
         vidfiqa enroll track:1 --label "Eileen Collins"
     """
-    from vidfiqa.store.db import StoreError
+    from vidfiqa.runs.search import SearchError
+    from vidfiqa.runs.search import enroll as enroll_track
 
     store, _ = open_store(db, index_path)
-    kind, _, ident = ref.rpartition(":")
-    if not ident.isdigit() or kind not in ("", "track", "template"):
-        raise click.UsageError(f"REF must be track:ID, template:ID or an id, got {ref!r}")
-    track_id = int(ident) if kind == "track" else _templates_of(store, ident, None)[0].track_id
     try:
-        store.label_track(track_id, label)
-    except StoreError as exc:
+        echo_json(enroll_track(store, ref, label))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except SearchError as exc:
         raise click.ClickException(str(exc)) from None
-    echo_json({"track_id": track_id, "label": label})
 
 
 @click.command()
@@ -313,20 +168,10 @@ def templates(db: str, index_path: str, strategy: str | None) -> None:
 
         vidfiqa templates --strategy best
     """
+    from vidfiqa.runs.search import list_templates
+
     store, _ = open_store(db, index_path)
-    echo_json(
-        [
-            {
-                **_describe(r),
-                "scorer": r.scorer,
-                "model": r.model,
-                "dim": r.dim,
-                "frames": r.frames,
-                "weights": [round(w, 6) for w in r.weights],
-            }
-            for r in store.templates(strategy=strategy)
-        ]
-    )
+    echo_json(list_templates(store, strategy))
 
 
 @click.group()
@@ -343,14 +188,12 @@ def index_check(db: str, index_path: str) -> None:
 
         vidfiqa index check
     """
-    from vidfiqa.store.index import IndexFileError, Space
+    from vidfiqa.runs.search import check_index
+    from vidfiqa.store.index import IndexFileError
 
     store, index_dir = open_store(db, index_path)
-    report = {}
     try:
-        for space in (Space(*s) for s in store.spaces()):
-            ids, _ = store.vectors(space.model, space.strategy, space.scorer)
-            report[space.filename] = index_dir.check(space, ids)
+        report = check_index(store, index_dir)
     except IndexFileError as exc:
         raise click.ClickException(f"{exc}; run 'vidfiqa index rebuild'") from None
     echo_json(report)
