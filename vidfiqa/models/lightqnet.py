@@ -31,18 +31,7 @@ used, the three-point transform is fitted there, and the crop is warped to 160 a
 with ``cv2.resize`` as officially. The warp of the crop is bicubic: the crop was already resampled
 once, and a second bilinear pass blurs it more than the official single warp does.
 
-Agreement with the official frame path (dlib-HOG boxes, dlib68 landmarks, LFW 176x176 images;
-dm100 / dm050 / dm025):
-
-- 30 faces: Spearman 0.991 / 0.939 / 0.994 on clean faces, 0.996 / 0.989 / 0.997 on the clean
-  and Gaussian-blurred (sigma 4) faces together; mean absolute difference 0.0014 / 0.0023 /
-  0.0024, at most 0.008 / 0.014 / 0.008.
-- 79 other faces: Spearman 0.994 / 0.988 / 0.994 clean, mean absolute difference 0.0014 /
-  0.0015 / 0.0021.
-
-Clean faces' scores crowd within ~0.1 of each other, so the clean-only rank agreement is the
-noisiest of these. Warping the crop straight to 96x96 agrees less (Spearman 0.97 for dm100 on 60
-faces) and resizing the crop unwarped much less (0.83).
+Its agreement with the official frame path is measured in docs/models.md (Published scorers).
 """
 
 from __future__ import annotations

@@ -11,43 +11,9 @@ keeps the range [0, 1], is monotone in every component, and a component at 1 cos
 Visibility multiplies rather than joins the mean: a face partly outside the frame has lost that
 part outright, and inside a seven-way geometric mean even a half-missing face lost only ~10%.
 
-Components (all computed on the face, not the frame):
-
-- ``sharpness``: ``r = var(LoG(I)) / var(I)`` on the grey 112x112 aligned crop's central region
-  (eyes to mouth), with LoG a Laplacian after a sigma=1 Gaussian; the Gaussian keeps sensor
-  noise from reading as detail and the division by the grey-level variance makes it invariant
-  to contrast and exposure, which have components of their own. ``c = r / (r + R0)``.
-- ``pose``: yaw and pitch estimated from the five landmarks in frame pixels, with roll removed
-  (alignment undoes roll). The nose tip protrudes ~0.55 inter-ocular distances (IOD) in front of
-  the eye plane, so its sideways offset from the eye-mouth midline is ``0.55 * IOD * tan(yaw)``;
-  likewise pitch moves the nose along that midline relative to its frontal position (0.54 of the
-  eye-to-mouth distance, see ``FRONTAL_NOSE_RATIO``). Pitch from five 2-D points is the weakest
-  estimate here (a smile lifts the mouth corners), hence its wider tolerance.
-  ``c = exp(-(yaw/YAW_SIGMA)^2 / 2) * exp(-(pitch/PITCH_SIGMA)^2 / 2)`` with 25 and 30 degrees;
-  recognisers lose accuracy fast beyond ~30 degrees of yaw.
-  Pitch is left out (taken as 0) when the mouth corners were estimated, not measured.
-- ``exposure``: mean grey level ``m`` of the central region and the fraction ``f`` of clipped
-  pixels (<= 5 or >= 250): ``c = exp(-((m - 120) / 60)^2 / 2) * (1 - f)``.
-- ``contrast``: grey-level standard deviation ``s`` of the central region: ``c = 1 - exp(-s / 20)``.
-- ``size``: IOD in original-frame pixels, ``c = min(1, IOD / 35)``; 35 px is the IOD of the
-  112x112 ArcFace template, below which the crop is upsampled and detail is invented.
-- ``visibility``: fraction ``v`` of the face region inside the frame (a face cut by the frame
-  edge), ``c = clip(2v - 1, 0, 1)``: losing a quarter of the face costs half the component,
-  losing half of it makes the face useless.
-- ``confidence``: the detector's confidence in [0, 1] (see the detector's docs).
-- ``eyes_open``: from the eye aspect ratio ``r`` of dlib's 68 points (``eye_openness``),
-  ``c = clip((r - 0.15) / (0.22 - 0.15), 0, 1)``: 1 for open eyes (talking heads here: median
-  0.26-0.29), 0 for a blink (0.13-0.15). It multiplies, like visibility: a frame with closed eyes
-  is no best frame however sharp it is, so a blink ranks below the open-eyed frames of its
-  track. NaN (null in the outputs) where no landmarker measured the eyes (5-point
-  landmarks), which the score counts as 1. This absolute ramp is for single images; in videos
-  the pipeline hides the eyes from every scorer and applies a blink gate relative to the track's
-  own open eyes instead (:mod:`vidfiqa.quality.track_factors`).
-
-The constants were set on the synthetic sample clips and the real clips of shared/data so that
-clean, frontal, well-lit faces score above ~0.7; they are not fitted to any recognition
-benchmark. Yaw and pitch (degrees) and the raw sharpness ratio are reported too, as ``yaw``,
-``pitch`` and ``sharpness_raw``.
+The components (sharpness, pose, exposure, contrast, size, visibility, confidence, eyes_open),
+their formulas and constants: docs/models.md (`factors`: the formulas); each function below
+states its own.
 """
 
 from __future__ import annotations
