@@ -379,3 +379,26 @@ def test_no_undefined_metric_warning_leaks_from_an_evaluation(tmp_path: Path) ->
     assert "note: FAR 0.0001 is below 1/4 impostor pairs: TAR is undefined (n/a in the table; 1 time)" in (
         evaluation.notes
     )
+
+
+def test_evaluate_ytf_without_click_reports_the_configured_embedder(mini: Path, tmp_path: Path) -> None:
+    from vidfiqa.config import load_config
+    from vidfiqa.runs.evaluate import evaluate_ytf
+
+    warnings: list[str] = []
+    config = load_config(None, {"embedder.name": "dlib-resnet", "quality.scorer": "factors"})
+    report = evaluate_ytf(
+        config,
+        mini,
+        tmp_path / "out",
+        protocol="all-pairs",
+        halves=True,
+        max_frames=4,
+        strategies=["best"],
+        warn=warnings.append,
+    )
+    data = json.loads(report.paths["json"].read_text())
+    assert data["embedder"] == "dlib-resnet"
+    assert [(r["scorer"], r["strategy"]) for r in data["results"]] == [("factors", "best")]
+    assert data["results"][0]["metrics"]["pairs"] == 15
+    assert "| factors | best |" in report.table

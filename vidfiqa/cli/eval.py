@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
@@ -34,12 +35,6 @@ def eval_group() -> None:
     """Evaluate FIQA scorers and template strategies on video benchmarks."""
 
 
-def _eval_models(scorers: tuple[str, ...] | list[str], config: Config | None = None) -> dict[str, Any]:
-    from vidfiqa.build import build_scorer
-
-    return {n: build(build_scorer, n, config) for n in scorers or ((config or Config()).quality.scorer,)}
-
-
 def _eval_config(
     config_path: str | None, embedder: str | None, model_root: str | None, device: str | None
 ) -> Config:
@@ -51,92 +46,27 @@ def _eval_config(
     )
 
 
-def _not_evaluated(out: Path, meta: dict[str, Any], reason: str) -> NoReturn:
-    """Write OUT/results.json saying why nothing was evaluated, then stop with one line."""
-    import json
-
-    path = out / "results.json"
-    path.write_text(
-        json.dumps({**meta, "status": "not evaluated", "reason": reason, "results": []}, indent=1)
-    )
-    raise click.ClickException(f"{reason}; nothing evaluated (see {path})")
+def _warn(line: str) -> None:
+    click.echo(line, err=True)
 
 
-def _extractor(config: Config, scorers: dict[str, Any], *, detect: bool, cache: Path, max_frames=None):
-    from vidfiqa.build import build_detector, build_embedder, build_landmarker
-    from vidfiqa.pipeline.features import FeatureExtractor
-
-    return FeatureExtractor(
-        landmarker=build(build_landmarker, config),
-        embedder=build(build_embedder, config),
-        scorers=scorers,
-        detector=build(build_detector, config, still=True) if detect else None,
-        max_frames=max_frames,
-        cache=cache,
-    )
-
-
-def _sequence_features(videos: dict[str, Any], extractor: Any, progress: bool) -> tuple[dict, list]:
-    """Features of image sequences, with a bar; stops with one line when none has a face."""
-    from vidfiqa.pipeline.features import extract_all
-
-    bar = progress_bar(progress, "videos", len(videos))
-    features, empty = extract_all(videos, extractor, bar.update)
-    bar.close()
-    return features, empty
-
-
-def _evaluate(
-    features_of: Any,
-    scorers: dict[str, Any],
-    strategies: list,
-    out: Path,
-    meta: dict[str, Any],
-    *,
-    pairs: list | None = None,
-    identities: dict[str, str] | None = None,
-    table: str = "listed",
-    edc_fmr: float,
-    html: bool,
-    items: str = "videos",
-) -> None:
-    """Evaluate, write the report files and print the table."""
-    from vidfiqa.eval.protocols import evaluate
-    from vidfiqa.eval.report import write_report
+def _run(evaluation: Callable[..., Any], *args: Any, progress: bool, **kwargs: Any) -> None:
+    """Call a :mod:`vidfiqa.runs.evaluate` function with warnings and bars on stderr, print its
+    table, or stop with one line."""
+    from vidfiqa.eval.types import EvalInputError
+    from vidfiqa.inputs import PathError
+    from vidfiqa.runs.evaluate import EvalError
 
     try:
-        evaluation = evaluate(
-            features_of,
-            list(scorers),
-            strategies,
-            pairs=pairs,
-            identities=identities,
-            table=table,
-            edc_fmr=edc_fmr,
-            items=items,
+        report = build(
+            evaluation, *args, bar=lambda name, total=None: progress_bar(progress, name, total), **kwargs
         )
-    except ValueError as exc:
-        _not_evaluated(out, meta, str(exc))
-    first = next(iter(evaluation.results.values()))
-    meta = {
-        **meta,
-        "pairs": int(first.metrics["pairs"]),
-        "genuine": int(first.metrics["genuine"]),
-        "impostor": int(first.metrics["impostor"]),
-        "edc_fmr": edc_fmr,
-    }
-    paths = write_report(
-        out, meta, evaluation.results, evaluation.columns, html=html, caution=evaluation.caution
-    )
-    for note in evaluation.notes:
-        click.echo(note, err=True)
-    click.echo((out / "results.md").read_text())
-    click.echo(f"written: {', '.join(str(p) for p in paths.values())}", err=True)
-
-
-def _no_faces(names: list[str], what: str = "no face found") -> None:
-    for name in names:
-        click.echo(f"warning: {name}: {what}; its pairs count as missing", err=True)
+    except (EvalInputError, EvalError, PathError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for note in report.notes:
+        _warn(note)
+    click.echo(report.table)
+    click.echo(f"written: {', '.join(str(p) for p in report.paths.values())}", err=True)
 
 
 @eval_group.command("ytf")
@@ -217,78 +147,26 @@ def eval_ytf(
 
         vidfiqa eval ytf --root ../shared/data/ytf_mini --protocol all-pairs --halves --out ytf/
     """
-    from vidfiqa.aggregate import Strategy
-    from vidfiqa.eval import ytf
-    from vidfiqa.eval.protocols import coverage
-    from vidfiqa.eval.types import EvalInputError, make_templates
+    from vidfiqa.runs.evaluate import evaluate_ytf
 
-    config = _eval_config(config_path, embedder, model_root, device)
-    try:
-        chosen = [Strategy.parse(s) for s in strategies or ("best", "mean", "softmax:0.05")]
-        listed = ytf.load_aligned(root) if aligned else ytf.load_ytf(root)
-        videos = ytf.drop_missing_frames(listed)
-        if halves:
-            videos = ytf.split_halves(videos)
-        splits_path = (splits or ytf.find_splits(root)) if protocol == "restricted" else None
-        pairs = ytf.read_splits(splits_path) if splits_path else None
-    except (EvalInputError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    out = writable_dir(out_dir, "output folder")
-    title = {"title": f"YouTube Faces, {protocol}", "root": str(Path(root).resolve()), "protocol": protocol}
-    split_meta: dict[str, Any] = {}
-    if pairs is not None:
-        # Before any feature: how many split pairs can be scored at all.
-        cov = coverage(pairs, videos)
-        click.echo(f"splits: {cov.line('videos')}", err=True)
-        split_meta = {
-            "splits": str(Path(splits_path).resolve()),
-            "split_pairs": cov.pairs,
-            "split_pairs_with_both_videos": {"genuine": cov.genuine, "impostor": cov.impostor},
-            "absent_videos": cov.absent,
-        }
-        if not cov.genuine or not cov.impostor:
-            _not_evaluated(
-                out,
-                {**title, **split_meta, "missing_pairs": cov.missing},
-                f"{cov.line('videos')}: need both genuine and impostor pairs",
-            )
-    scorer_map = _eval_models(scorers, config)
-    for note in ytf.missing_frames_notes(listed):
-        click.echo(note, err=True)
-    detect = detect or aligned
-    extractor = _extractor(
-        config,
-        scorer_map,
-        detect=detect,
-        cache=Path(cache) if cache else out / "cache",
+    _run(
+        evaluate_ytf,
+        _eval_config(config_path, embedder, model_root, device),
+        root,
+        Path(out_dir),
+        protocol=protocol,
+        splits=splits,
+        scorers=scorers,
+        strategies=strategies or ("best", "mean", "softmax:0.05"),
         max_frames=max_frames,
-    )
-    features, empty = _sequence_features(videos, extractor, progress)
-    _no_faces(empty)
-    if not features:
-        raise click.ClickException("no video has a face: nothing to evaluate")
-    _evaluate(
-        lambda scorer, strategy: make_templates(features, scorer, strategy),
-        scorer_map,
-        chosen,
-        out,
-        {
-            **title,
-            **split_meta,
-            "videos_without_faces": empty,
-            "missing_frames": sum(v.missing_frames for v in listed.values()),
-            "videos_without_frames": sorted(n for n, v in listed.items() if not v.frames),
-            "frames_per_video": max_frames or "all",
-            "faces_from": "detector" if detect else "database boxes",
-            "images": "aligned_images_DB" if aligned else "frame_images_DB",
-            "embedder": config.embedder.name,
-            "videos": len(features),
-        },
-        pairs=pairs,
-        identities={name: videos[name].person for name in features},
-        table="listed" if protocol == "restricted" else "all-pairs",
-        edc_fmr=edc_fmr or (1e-2 if protocol == "restricted" else 1e-3),
+        detect=detect,
+        aligned=aligned,
+        halves=halves,
+        cache=Path(cache) if cache else None,
+        edc_fmr=edc_fmr,
         html=report,
+        warn=_warn,
+        progress=progress,
     )
 
 
@@ -344,47 +222,21 @@ def eval_lfw(
 
         vidfiqa eval lfw --root ../shared/data/lfw --folds 2 --out lfw_eval/
     """
-    from vidfiqa.aggregate import Strategy
-    from vidfiqa.eval.lfw import absent_notes, pair_images, read_pairs
-    from vidfiqa.eval.types import EvalInputError, make_templates
+    from vidfiqa.runs.evaluate import evaluate_lfw
 
-    config = _eval_config(config_path, embedder, model_root, device)
-    try:
-        pairs = read_pairs(pairs_file or Path(root) / "pairs.txt")
-        if folds is not None:
-            pairs = [p for p in pairs if p.fold <= folds]
-        videos, absent = pair_images(root, pairs)
-    except (EvalInputError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    scorer_map = _eval_models(scorers, config)
-    out = writable_dir(out_dir, "output folder")
-    for note in absent_notes(pairs, absent):
-        click.echo(note, err=True)
-    extractor = _extractor(config, scorer_map, detect=True, cache=Path(cache) if cache else out / "cache")
-    features, empty = _sequence_features(videos, extractor, progress)
-    if empty:
-        click.echo(f"warning: no face found in {len(empty)} images; their pairs count as missing", err=True)
-    if not features:
-        raise click.ClickException("no image has a face: nothing to evaluate")
-    _evaluate(
-        lambda scorer, strategy: make_templates(features, scorer, strategy),
-        scorer_map,
-        [Strategy.parse("best")],
-        out,
-        {
-            "title": "LFW View 2",
-            "root": str(Path(root).resolve()),
-            "folds": folds or max(p.fold for p in pairs),
-            "absent_images": absent,
-            "images_without_faces": empty,
-            "faces_from": f"{config.detector.name}, largest face",
-            "embedder": config.embedder.name,
-            "images": len(features),
-        },
-        pairs=pairs,
+    _run(
+        evaluate_lfw,
+        _eval_config(config_path, embedder, model_root, device),
+        root,
+        Path(out_dir),
+        pairs_file=pairs_file,
+        scorers=scorers,
+        folds=folds,
+        cache=Path(cache) if cache else None,
         edc_fmr=edc_fmr,
         html=report,
-        items="images",
+        warn=_warn,
+        progress=progress,
     )
 
 
@@ -431,74 +283,37 @@ def eval_pairs(
 
         vidfiqa eval pairs --pairs pairs.csv --stride 3 --out pairs_eval/
     """
-    from vidfiqa.aggregate import Strategy
     from vidfiqa.eval.pairs import read_pair_list, stored_scorer
-    from vidfiqa.eval.types import EvalInputError, make_templates
-    from vidfiqa.runs.pair_features import pair_item_features
+    from vidfiqa.eval.types import EvalInputError
+    from vidfiqa.runs.evaluate import evaluate_pairs
 
     scorers = video_opts.pop("scorers")
     try:
         rows = read_pair_list(pair_list)
-        chosen = [Strategy.parse(s) for s in strategies or ("best", "mean")]
-        items = sorted({r.a for r in rows} | {r.b for r in rows})
         config = config_from_options(config_path, {**video_opts, "scorer": None}, {"templates.embed": "all"})
-        stored, evaluated = stored_scorer(
-            scorers, config.quality.scorer, videos=any(not Path(i).is_dir() for i in items)
-        )
+        videos = any(not Path(i).is_dir() for r in rows for i in (r.a, r.b))
+        stored, evaluated = stored_scorer(scorers, config.quality.scorer, videos=videos)
     except (EvalInputError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     config = config_from_options(config_path, {**video_opts, "scorer": stored}, {"templates.embed": "all"})
-    scorer_map = _eval_models(evaluated, config)
     out = writable_dir(out_dir, "output folder")
     writable_dir(index_path, "index folder")
     store, index_dir = open_store(db, index_path, create=True)
-
-    def failed(outcome: Any) -> None:
-        if outcome.status == "failed":
-            click.echo(f"error: {outcome.reason}", err=True)
-
-    try:
-        found = build(
-            pair_item_features,
-            items,
-            config,
-            store,
-            index_dir,
-            scorer_map,
-            cache=out / "cache",
-            progress=lambda video: frame_progress(progress, video, config),
-            on_outcome=failed,
-            image_bar=lambda total: progress_bar(progress, "images", total),
-        )
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    for error in found.errors:
-        click.echo(f"error: {error}", err=True)
-    _no_faces(found.without_faces)
-    folder_note = found.folder_note()
-    if folder_note:
-        click.echo(folder_note, err=True)
-    if not found.features:
-        raise click.ClickException("no video has a face: nothing to evaluate")
-    _evaluate(
-        lambda scorer, strategy: make_templates(found.features, scorer, strategy),
-        scorer_map,
-        chosen,
+    _run(
+        evaluate_pairs,
+        config,
+        rows,
+        evaluated,
+        store,
+        index_dir,
         out,
-        {
-            "title": "Video pairs",
-            "pair_list": str(Path(pair_list).resolve()),
-            "embedder": config.embedder.name,
-            "stored_scorer": stored,
-            "errors": found.errors,
-            "without_faces": found.without_faces,
-            "frame_folders": found.folders,
-            "images": found.images,
-            "images_without_faces": found.images_without_faces,
-        },
-        pairs=[r.as_pair() for r in rows],
+        pair_list=pair_list,
+        strategies=strategies or ("best", "mean"),
         edc_fmr=edc_fmr,
         html=report,
+        warn=_warn,
+        video_bar=lambda video: frame_progress(progress, video, config),
+        progress=progress,
     )
 
 
@@ -549,60 +364,18 @@ def eval_ijb(
 
         vidfiqa eval ijb --images IJBC/loose_crop --meta IJBC/meta --out ijbc_eval/
     """
-    from vidfiqa.aggregate import Strategy
-    from vidfiqa.build import build_detector, build_embedder, build_landmarker
-    from vidfiqa.eval.ijb import given_faces, pool_templates, read_meta, template_pairs
-    from vidfiqa.eval.types import EvalInputError
-    from vidfiqa.pipeline.features import image_features
+    from vidfiqa.runs.evaluate import evaluate_ijb
 
-    config = _eval_config(config_path, embedder, model_root, device)
-    try:
-        meta = read_meta(meta_dir, prefix)
-        chosen = [Strategy.parse(s) for s in strategies or ("mean", "softmax:0.05")]
-        scorer_map = _eval_models(scorers, config)
-        paths = [Path(images) / name for name in meta.images]
-        missing = next((p for p in paths if not p.is_file()), None)
-        if missing is not None:
-            raise EvalInputError(f"{missing}: listed in the meta files but missing")
-    except (EvalInputError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    out = writable_dir(out_dir, "output folder")
-    given = given_faces(meta)
-    bar = progress_bar(progress, "images", len(meta.images))
-    try:
-        feats = image_features(
-            paths,
-            given,
-            landmarker=build(build_landmarker, config),
-            embedder=build(build_embedder, config),
-            scorers=scorer_map,
-            detector=None if given else build(build_detector, config, still=True),
-            progress=bar.update,
-        )
-    except OSError as exc:
-        raise click.ClickException(
-            f"{getattr(exc, 'filename', '') or images}: not a readable image"
-        ) from None
-    finally:
-        bar.close()
-    if feats is None:
-        raise click.ClickException(f"{images}: no face in any listed image")
-    _evaluate(
-        lambda scorer, strategy: pool_templates(meta, feats, scorer, strategy),
-        scorer_map,
-        chosen,
-        out,
-        {
-            "title": f"{prefix.upper()} template verification",
-            "images": len(meta.images),
-            "images_without_face": int((~feats.found).sum()),
-            "templates": len(set(meta.templates.tolist())),
-            "faces_from": "5-point file" if given else "detector",
-            "embedder": config.embedder.name,
-        },
-        pairs=template_pairs(meta),
-        table="ijb",
+    _run(
+        evaluate_ijb,
+        _eval_config(config_path, embedder, model_root, device),
+        images,
+        meta_dir,
+        Path(out_dir),
+        prefix=prefix,
+        scorers=scorers,
+        strategies=strategies or ("mean", "softmax:0.05"),
         edc_fmr=edc_fmr,
         html=report,
-        items="templates",
+        progress=progress,
     )
