@@ -1,7 +1,7 @@
 """Speed of decoding, of each stage and of the whole pipeline on one clip, in one process.
 
 Ratios between numbers of the same run are what to compare across machines; absolute frames/s
-depend on the machine and its load. Used by ``vidfiqa bench`` and ``scripts/bench.py``.
+depend on the machine and its load. Used by ``vidfiqa bench`` and by studies under ``benchmarks/``.
 
 The comparison runs, on the first ``compare_frames`` frames, the naive pipeline (dlib's own
 detector and landmarks on every frame, the tuned run's embedder on every frame, decoding inline;
@@ -178,6 +178,16 @@ def decode_fps(path: Path, backend: str) -> dict:
         n = sum(1 for _ in reader)
     seconds = time.perf_counter() - t
     return {"frames": n, "seconds": seconds, "fps": n / seconds}
+
+
+def faces_per_second(scorer: Any, batch: Any, repeats: int = 3) -> float:
+    """Faces/s of ``scorer.score(batch)``: one warm-up call, then ``repeats`` calls timed
+    together, rounded to 0.1 (the quality studies under ``benchmarks/`` time scorers so)."""
+    scorer.score(batch)
+    t = time.perf_counter()
+    for _ in range(repeats):
+        scorer.score(batch)
+    return round(repeats * len(batch) / (time.perf_counter() - t), 1)
 
 
 def stage_speeds(path: Path, frames: int, batch: int, device: str | None = None) -> dict:

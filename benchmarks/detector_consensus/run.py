@@ -53,9 +53,9 @@ already). ``--no-deps`` because ``facenet-pytorch`` pins torch < 2.3 / numpy < 2
 run with torchvision stubbed out); the 18th, a 0.92 profile face, hangs on a few first-stage
 windows that float64 rounding places 1 px apart. Then::
 
-    /tmp/consvenv/bin/python scripts/detector_consensus.py \\
+    /tmp/consvenv/bin/python benchmarks/detector_consensus/run.py \\
         ../shared/data/videos/multi_face_walk_1080p.mp4 --every 5 \\
-        --out benchmarks/consensus_multi_face_walk_1080p.json
+        --out benchmarks/detector_consensus/consensus_multi_face_walk_1080p.json
 
 ``--pipeline DIR`` (repeatable, ``NAME=DIR``) adds the recall of ``vidfiqa best-frames`` runs
 (``--top-k`` large, ``--min-gap 0``, so ``DIR/manifest.json`` lists every observation) against
@@ -681,7 +681,8 @@ def main(argv: list[str] | None = None) -> None:
             }
             for k, (i, faces) in enumerate(zip(indices, reference))
         ],
-        "command": "python scripts/detector_consensus.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python benchmarks/detector_consensus/run.py "
+        + " ".join(sys.argv[1:] if argv is None else argv),
     }
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps({"summary": out["summary"], "recall": per_detector, "pipelines": pipelines}, indent=1))
