@@ -12,9 +12,6 @@ in each with dlib's 68 points (the project's path from an image to a FaceBatch),
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -22,7 +19,7 @@ import numpy as np
 
 from vidfiqa.models import registry
 from vidfiqa.models.lightqnet import WIDTHS, LightQNetScorer
-from vidfiqa.pipeline.benchmark import machine_load
+from vidfiqa.pipeline.benchmark import machine_load, study_context, write_result
 from vidfiqa.pipeline.faces import describe_faces
 from vidfiqa.pipeline.features import read_rgb
 from vidfiqa.types import FaceBatch
@@ -83,15 +80,10 @@ def main() -> None:
         "command": "python benchmarks/lightqnet/run.py --lfw LFW --model-root MODELS",
         "faces": len(faces),
         "batch": BATCH,
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
-        "load_average_before_after": [before["load_average"], machine_load()["load_average"]],
+        **study_context(before),
         "faces_per_second": rates,
     }
-    text = json.dumps(result, indent=1)
-    if args.out:
-        args.out.write_text(text + "\n")
-    else:
-        print(text)
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

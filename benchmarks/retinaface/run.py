@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 from vidfiqa.models.onnx_session import cpu_threads
 from vidfiqa.models.retinaface import RetinaFaceDetector
-from vidfiqa.pipeline.benchmark import machine_load
+from vidfiqa.pipeline.benchmark import machine_load, study_context, write_result
 from vidfiqa.video import ReadOptions, open_video
 
 MAX_SIDES = (640, 960, None)
@@ -68,15 +66,10 @@ def main() -> None:
         "size": [frames[0].shape[1], frames[0].shape[0]],
         "batch": args.batch,
         "onnxruntime_threads": cpu_threads(),
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
-        "load_average_before_after": [before["load_average"], machine_load()["load_average"]],
+        **study_context(before),
         "settings": rows,
     }
-    text = json.dumps(result, indent=1)
-    if args.out:
-        args.out.write_text(text + "\n")
-    else:
-        print(text)
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

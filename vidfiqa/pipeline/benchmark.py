@@ -21,6 +21,7 @@ beside its quiet frames/s on the same frames.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import platform
@@ -60,6 +61,24 @@ def machine_load() -> dict[str, Any]:
     except (AttributeError, OSError):
         load = None
     return {"load_average": load, "cpus": os.cpu_count() or 1}
+
+
+def study_context(load_before: dict[str, Any]) -> dict[str, Any]:
+    """What a study under ``benchmarks/`` records beside its numbers: the machine (CPUs,
+    processor) and the load average before (``load_before``, from :func:`machine_load`) and now."""
+    return {
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+        "load_average_before_after": [load_before["load_average"], machine_load()["load_average"]],
+    }
+
+
+def write_result(result: dict[str, Any], out: Path | None) -> None:
+    """``result`` as indented JSON to the file ``out``, or to stdout without one."""
+    text = json.dumps(result, indent=1)
+    if out:
+        out.write_text(text + "\n")
+    else:
+        print(text)
 
 
 def busy_note(load: dict[str, Any]) -> str | None:
