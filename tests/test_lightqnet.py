@@ -4,12 +4,12 @@
 The reference is the official pipeline (``face_normalizer.py`` + ``tf_face_quality_model.py`` of
 github.com/KaenChan/lightqnet): the frame itself warped with the three-point similarity onto the
 160x160 template, resized to 96x96, BGR, ``(pixel - 128) / 128``. The scorer only sees the
-112x112 ArcFace crop; these tests bound how far that moves the scores.
+112x112 ArcFace crop; these tests bound how far that moves the scores. Its speed is a study:
+``benchmarks/lightqnet/run.py``.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import cv2
@@ -249,33 +249,3 @@ def test_bad_width_and_device(model_root: Path) -> None:
         LightQNetScorer(width="dm075", model_root=model_root)
     with pytest.raises(ValueError, match="device"):
         LightQNetScorer(model_root=model_root, device="tpu")
-
-
-def _best_seconds(fn, repeats: int = 7) -> float:
-    # Best of several runs: the CI machine's cores are shared, and the minimum is what the code
-    # costs rather than what the neighbours took.
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def test_throughput_batch_64(scorers, lfw_faces, capsys: pytest.CaptureFixture[str]) -> None:
-    """faces/s at batch 64, preprocessing included (printed, not asserted: machines differ)."""
-    _, batch = lfw_faces
-    big = _rows(batch, np.arange(64) % len(batch))
-    inputs = next(iter(scorers.values())).preprocess(big)
-    prep = _best_seconds(lambda: scorers["dm100"].preprocess(big))
-    lines = [f"lightqnet preprocessing: {len(big) / prep:.0f} faces/s at batch 64"]
-    for width, scorer in scorers.items():
-        total = _best_seconds(lambda s=scorer: s.score(big))
-        network = _best_seconds(lambda s=scorer: s.run(inputs))
-        lines.append(
-            f"lightqnet-{width}: {len(big) / total:.0f} faces/s at batch 64 "
-            f"(network alone {len(big) / network:.0f}/s)"
-        )
-    with capsys.disabled():
-        print("\n" + "\n".join(lines))

@@ -1,5 +1,5 @@
 """Detection in regions around tracked faces, and the recall of the presets that use it, on
-real frames against the CNN consensus of ``benchmarks/consensus_*.json``."""
+real frames against the CNN consensus of ``benchmarks/detector_consensus/consensus_*.json``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from vidfiqa.video import ReadOptions, open_video
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
+CONSENSUS = ROOT / "benchmarks" / "detector_consensus"
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,7 @@ def test_expected_faces_takes_the_nearest_and_drops_duplicates() -> None:
 
 
 def _consensus_recall(shared_data: Path, clip: str, config: str | None, overrides: dict) -> float:
-    reference = json.loads((ROOT / "benchmarks" / f"consensus_{clip}.json").read_text())
+    reference = json.loads((CONSENSUS / f"consensus_{clip}.json").read_text())
     analysis = analyse_video(shared_data / "videos" / f"{clip}.mp4", load_config(config, overrides))
     return recall(reference, boxes_by_frame(analysis.tracks))["recall"]
 

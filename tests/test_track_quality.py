@@ -3,13 +3,13 @@ relative floor and spread top-k templates. Clips are made from real frames of ..
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from tests.fixtures.make_talking_head_720p import widen
 from vidfiqa.aggregate import Strategy
 from vidfiqa.config import load_config
 from vidfiqa.pipeline.analyse import analyse_video
@@ -17,9 +17,6 @@ from vidfiqa.pipeline.select import select_best
 from vidfiqa.quality.track_factors import eyes_gate, junk_reason, relative_sharpness
 from vidfiqa.types import Detections, FaceObservation, Track
 from vidfiqa.video import open_video, write_video
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from make_talking_head_720p import widen  # noqa: E402
 
 
 def frames_of(video: Path, indices: list[int]) -> dict[int, np.ndarray]:

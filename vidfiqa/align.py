@@ -193,9 +193,9 @@ def context_crop(image: np.ndarray, box: np.ndarray, *, scale: float = 2.0, size
 
 #: Where RetinaFace's five points (ArcFace order) fall in dlib's 150 px face chip (padding 0.25):
 #: their mean position in the chips dlib's own 5-point predictor makes, over the 3777 LFW images of
-#: View 2 folds 1-5 (``scripts/lfw_alignment.py``, ``benchmarks/lfw_alignment.json``). Chips made
-#: from it gave dlib's ResNet 98.86% on the held-out folds 6-10, against 98.02% for the chips of
-#: dlib's 68-point predictor on the same boxes.
+#: View 2 folds 1-5 (``benchmarks/lfw_alignment/run.py``, ``benchmarks/lfw_alignment/result.json``).
+#: Chips made from it gave dlib's ResNet 98.86% on the held-out folds 6-10, against 98.02% for the
+#: chips of dlib's 68-point predictor on the same boxes.
 FIVE_POINTS_IN_DLIB_CHIP = np.array(
     [[46.836, 46.055], [102.608, 45.616], [73.58, 77.75], [50.526, 104.095], [97.543, 103.875]],
     dtype=np.float64,

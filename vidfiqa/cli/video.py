@@ -468,6 +468,13 @@ def _write_page(path: Path, text: str) -> None:
     help="Frames for stage timings.",
 )
 @click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Batch size of the embedder stage timings.",
+)
+@click.option(
     "--config", "config_path", type=click.Path(dir_okay=False), help="YAML config of the tuned run."
 )
 @preset_option
@@ -493,6 +500,7 @@ def bench(
     out: str | None,
     compare_frames: int,
     stage_frames: int,
+    batch: int,
     config_path: str | None,
     preset: str | None,
     device: str | None,
@@ -503,7 +511,7 @@ def bench(
     """Measure speeds on VIDEO in one process and print them as JSON.
 
     Decode-only frames/s (PyAV, decord), the default pipeline, each stage (HOG and CNN
-    detection, landmarks, dlib's embedder and its torch port at batch 32) and, on the first
+    detection, landmarks, dlib's embedder and its torch port at --batch) and, on the first
     --compare-frames frames, the naive pipeline (dlib's models on every frame) against the tuned
     one (the config: detection every few frames, decode thread, embedding only what templates
     need), with their ratios and the cosine between the two templates of each track. Compare
@@ -530,6 +538,7 @@ def bench(
         result = run_benchmark(
             Path(video),
             stage_frames=stage_frames,
+            batch=batch,
             compare_frames=compare_frames or None,
             tuned_config=tuned,
             device=tuned.quality.device,

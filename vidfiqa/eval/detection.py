@@ -1,5 +1,5 @@
 """Detection recall of a pipeline's observations against reference faces (a consensus of CNN
-detectors, see ``scripts/detector_consensus.py``), per face size."""
+detectors, see ``benchmarks/detector_consensus/run.py``), per face size."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def recall(reference: dict, found: dict[int, np.ndarray], *, iou: float = 0.4) -
     """The share of reference faces that an observation box of their frame covers with IoU >= ``iou``.
 
     Args:
-        reference: a consensus JSON as ``scripts/detector_consensus.py`` writes it
+        reference: a consensus JSON as ``benchmarks/detector_consensus/run.py`` writes it
             (``frames: [{index, faces: [{box}]}]``).
         found: frame -> boxes (see :func:`boxes_by_frame`).
 

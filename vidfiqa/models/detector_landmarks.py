@@ -4,7 +4,7 @@ RetinaFace (and SCRFD) regress the five ArcFace points with each box. Between ke
 pipeline interpolates them with the boxes. On LFW View 2 these points, mapped into dlib's chip by
 :data:`vidfiqa.align.FIVE_POINTS_IN_DLIB_CHIP`, gave dlib's ResNet 98.79% 10-fold accuracy
 (EER 1.04%) against 97.75% (EER 2.12%) for dlib's 68-point predictor on the same boxes, at 0.2 ms
-instead of 4-6 ms a face (``benchmarks/lfw_alignment.json``). What the five points lack is the 68
+instead of 4-6 ms a face (``benchmarks/lfw_alignment/result.json``). What the five points lack is the 68
 points' eye contours, so ``detector5`` measures no eye openness; ``detector5-eyes`` runs dlib's
 68-point predictor on the faces of key frames for their eye aspect ratio only, on a chip the five
 points align (seven starts, ~6 ms a face: :func:`vidfiqa.models.dlib_models.eye_openness_aligned`);

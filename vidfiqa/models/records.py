@@ -155,7 +155,7 @@ def _scorer_speed(name: str) -> Speed:
     return Speed(
         _SCORER_SPEEDS[name],
         "faces/s, 2 CPU threads, 32 faces",
-        "benchmarks/scorers.json",
+        "benchmarks/scorers/result.json",
         ("faces_per_second", name),
     )
 
@@ -328,7 +328,7 @@ _EMBEDDERS = (
         speed=Speed(
             22.8,
             "faces/s, 2 CPU threads, batch 64",
-            "benchmarks/embedders.json",
+            "benchmarks/embedders/result.json",
             ("embedders", "sface (float32 weights, default)", "faces_per_s@batch64"),
         ),
     ),
@@ -347,7 +347,7 @@ _EMBEDDERS = (
         speed=Speed(
             52.9,
             "faces/s, 2 CPU threads, batch 64",
-            "benchmarks/embedders.json",
+            "benchmarks/embedders/result.json",
             ("embedders", "dlib-resnet (torch port)", "faces_per_s@batch64"),
         ),
     ),

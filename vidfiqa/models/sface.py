@@ -125,7 +125,7 @@ class SFaceEmbedder:
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; ``None`` picks CUDA when onnxruntime or
             torch has it (torch runs the graph where onnxruntime has no CUDA provider).
         dequantize: run float32 weights (dequantised at load) instead of the shipped int8 ones
-            with their ``DequantizeLinear`` nodes; see ``benchmarks/embedders.json``.
+            with their ``DequantizeLinear`` nodes; see ``benchmarks/embedders/result.json``.
 
     Its verification thresholds are calibrated on LFW (:mod:`vidfiqa.models.thresholds`).
     """

@@ -1,7 +1,7 @@
 """Speed of decoding, of each stage and of the whole pipeline on one clip, in one process.
 
 Ratios between numbers of the same run are what to compare across machines; absolute frames/s
-depend on the machine and its load. Used by ``vidfiqa bench`` and ``scripts/bench.py``.
+depend on the machine and its load. Used by ``vidfiqa bench`` and by studies under ``benchmarks/``.
 
 The comparison runs, on the first ``compare_frames`` frames, the naive pipeline (dlib's own
 detector and landmarks on every frame, the tuned run's embedder on every frame, decoding inline;
@@ -21,6 +21,7 @@ beside its quiet frames/s on the same frames.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import platform
@@ -60,6 +61,24 @@ def machine_load() -> dict[str, Any]:
     except (AttributeError, OSError):
         load = None
     return {"load_average": load, "cpus": os.cpu_count() or 1}
+
+
+def study_context(load_before: dict[str, Any]) -> dict[str, Any]:
+    """What a study under ``benchmarks/`` records beside its numbers: the machine (CPUs,
+    processor) and the load average before (``load_before``, from :func:`machine_load`) and now."""
+    return {
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+        "load_average_before_after": [load_before["load_average"], machine_load()["load_average"]],
+    }
+
+
+def write_result(result: dict[str, Any], out: Path | None) -> None:
+    """``result`` as indented JSON to the file ``out``, or to stdout without one."""
+    text = json.dumps(result, indent=1)
+    if out:
+        out.write_text(text + "\n")
+    else:
+        print(text)
 
 
 def busy_note(load: dict[str, Any]) -> str | None:
@@ -178,6 +197,16 @@ def decode_fps(path: Path, backend: str) -> dict:
         n = sum(1 for _ in reader)
     seconds = time.perf_counter() - t
     return {"frames": n, "seconds": seconds, "fps": n / seconds}
+
+
+def faces_per_second(scorer: Any, batch: Any, repeats: int = 3) -> float:
+    """Faces/s of ``scorer.score(batch)``: one warm-up call, then ``repeats`` calls timed
+    together, rounded to 0.1 (the quality studies under ``benchmarks/`` time scorers so)."""
+    scorer.score(batch)
+    t = time.perf_counter()
+    for _ in range(repeats):
+        scorer.score(batch)
+    return round(repeats * len(batch) / (time.perf_counter() - t), 1)
 
 
 def stage_speeds(path: Path, frames: int, batch: int, device: str | None = None) -> dict:

@@ -13,7 +13,7 @@ which photos cannot teach). For the SFace weights the quality head alone ranked 
 people best: calibrating it by its factor levels as CLIB-FIQA does (``calibrate=True``,
 ``learned * prod_f (1 - level_f)``, the score of the ``dlib-resnet`` weights' release) tied or
 lost on best-frame EER and TAR@1e-3, and the absolute eye-openness multiplier cost the most
-(EDC pAUC 0.141 -> 0.160; ``benchmarks/quality_sface.json``). In videos the pipeline applies a
+(EDC pAUC 0.141 -> 0.160; ``benchmarks/quality_sface/quality_sface.json``). In videos the pipeline applies a
 blink gate and a sharpness relative to each track instead (:mod:`vidfiqa.quality.track_factors`).
 
 Factors reported: ``<factor>_level`` (0 none .. 1 severe; the reasons name them), ``learned``
@@ -74,7 +74,7 @@ class DistilledScorer:
         flip_tta: also score the mirrored crop and average, as the lightweight ensemble was
             published. Off by default: on the LFW validation people it measured the same (best-frame
             EER 1.39% without, 1.49% with; weighted 1.06% both; EDC pAUC equal to 1e-4) at twice the
-            time (``benchmarks/quality_alignment.json``).
+            time (``benchmarks/quality_alignment/result.json``).
         model: an already loaded network (tests, training).
     """
 

@@ -53,9 +53,9 @@ already). ``--no-deps`` because ``facenet-pytorch`` pins torch < 2.3 / numpy < 2
 run with torchvision stubbed out); the 18th, a 0.92 profile face, hangs on a few first-stage
 windows that float64 rounding places 1 px apart. Then::
 
-    /tmp/consvenv/bin/python scripts/detector_consensus.py \\
+    /tmp/consvenv/bin/python benchmarks/detector_consensus/run.py \\
         ../shared/data/videos/multi_face_walk_1080p.mp4 --every 5 \\
-        --out benchmarks/consensus_multi_face_walk_1080p.json
+        --out benchmarks/detector_consensus/consensus_multi_face_walk_1080p.json
 
 ``--pipeline DIR`` (repeatable, ``NAME=DIR``) adds the recall of ``vidfiqa best-frames`` runs
 (``--top-k`` large, ``--min-gap 0``, so ``DIR/manifest.json`` lists every observation) against
@@ -75,25 +75,13 @@ from pathlib import Path
 
 import numpy as np
 
+from vidfiqa.geometry import box_areas, box_iou, nms
+
 Boxes = tuple[np.ndarray, np.ndarray]  # float (n, 4) xyxy frame pixels, float (n,) confidence in [0, 1]
 
 
 # ---------------------------------------------------------------------------------------------
-# Geometry
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of ``a`` ``(N, 4)`` with every box of ``b`` ``(M, 4)`` (xyxy, continuous
-    coordinates) -> ``(N, M)``."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+# Suppression (IoU and areas: vidfiqa.geometry)
 
 
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> Boxes:
@@ -102,7 +90,7 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> Box
     order = np.argsort(-scores, kind="stable")
     out_b, out_s = [], []
     while order.size:
-        ious = iou_matrix(boxes[order[:1]], boxes[order])[0]
+        ious = box_iou(boxes[order[:1]], boxes[order])[0]
         group = order[ious > threshold]
         group = group if group.size else order[:1]
         w = scores[group][:, None]
@@ -114,19 +102,20 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> Box
     return np.array(out_b), np.array(out_s)
 
 
-def hard_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, *, mode: str = "union") -> np.ndarray:
-    """Indices kept by greedy NMS (``mode`` ``"min"``: overlap over the smaller area)."""
+def nms_over_smaller(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Indices kept by greedy NMS that measures overlap over the smaller box's area (MTCNN's
+    last stage; :func:`vidfiqa.geometry.nms` measures it over the union)."""
     order = np.argsort(-scores, kind="stable")
-    area = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
+    area = box_areas(boxes)
     keep = []
     while order.size:
         i, rest = order[0], order[1:]
         keep.append(i)
-        lt = np.maximum(boxes[i, :2], boxes[rest, :2])
-        rb = np.minimum(boxes[i, 2:], boxes[rest, 2:])
-        inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-        denom = np.minimum(area[i], area[rest]) if mode == "min" else area[i] + area[rest] - inter
-        order = rest[inter / np.maximum(denom, 1e-12) <= threshold]
+        overlap = np.concatenate(
+            [np.maximum(boxes[i, :2], boxes[rest, :2]), np.minimum(boxes[i, 2:], boxes[rest, 2:])], axis=1
+        )
+        smaller = np.minimum(area[i], area[rest])
+        order = rest[box_areas(overlap) / np.maximum(smaller, 1e-12) <= threshold]
     return np.asarray(keep, np.int64)
 
 
@@ -302,13 +291,13 @@ def mtcnn_detector(
                 boxes = np.floor(np.concatenate([cells + 1, cells + 12], axis=1) / scale)
                 score = prob[0].numpy()[ys, xs]
                 offsets = reg[0].numpy()[:, ys, xs].T
-                keep = hard_nms(boxes, score, 0.5)
+                keep = nms(boxes, score, 0.5)
                 found.append(np.concatenate([boxes[keep], offsets[keep], score[keep, None]], axis=1))
             scale *= factor
         if not found:
             return np.zeros((0, 4)), np.zeros(0)
         cand = np.concatenate(found)
-        cand = cand[hard_nms(cand[:, :4], cand[:, 8], 0.7)]
+        cand = cand[nms(cand[:, :4], cand[:, 8], 0.7)]
         boxes = _square(_regress(cand[:, :4], cand[:, 4:8], 0.0))
         # Stage 2: R-Net on 24x24 crops; stage 3: O-Net on 48x48 crops.
         for final, stage, size, threshold in (
@@ -324,11 +313,11 @@ def mtcnn_detector(
             passed = prob > threshold
             boxes, reg, prob = boxes[passed], reg[passed], prob[passed]
             if not final:
-                keep = hard_nms(boxes, prob, 0.7)
+                keep = nms(boxes, prob, 0.7)
                 boxes = _square(_regress(boxes[keep], reg[keep], 1.0))
             else:  # the O-Net box is final (not squared)
                 boxes = _regress(boxes, reg, 1.0)
-                keep = hard_nms(boxes, prob, 0.7, mode="min")
+                keep = nms_over_smaller(boxes, prob, 0.7)
                 return boxes[keep], prob[keep]
         return np.zeros((0, 4)), np.zeros(0)
 
@@ -467,12 +456,12 @@ def cluster(per_detector: dict[str, Boxes], *, iou: float, min_votes: int) -> li
             boxes, confs = per_detector[other]
             if not len(boxes):
                 continue
-            ious = iou_matrix(box[None], boxes)[0]
+            ious = box_iou(box[None], boxes)[0]
             best = None
             for k in np.argsort(-ious):
                 if (other, int(k)) in used or ious[k] < iou:
                     continue
-                member_ious = iou_matrix(np.array([m[2] for m in members]), boxes[k][None])[:, 0]
+                member_ious = box_iou(np.array([m[2] for m in members]), boxes[k][None])[:, 0]
                 if (member_ious >= iou).all():
                     best = int(k)
                     break
@@ -509,7 +498,7 @@ def recall(reference: list[list[dict]], found: list[np.ndarray], iou: float) -> 
         if not faces or not len(boxes):
             unmatched += len(boxes)
             continue
-        m = iou_matrix(np.array([f["box"] for f in faces]), boxes)
+        m = box_iou(np.array([f["box"] for f in faces]), boxes)
         matched_b: set[int] = set()
         pairs = sorted(((m[i, j], i, j) for i in range(m.shape[0]) for j in range(m.shape[1])), reverse=True)
         matched_f: set[int] = set()
@@ -681,7 +670,8 @@ def main(argv: list[str] | None = None) -> None:
             }
             for k, (i, faces) in enumerate(zip(indices, reference))
         ],
-        "command": "python scripts/detector_consensus.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python benchmarks/detector_consensus/run.py "
+        + " ".join(sys.argv[1:] if argv is None else argv),
     }
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps({"summary": out["summary"], "recall": per_detector, "pipelines": pipelines}, indent=1))

@@ -4,7 +4,7 @@ one process, with the machine's load average beside the numbers.
 SFace runs twice: with float32 weights (dequantised at load, the default) and with the shipped
 int8 weights and their DequantizeLinear nodes.
 
-    python scripts/bench_embedders.py --lfw ../shared/data/lfw --out benchmarks/embedders.json
+    python benchmarks/embedders/run.py --lfw ../shared/data/lfw --out benchmarks/embedders/result.json
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def main() -> None:
     import torch
 
     result = {
-        "command": "python scripts/bench_embedders.py --lfw LFW --out " + str(args.out),
+        "command": "python benchmarks/embedders/run.py --lfw LFW --out " + str(args.out),
         "faces": len(crops),
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "torch_threads": torch.get_num_threads(),

@@ -1,7 +1,7 @@
 """Wall time of `vidfiqa process` on several clips: the local executor, and Ray with 1 and 2
 workers (a local Ray instance), each into a fresh SQLite database; JSON with the speed-ups.
 
-    python scripts/bench_ray.py --out benchmarks/ray_speedup.json
+    python benchmarks/ray/run.py --out benchmarks/ray/result.json
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLIPS = [
     ROOT / "sample_videos" / "blur_ramp.mp4",
     ROOT / "sample_videos" / "single_face_motion.mp4",

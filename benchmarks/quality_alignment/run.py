@@ -4,12 +4,12 @@
 Each landmarker changes every sample's ArcFace crop (what the scorer sees), its dlib chip (what the
 embedder sees, so the templates themselves) and, for ``detector5-eyes`` against ``dlib68``, where
 eye openness comes from. The scorer was trained on ``dlib68`` samples. Samples are built (or read
-from the cache) exactly as ``scripts/quality_table.py`` builds them. ``distilled`` is the default
+from the cache) exactly as ``benchmarks/quality_lfw/run.py`` builds them. ``distilled`` is the default
 scorer (no flip TTA); ``distilled_flip_tta`` averages it with the mirrored crop's, as the
 lightweight ensemble was published and as ``distilled`` scored before.
 
-    python scripts/quality_alignment.py --lfw ../shared/data/lfw \
-        --out benchmarks/quality_alignment.json dlib68 detector5-eyes
+    python benchmarks/quality_alignment/run.py --lfw ../shared/data/lfw \
+        --out benchmarks/quality_alignment/result.json dlib68 detector5-eyes
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def main() -> None:
     args = ap.parse_args()
     cache = SAMPLE_CACHE
     split = split_lfw(args.lfw)
-    table: dict[str, dict] = {"command": "python scripts/quality_alignment.py " + " ".join(args.landmarkers)}
+    command = "python benchmarks/quality_alignment/run.py " + " ".join(args.landmarkers)
+    table: dict[str, dict] = {"command": command}
     for name in args.landmarkers:
         config = load_config(None, {"landmarks.name": name})
         models = SampleModels.of(config)

@@ -40,7 +40,8 @@ the ``dlib5`` chip puts them (how often an alignment goes astray by more than 5 
 
 Run from the repository root::
 
-    python scripts/lfw_alignment.py --root ../shared/data/lfw --out benchmarks/lfw_alignment.json
+    python benchmarks/lfw_alignment/run.py --root ../shared/data/lfw \\
+        --out benchmarks/lfw_alignment/result.json
 
 Landmarks and embeddings are cached under ``--cache`` (default ``/tmp/lfw_alignment_cache``),
 timings with them; ``--fresh`` recomputes. Times are wall-clock on whatever CPU or GPU runs it.
@@ -92,7 +93,10 @@ DLIB5_POINTS = (
     "nose base",
 )
 CACHE_VERSION = 1
-COMMAND = "python scripts/lfw_alignment.py --root ../shared/data/lfw --out benchmarks/lfw_alignment.json"
+COMMAND = (
+    "python benchmarks/lfw_alignment/run.py --root ../shared/data/lfw"
+    " --out benchmarks/lfw_alignment/result.json"
+)
 
 
 def apply(m: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -384,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
     ap.add_argument("--root", default="../shared/data/lfw", help="LFW root: pairs.txt and images/")
-    ap.add_argument("--out", default="benchmarks/lfw_alignment.json")
+    ap.add_argument("--out", default="benchmarks/lfw_alignment/result.json")
     ap.add_argument("--cache", default="/tmp/lfw_alignment_cache", help="landmarks and embeddings")
     ap.add_argument("--fresh", action="store_true", help="ignore the cache")
     ap.add_argument("--chunk", type=int, default=256, help="faces per embedding round")

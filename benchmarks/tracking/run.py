@@ -4,7 +4,7 @@ Clips with a ground-truth JSON beside them (the sample clips) are scored against
 are scored against a reference run that detects on every frame, which measures what detecting
 less often (and interpolating) costs, not absolute accuracy.
 
-    python scripts/eval_tracking.py sample_videos/group_walk.mp4 \
+    python benchmarks/tracking/run.py sample_videos/group_walk.mp4 \
         ../shared/data/videos/multi_face_walk_1080p.mp4
 """
 

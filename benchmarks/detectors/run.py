@@ -3,18 +3,18 @@
 For each setting (detector, longest side the detector sees, detect every n frames, every how
 many key frames the whole frame is detected, landmarks) the pipeline
 analyses each clip (decode, detect, track, landmarks, quality; no templates) and is scored on
-- recall: the share of the consensus faces of ``benchmarks/consensus_<clip>.json`` (made by
-  ``scripts/detector_consensus.py``, HOG not voting) that an observation box of the same frame
+- recall: the share of the consensus faces of ``benchmarks/detector_consensus/consensus_<clip>.json`` (made by
+  ``benchmarks/detector_consensus/run.py``, HOG not voting) that an observation box of the same frame
   covers with IoU >= 0.4;
 - speed: analysed frames/s, and that over the clip's decode-only frames/s measured in the same
   run (the ratio is what compares across machines).
 
 ``--speed-only PATH`` adds clips without a consensus, timed but not scored: the 720p talking
-head of issue 15's speed targets is one (``scripts/make_talking_head_720p.py``).
+head of issue 15's speed targets is one (``tests/fixtures/make_talking_head_720p.py``).
 
-    python scripts/make_talking_head_720p.py ../shared/data/videos/talking_head_a.mp4 \
+    python tests/fixtures/make_talking_head_720p.py ../shared/data/videos/talking_head_a.mp4 \
         /tmp/talking_head_a_720p.mp4
-    python scripts/bench_detector.py --out benchmarks/detector_pareto.json \
+    python benchmarks/detectors/run.py --out benchmarks/detectors/result.json \
         --speed-only /tmp/talking_head_a_720p.mp4
 """
 
@@ -31,7 +31,7 @@ from vidfiqa.eval.detection import boxes_by_frame, recall
 from vidfiqa.pipeline.analyse import analyse_video
 from vidfiqa.pipeline.benchmark import decode_fps
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data" / "videos"
 CLIPS = {
     "multi_face_walk_1080p": SHARED / "multi_face_walk_1080p.mp4",
@@ -105,14 +105,14 @@ def main() -> None:
     parser.add_argument("--clips", nargs="*", default=list(CLIPS))
     parser.add_argument("--speed-only", nargs="*", type=Path, default=[], metavar="PATH")
     args = parser.parse_args()
-    command = "python scripts/bench_detector.py --out " + str(args.out)
+    command = "python benchmarks/detectors/run.py --out " + str(args.out)
     result = {"command": command + "".join(f" --speed-only {p}" for p in args.speed_only), "clips": {}}
     clips = {name: CLIPS[name] for name in args.clips} | {p.stem: p for p in args.speed_only}
     for path in args.speed_only:
         if not path.is_file():
             parser.error(f"--speed-only: no such file: {path}")
     for name, path in clips.items():
-        consensus = ROOT / "benchmarks" / f"consensus_{name}.json"
+        consensus = ROOT / "benchmarks" / "detector_consensus" / f"consensus_{name}.json"
         reference = json.loads(consensus.read_text()) if name in CLIPS else None
         decode = decode_fps(path, "pyav")["fps"]
         rows = []

@@ -8,15 +8,15 @@ row is measured by :func:`vidfiqa.learn.recipe.measure`: best-frame and quality-
 TAR@FAR over all template pairs, EDC pAUC, Spearman with recognition utility. Speed is faces/s at
 batch 64 on real validation crops, each scorer alone in this process.
 
-    python scripts/quality_ablation.py --lfw ../shared/data/lfw --model-root ../shared/models \
-        --out benchmarks/quality_sface.json [--checkpoint student.pt]
+    python benchmarks/quality_sface/run.py --lfw ../shared/data/lfw --model-root ../shared/models \
+        --out benchmarks/quality_sface/quality_sface.json [--checkpoint student.pt]
 
 With ``--checkpoint student.pt --one-row`` only that student's default score is measured (one
 row, as the shipped row of the full table), and timed beside the shipped weights in the same
 process, so that an ablation's student is compared under the same load:
 
-    python scripts/quality_ablation.py --lfw ../shared/data/lfw --model-root ../shared/models \
-        --checkpoint student.pt --one-row --out benchmarks/quality_sface_X_scored.json
+    python benchmarks/quality_sface/run.py --lfw ../shared/data/lfw --model-root ../shared/models \
+        --checkpoint student.pt --one-row --out benchmarks/quality_sface/quality_sface_X_scored.json
 """
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-
-# Run as a script from scripts/, beside the quality table that times scorers the same way.
-from quality_table import faces_per_second  # noqa: E402
 
 from vidfiqa.build import build_scorer
 from vidfiqa.config import load_config
@@ -43,6 +40,7 @@ from vidfiqa.learn.recipe import (
     validation,
 )
 from vidfiqa.learn.split import split_lfw
+from vidfiqa.pipeline.benchmark import faces_per_second
 from vidfiqa.quality.distilled import DistilledScorer
 
 
@@ -67,7 +65,7 @@ def main() -> None:
     plan = validation(val, split.val_pairs)
     speed_batch = val.batch(np.arange(64))
     table: dict = {
-        "command": "python scripts/quality_ablation.py --lfw LFW --model-root MODELS --out "
+        "command": "python benchmarks/quality_sface/run.py --lfw LFW --model-root MODELS --out "
         + str(args.out)
         + (f" --checkpoint {args.checkpoint} --one-row" if args.one_row else ""),
         "embedder": val.embedder if isinstance(val.embedder, str) else str(val.embedder),

@@ -7,8 +7,8 @@ student and the shipped model with and without flip TTA and each branch alone; s
 faces/s at batch 64. ``--teachers ""`` trains no student and builds only the validation samples;
 ``--landmarks NAME`` builds them with another landmarker (the alignment every scorer then sees).
 
-    python scripts/quality_table.py --lfw ../shared/data/lfw --model-root ../shared/models \
-        --out benchmarks/quality_lfw.json --students /tmp/students
+    python benchmarks/quality_lfw/run.py --lfw ../shared/data/lfw --model-root ../shared/models \
+        --out benchmarks/quality_lfw/quality_lfw.json --students /tmp/students
 """
 
 from __future__ import annotations
@@ -37,19 +37,12 @@ from vidfiqa.learn.recipe import (
 from vidfiqa.learn.samples import FaceSamples
 from vidfiqa.learn.split import split_lfw
 from vidfiqa.models.lightweight import load_checkpoint
+from vidfiqa.pipeline.benchmark import faces_per_second
 from vidfiqa.quality.distilled import DistilledScorer, packaged
 
 ARRAYS = ("source", "variant", "levels", "degraded", "detected", "embeddings")
 
 TEACHERS = ("utility", "lightqnet", "utility+lightqnet")
-
-
-def faces_per_second(scorer, batch, repeats: int = 3) -> float:
-    scorer.score(batch)
-    t = time.perf_counter()
-    for _ in range(repeats):
-        scorer.score(batch)
-    return round(repeats * len(batch) / (time.perf_counter() - t), 1)
 
 
 def progress(side: str, n: int):
@@ -132,7 +125,7 @@ def main() -> None:
         if not path.is_file():
             distill_lfw(
                 args.lfw, path, teacher=teacher, models=models, scorer_for=scorer, seed=0, cache=cache,
-                command=f"scripts/quality_table.py (teacher {teacher})", log=print, **settings,
+                command=f"benchmarks/quality_lfw/run.py (teacher {teacher})", log=print, **settings,
             )  # fmt: skip
         networks[f"distilled[{teacher}]"] = load_checkpoint(path)[0]
     # The shipped weights, made by 'vidfiqa train distill' (see their record).

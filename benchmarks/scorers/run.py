@@ -5,7 +5,7 @@ weights, so no published file is needed to measure it. CLIB-FIQA's prompts get r
 of the real prompts' length (its vocabulary file is not needed either); their text features are
 computed in the warm-up, once, as the scorer does.
 
-    python scripts/bench_scorers.py --out benchmarks/scorers.json
+    python benchmarks/scorers/run.py --out benchmarks/scorers/result.json
 """
 
 from __future__ import annotations

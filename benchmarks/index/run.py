@@ -3,7 +3,7 @@
 Random vectors are the hard case for approximate indexes (no cluster structure), so the
 recall figures are a floor; real face templates cluster by identity.
 
-    python scripts/bench_index.py --n 100000 --dim 128 --out benchmarks/index_100k.json
+    python benchmarks/index/run.py --n 100000 --dim 128 --out benchmarks/index/result.json
 """
 
 from __future__ import annotations
