@@ -132,3 +132,21 @@ def test_key_frames_do_not_depend_on_batch(tmp_path: Path, every: int) -> None:
         assert all(len(call) <= batch for call in calls)
         assert analysis.detector_calls == len(calls) == math.ceil(len(keys) / batch)
         assert analysis.detections == len(keys)
+
+
+@pytest.mark.parametrize("seconds", [0.1, 0.2, 0.5])
+def test_whole_frames_on_a_schedule_in_time(tmp_path: Path, seconds: float) -> None:
+    """With ``detector.full_seconds`` a key frame is detected whole when that much video time has
+    passed since the last whole one; region key frames without a tracked face call no detector."""
+    video = write_clip(tmp_path / "scene.mp4", _three_scenes((24,)))  # one shot, 25 frames/s
+    recorder = _Recorder()
+    config = load_config(None, {"detector.every": 2, "detector.full_seconds": seconds})
+    analysis = analyse_video(video, config, Stages(detector=recorder, landmarker=None, scorer=None))
+    keys = [*range(0, 24, 2), 23]  # every 2nd frame, and the last one closing the shot
+    whole, last = [], None
+    for k in keys:
+        if last is None or k / 25 - last >= seconds:
+            whole.append(k)
+            last = k / 25
+    assert analysis.detections == len(keys) and len(recorder.calls) == len(whole)
+    assert len(whole) < len(keys)

@@ -22,12 +22,18 @@ def torch_threads():
     torch.set_num_threads(saved)
 
 
-def test_the_detection_thread_changes_no_result(torch_threads):
+@pytest.mark.parametrize(
+    "schedule",
+    [{}, {"detector.full_seconds": 0.5, "detector.skip_steady": 2}],
+    ids=["key-frame schedule", "time schedule, steady skips"],
+)
+def test_the_detection_thread_changes_no_result(torch_threads, schedule):
     # group_walk has a shot cut: each track must keep its own shot when detection runs ahead.
     path = SAMPLES / "group_walk.mp4"
     # The same thread counts: torch's sums may round differently over another number of threads.
-    threaded = analyse_video(path, load_config(None, {"detector.thread": True, "quality.cpu_threads": 1}))
-    single = analyse_video(path, load_config(None, {"detector.thread": False, "quality.cpu_threads": 1}))
+    same = {"quality.cpu_threads": 1, **schedule}
+    threaded = analyse_video(path, load_config(None, {"detector.thread": True, **same}))
+    single = analyse_video(path, load_config(None, {"detector.thread": False, **same}))
     assert threaded.shot_starts == single.shot_starts and len(threaded.shot_starts) >= 2
     assert len(threaded.tracks) == len(single.tracks) >= 4
     assert len({t.shot for t in threaded.tracks}) >= 2

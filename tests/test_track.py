@@ -77,3 +77,20 @@ def test_velocity_prediction_bridges_a_missed_round() -> None:
 def test_invalid_settings() -> None:
     with pytest.raises(ValueError, match="iou_threshold"):
         IouTracker(iou_threshold=0)
+
+
+def test_fit_says_how_well_the_prediction_held_and_coast_keeps_the_motion() -> None:
+    tracker = IouTracker(min_hits=2)
+    for t in range(3):  # a face moving 4 px a round
+        tracker.update(dets((10 + 4 * t, 10, 60 + 4 * t, 60)))
+    assert tracker.fit == pytest.approx(1.0)  # found exactly where predicted
+    tracker.coast()  # a round passes undetected: the next prediction is two steps on
+    np.testing.assert_allclose(tracker.predicted_boxes(), [[26, 10, 76, 60]])
+    out = tracker.update(dets((26, 10, 76, 60)))
+    assert out.tracker_id.tolist() == [0] and tracker.fit == pytest.approx(1.0)
+    tracker.update(dets((42, 10, 92, 60)))  # off its course: 12 px from the prediction
+    assert 0.5 < tracker.fit < 0.9
+    tracker.update(dets((46, 10, 96, 60), (300, 300, 350, 350)))  # a new face: not steady
+    assert tracker.fit == 0.0
+    tracker.reset()
+    assert tracker.fit == 0.0 and len(tracker.predicted_boxes()) == 0

@@ -81,6 +81,21 @@ class DetectorConfig(_Section):
         "frame is detected whole: there a whole 1080p frame costs a few ms, and each new region "
         "size a kernel choice of ~0.2 s",
     )
+    full_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="whole-frame scans on a schedule in time instead of full_every: a key frame "
+        "is detected whole when at least this many seconds of video have passed since the "
+        "shot's last whole one (a shot's first key frame always is)",
+    )
+    skip_steady: int = Field(
+        0,
+        ge=0,
+        description="region key frames that may be skipped in a row while every tracked face "
+        "is steady (found at the last key frame where the tracker predicted it, IoU >= 0.8, "
+        "with detector confidence >= 0.9, and no new face); its frames are then interpolated "
+        "across the longer gap. 0: never skip",
+    )
     batch: int | None = Field(
         None,
         ge=1,

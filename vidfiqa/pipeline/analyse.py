@@ -1,6 +1,6 @@
 """Wires the stages: decode -> detect (every n frames) -> track -> interpolate -> landmarks ->
-align -> quality, one video at a time, holding at most ``detector.batch * detector.every *
-detector.full_every`` frames in memory.
+align -> quality, one video at a time, holding at most the frames of ``detector.batch`` whole
+key frames' segments in memory.
 
 Detection runs on key frames only; the boxes of the frames in between are interpolated linearly
 between the two key frames that bracket them, for tracks present in both, and every tracked face
@@ -10,17 +10,19 @@ the eyes move: :meth:`_VideoRun.measure_moving_eyes`) and a quality score, the f
 ``QUALITY_BATCH`` at a time across key segments. Once the tracks are known, the track-level
 quality (the blink gate and native-resolution sharpness, relative to each track:
 :mod:`vidfiqa.quality.track_factors`) multiplies the scores, and tracks that are no face are
-flagged (:func:`gate_tracks`). Every ``detector.full_every``-th key frame of a
-shot is detected whole; the others only in regions around the faces tracked so far
-(:mod:`vidfiqa.pipeline.regions`). At a shot cut the previous shot is closed with a detection on its last
-frame, the tracker is reset, and the cut frame is detected whole.
+flagged (:func:`gate_tracks`). Every ``detector.full_every``-th key frame of a shot (or, with
+``detector.full_seconds``, one every so many seconds of video) is detected whole; the others
+only in regions around the faces tracked so far (:mod:`vidfiqa.pipeline.regions`), and with
+``detector.skip_steady`` a region key frame whose faces are all steady is not detected at all.
+At a shot cut the previous shot is closed with a detection on its last frame, the tracker is
+reset, and the cut frame is detected whole.
 
 Which frames are key frames, and which of them are detected whole, depends only on the frames
-themselves (their count, shot cuts and sizes), never on what is detected, so the run looks
-ahead: it plans the steps of up to ``detector.batch`` whole key frames, detects all of them in
-one detector call, then replays the tracking and interpolation in frame order, exactly as if each
-key frame had been detected alone (a region key frame is detected in its turn: it needs the
-tracks so far).
+themselves (their count, times, shot cuts and sizes), never on what is detected, so the run
+looks ahead: it plans the steps of up to ``detector.batch`` whole key frames, detects all of
+them in one detector call, then replays the tracking and interpolation in frame order, exactly
+as if each key frame had been detected alone (a region key frame is detected, or skipped, in its
+turn: it needs the tracks so far).
 """
 
 from __future__ import annotations
@@ -225,6 +227,11 @@ class _Segment:
 #: Segments that detection and tracking may run ahead of landmarks and quality.
 SEGMENTS_AHEAD = 8
 
+#: A tracked face is steady when found at a key frame where the tracker predicted it (IoU) with
+#: at least this detector confidence: then a region key frame may be skipped (``skip_steady``).
+STEADY_IOU = 0.8
+STEADY_CONFIDENCE = 0.9
+
 
 class _VideoRun:
     """State of one pass: tracker, shot detector and the observations found so far."""
@@ -254,6 +261,8 @@ class _VideoRun:
         self.frames_read = 0
         self.detector_calls = 0
         self.key_frames = 0
+        #: Region key frames skipped in a row since the last detected one.
+        self.skips = 0
 
     def detect(self, frames: list[Frame]) -> list[Detections]:
         """Faces of ``frames`` in one detector call, those smaller than ``tracker.min_face``
@@ -439,16 +448,25 @@ class _VideoRun:
     def plan(self, frames: Iterator[Frame], progress: Callable[[int], None] | None) -> Iterator[_Key | _Cut]:
         """The steps of a run over ``frames``, in order; needs no detection result. Feeds the
         shot detector and counts ``frames_read``."""
-        every, full_every = self.config.detector.every, self.config.detector.full_every
+        d = self.config.detector
+        every, full_every, full_seconds = d.every, d.full_every, d.full_seconds
         if getattr(self.stages.detector, "on_gpu", False):  # see DetectorConfig.full_every
-            full_every = 1
+            full_every, full_seconds = 1, None
         open_shot = False  # a key frame of the current shot has been planned
         keys = 0  # key frames planned in the current shot
+        last_whole: float | None = None  # time of the shot's last whole key frame
         pending: list[Frame] = []
         size = None
 
         def key(frame: Frame, between: list[Frame]) -> _Key:
-            return _Key(frame, between, full=keys % full_every == 0)
+            nonlocal last_whole
+            if full_seconds is None:
+                full = keys % full_every == 0
+            else:
+                full = last_whole is None or frame.time - last_whole >= full_seconds
+            if full:
+                last_whole = frame.time
+            return _Key(frame, between, full=full)
 
         for frame in frames:
             self.frames_read += 1
@@ -461,7 +479,7 @@ class _VideoRun:
                     yield key(pending[-1], pending[:-1])
                     pending = []
                 yield _Cut(frame.index)
-                open_shot, keys = False, 0
+                open_shot, keys, last_whole = False, 0, None
             if not open_shot or len(pending) + 1 >= every:
                 yield key(frame, pending)
                 open_shot, pending, keys = True, [], keys + 1
@@ -477,17 +495,41 @@ class _VideoRun:
         frame detected around its tracked faces is detected then: it needs the tracks of the
         steps before it); the segments to observe, in order."""
         found = iter(self.detect([s.frame for s in steps if isinstance(s, _Key) and s.full]))
-        for step in steps:
+        skipped: list[Frame] = []  # frames of region key frames skipped since the last detected one
+        for i, step in enumerate(steps):
             if isinstance(step, _Cut):
                 self.tracker.reset()
                 self.shot += 1
                 self.shot_starts.append(step.index)
                 self.last_key = None
+            elif self._skippable(steps, i):
+                self.tracker.coast()
+                self.skips += 1
+                skipped += [*step.between, step.frame]
             else:
                 detections = next(found) if step.full else self.detect_regions(step.frame)
                 key = step.frame, self.tracker.update(detections)
-                yield _Segment(self.shot, self.last_key, step.between, key)
-                self.last_key = key
+                yield _Segment(self.shot, self.last_key, skipped + step.between, key)
+                self.last_key, skipped, self.skips = key, [], 0
+
+    def _skippable(self, steps: list[_Key | _Cut], i: int) -> bool:
+        """Whether the region key frame ``steps[i]`` may go undetected (``detector.skip_steady``):
+        every face tracked at the last key frame is steady, found where the tracker predicted it
+        (IoU >= :data:`STEADY_IOU`) with confidence >= :data:`STEADY_CONFIDENCE` and no face new
+        (:attr:`IouTracker.fit`), and a key frame of the same shot follows in ``steps``: the
+        frames it leaves need a detected key frame after them, and only a later step of this
+        list is sure to come before any cut."""
+        step = steps[i]
+        if step.full or self.skips >= self.config.detector.skip_steady or self.last_key is None:
+            return False
+        if i + 1 == len(steps) or not isinstance(steps[i + 1], _Key):
+            return False
+        faces = self.last_key[1]
+        return (
+            len(faces) > 0
+            and self.tracker.fit >= STEADY_IOU
+            and bool((faces.confidence >= STEADY_CONFIDENCE).all())
+        )
 
     def segments(self, frames: Iterator[Frame], progress: Callable[[int], None] | None) -> Iterator[_Segment]:
         """Detection and tracking of ``frames``, up to ``detector.batch`` key frames per detector

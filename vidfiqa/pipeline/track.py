@@ -74,10 +74,20 @@ class IouTracker:
         self._tracks: list[_TrackState] = []
         self._next_id = 0
         self.confirmed_ids: set[int] = set()
+        #: The least IoU between a live track's predicted box and the detection it took in the
+        #: last round; 0 when a live track went unmatched, a new one started, or none is live.
+        self.fit = 0.0
 
     def reset(self) -> None:
         """End every live track (a shot cut); ids keep counting, so none is ever reused."""
         self._tracks = []
+        self.fit = 0.0
+
+    def coast(self) -> None:
+        """Let a detection round pass without detections (the caller skipped it): every track
+        keeps moving at its velocity, as through a miss, but none dies of it here."""
+        for track in self._tracks:
+            track.misses += 1
 
     def _near(
         self, predicted: np.ndarray, last: np.ndarray, boxes: np.ndarray
@@ -120,8 +130,12 @@ class IouTracker:
             rows, cols = linear_sum_assignment(-score)
             keep = overlap[rows, cols] | near[rows, cols]
             rows, cols = rows[keep], cols[keep]
+            whole = len(rows) == len(self._tracks) == n and all(t.confirmed for t in self._tracks)
+            fits = box_iou(predicted[rows], detections.boxes[cols]).diagonal()
+            self.fit = float(fits.min()) if whole else 0.0
         else:
             rows = cols = np.zeros(0, np.int64)
+            self.fit = 0.0
         matched_tracks = set(rows.tolist())
         for r, c in zip(rows, cols):
             track = self._tracks[r]
