@@ -34,7 +34,6 @@ from quality_table import faces_per_second  # noqa: E402
 from vidfiqa.build import build_scorer
 from vidfiqa.config import load_config
 from vidfiqa.learn.recipe import (
-    SAMPLE_CACHE,
     SampleModels,
     baselines,
     measure,
@@ -42,6 +41,7 @@ from vidfiqa.learn.recipe import (
     side_samples,
     validation,
 )
+from vidfiqa.learn.settings import SAMPLE_CACHE
 from vidfiqa.learn.split import split_lfw
 from vidfiqa.quality.distilled import DistilledScorer
 

@@ -13,6 +13,7 @@ import click
 
 from vidfiqa.config import PRESETS, Config, ConfigError, load_config, preset_path
 from vidfiqa.device import DEVICE_CHOICES, DeviceError, check_device
+from vidfiqa.learn.settings import TrainSettings, help_of
 from vidfiqa.models.records import names
 
 DETECTORS, LANDMARKERS, EMBEDDERS = names("detector"), names("landmarker"), names("embedder")
@@ -332,50 +333,38 @@ def writable_dir(path: str, what: str) -> Path:
         raise click.ClickException(str(exc)) from None
 
 
-training_options = _stack(
-    [
-        click.option(
-            "--out",
-            "out_path",
-            type=click.Path(dir_okay=False),
-            required=True,
-            help="Checkpoint to write (.pth).",
-        ),
-        click.option(
-            "--epochs",
-            type=click.IntRange(min=1),
-            default=10,
-            show_default=True,
-            help="Passes over the data per branch.",
-        ),
-        click.option(
-            "--batch-size", type=click.IntRange(min=2), default=16, show_default=True, help="Images per step."
-        ),
-        click.option(
-            "--lr",
-            type=click.FloatRange(min=0, min_open=True),
-            default=1e-3,
-            show_default=True,
-            help="Adam learning rate.",
-        ),
-        click.option(
-            "--alpha",
-            type=click.FloatRange(min=0),
-            default=1.0,
-            show_default=True,
-            help="Weight of 1 - Pearson in the loss.",
-        ),
-        click.option(
-            "--val-fraction",
-            type=click.FloatRange(0, 1, min_open=True, max_open=True),
-            default=0.2,
-            show_default=True,
-            help="Share of images held out for SRCC/PLCC.",
-        ),
-        click.option(
-            "--seed", type=int, default=0, show_default=True, help="Random seed (split, order, flips)."
-        ),
-        device_option,
-    ]
-)
-"""--out and the optimiser settings shared by the train sub-commands."""
+def setting_option(defaults: Any, name: str, type: Any = None, flag: str | None = None) -> Decorator:
+    """The option of settings field ``name`` (``--name-with-dashes`` unless ``flag``): its default
+    is the field's in ``defaults`` (a :mod:`vidfiqa.learn.settings` object), its help the field's
+    description, so that the command line and the library cannot disagree."""
+    return click.option(
+        flag or "--" + name.replace("_", "-"),
+        name,
+        type=type,
+        default=getattr(defaults, name),
+        show_default=True,
+        help=help_of(defaults.__class__, name),
+    )
+
+
+def training_options(defaults: TrainSettings) -> Decorator:
+    """--out and the optimiser settings shared by the train sub-commands, their defaults those of
+    ``defaults``."""
+    return _stack(
+        [
+            click.option(
+                "--out",
+                "out_path",
+                type=click.Path(dir_okay=False),
+                required=True,
+                help="Checkpoint to write (.pth).",
+            ),
+            setting_option(defaults, "epochs", click.IntRange(min=1)),
+            setting_option(defaults, "batch_size", click.IntRange(min=2)),
+            setting_option(defaults, "lr", click.FloatRange(min=0, min_open=True)),
+            setting_option(defaults, "alpha", click.FloatRange(min=0)),
+            setting_option(defaults, "val_fraction", click.FloatRange(0, 1, min_open=True, max_open=True)),
+            setting_option(defaults, "seed", int),
+            device_option,
+        ]
+    )
