@@ -355,3 +355,48 @@ def test_load_test_and_thread_settings_on_a_short_clip() -> None:
     assert threads["affinity_cpus"] == len(os.sched_getaffinity(0))
     assert threads["onnxruntime"]["intra_op_threads"] >= 1 and threads["onnxruntime"]["allow_spinning"] == "0"
     assert set(threads["env"]) >= {"OMP_NUM_THREADS", "MKL_NUM_THREADS"}
+
+
+#: A value other than the default for each option that overrides a config field.
+_OVERRIDE_VALUES = {
+    "backend": "decord", "stride": 3, "start": 1.5, "end": 4.0, "max_frames": 7, "detector": "scrfd",
+    "upsample": 1, "detect_every": 3, "full_every": 4, "landmarks": "dlib68", "embedder": "arcface",
+    "scorer": "factors", "model_root": "/models", "checkpoint": "/my.pt", "device": "cpu", "threads": 2,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("bundle", ["run_options", "eval_run_options"])
+def test_every_run_option_overrides_a_config_field(bundle: str) -> None:
+    from vidfiqa.cli import options
+    from vidfiqa.cli.options import CONFIG_FIELDS, config_default
+
+    command = click.command()(getattr(options, bundle)(lambda **kwargs: None))
+    names = {p.name for p in command.params} - {"config_path", "preset", "progress", "scorers"}
+    assert names <= CONFIG_FIELDS.keys(), names - CONFIG_FIELDS.keys()
+    for param in command.params:
+        if param.name in names:
+            default = config_default(CONFIG_FIELDS[param.name])  # KeyError: no such field
+            assert param.default is None or param.default is click.core.UNSET, param.name
+            if default is not None:
+                assert f"[default: {default}]." in param.help, param.name
+
+
+def test_config_from_options_sets_the_field_of_each_option() -> None:
+    from vidfiqa.cli.options import CONFIG_FIELDS, config_from_options
+
+    assert _OVERRIDE_VALUES.keys() == CONFIG_FIELDS.keys()
+    config = config_from_options(None, {**_OVERRIDE_VALUES, "preset": None}, {"video.stride": 5})
+    for name, path in CONFIG_FIELDS.items():
+        section, field = path.split(".")
+        expected = 5 if path == "video.stride" else _OVERRIDE_VALUES[name]  # extra comes last
+        assert getattr(getattr(config, section), field) == expected, name
+    assert config_from_options(None, dict.fromkeys(CONFIG_FIELDS)) == config_from_options(None, {})
+
+
+def test_a_config_option_must_name_a_config_field() -> None:
+    from vidfiqa.cli.options import config_from_options, config_option
+
+    with pytest.raises(KeyError, match="video.strde: no such config field"):
+        config_option("video.strde", "--strde", help="Typo")
+    with pytest.raises(TypeError, match="override no config field: strde"):
+        config_from_options(None, {"strde": 2})

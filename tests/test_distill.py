@@ -75,9 +75,12 @@ def mini_lfw(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 def _distill(root: Path, out: Path, cache: Path) -> object:
+    # --lr: after one epoch of ~13 steps the network's output is nearly the same for every face;
+    # at the default rate (2e-3, the shipped weights' at batch 64) it lies below 0, where the
+    # score clips it to one value and the Spearman correlation is undefined.
     args = [
         "train", "distill", "--lfw", str(root), "--out", str(out), "--cache", str(cache),
-        "--epochs", "1", "--batch-size", "16", "--input-size", "64",
+        "--epochs", "1", "--batch-size", "16", "--input-size", "64", "--lr", "1e-3",
     ]  # fmt: skip
     return CliRunner().invoke(cli, args)
 

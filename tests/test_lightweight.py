@@ -14,6 +14,7 @@ from tests.conftest import SAMPLES
 from vidfiqa.align import align_arcface
 from vidfiqa.cli.main import cli
 from vidfiqa.config import load_config
+from vidfiqa.learn.settings import TrainSettings
 from vidfiqa.learn.train import train_lightweight
 from vidfiqa.models.backbones.mobilenet import MobileNetV3Small, ShuffleNetV2
 from vidfiqa.models.lightweight import LightweightEnsemble, LightweightScorer, MSECorrLoss, to_input
@@ -96,7 +97,10 @@ def test_training_lowers_loss_and_raises_srcc(blur_faces: tuple[np.ndarray, np.n
     # The target is the blur amount itself; the per-epoch held-out SRCC of a branch must rise.
     images, labels = blur_faces[0], 1 - blur_faces[1]
     torch.manual_seed(0)
-    result = train_lightweight(images, labels, epochs=8, batch_size=16, seed=0)
+    # The rate this test was tuned at; at the default (2e-3) it passes too, but with ShuffleNet's
+    # last loss at 0.19 of its first against the bound of 0.2.
+    settings = TrainSettings(epochs=8, batch_size=16, lr=3e-4, seed=0)
+    result = train_lightweight(images, labels, settings)
     for name, r in result.reports.items():
         assert r.losses[-1] < 0.2 * r.losses[0], (name, r.losses)
     mobilenet = result.reports["mobilenet"].srcc

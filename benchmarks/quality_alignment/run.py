@@ -21,7 +21,6 @@ from pathlib import Path
 
 from vidfiqa.config import load_config
 from vidfiqa.learn.recipe import (
-    SAMPLE_CACHE,
     SampleModels,
     baselines,
     measure,
@@ -29,6 +28,7 @@ from vidfiqa.learn.recipe import (
     side_samples,
     validation,
 )
+from vidfiqa.learn.settings import SAMPLE_CACHE
 from vidfiqa.learn.split import split_lfw
 from vidfiqa.quality.distilled import DistilledScorer
 

@@ -24,7 +24,6 @@ from vidfiqa.build import build_scorer
 from vidfiqa.config import load_config
 from vidfiqa.eval.fiqa import scenario, utility_correlation
 from vidfiqa.learn.recipe import (
-    SAMPLE_CACHE,
     SampleModels,
     baselines,
     distill_lfw,
@@ -35,6 +34,7 @@ from vidfiqa.learn.recipe import (
     validation,
 )
 from vidfiqa.learn.samples import FaceSamples
+from vidfiqa.learn.settings import SAMPLE_CACHE, DistillSettings, TrainSettings
 from vidfiqa.learn.split import split_lfw
 from vidfiqa.models.lightweight import load_checkpoint
 from vidfiqa.pipeline.benchmark import faces_per_second
@@ -116,16 +116,17 @@ def main() -> None:
             "faces_per_s": faces_per_second(s, speed_batch)
         }
     save()
-    settings = dict(epochs=args.epochs, batch_size=64, lr=2e-3, alpha=1.0, factor_weight=1.0, input_size=96,
-                    val_fraction=0.1)  # fmt: skip
+    student = TrainSettings(epochs=args.epochs, batch_size=64, lr=2e-3, alpha=1.0, factor_weight=1.0,
+                            input_size=96, val_fraction=0.1)  # fmt: skip
     Path(args.students).mkdir(parents=True, exist_ok=True)
     networks = {}
     for teacher in teachers:
         path = Path(args.students) / f"distilled-{teacher.replace('+', '-')}.pt"
         if not path.is_file():
             distill_lfw(
-                args.lfw, path, teacher=teacher, models=models, scorer_for=scorer, seed=0, cache=cache,
-                command=f"benchmarks/quality_lfw/run.py (teacher {teacher})", log=print, **settings,
+                args.lfw, path, DistillSettings(teacher=teacher, student=student), models=models,
+                scorer_for=scorer, cache=cache, command=f"benchmarks/quality_lfw/run.py (teacher {teacher})",
+                log=print,
             )  # fmt: skip
         networks[f"distilled[{teacher}]"] = load_checkpoint(path)[0]
     # The shipped weights, made by 'vidfiqa train distill' (see their record).

@@ -31,7 +31,6 @@ import numpy as np
 from vidfiqa.build import build_scorer
 from vidfiqa.config import load_config
 from vidfiqa.learn.recipe import (
-    SAMPLE_CACHE,
     SampleModels,
     baselines,
     measure,
@@ -39,6 +38,7 @@ from vidfiqa.learn.recipe import (
     side_samples,
     validation,
 )
+from vidfiqa.learn.settings import SAMPLE_CACHE
 from vidfiqa.learn.split import split_lfw
 from vidfiqa.pipeline.benchmark import faces_per_second
 from vidfiqa.quality.distilled import DistilledScorer

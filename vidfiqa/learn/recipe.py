@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from vidfiqa.eval.fiqa import pair_edc, scenario, utility_correlation
 from vidfiqa.eval.types import Pair
 from vidfiqa.learn.distill import optimise_labels
 from vidfiqa.learn.samples import FACTORS, FaceSamples, build_samples, recognition_utility
+from vidfiqa.learn.settings import UTILITY, DistillSettings
 from vidfiqa.learn.split import LfwSplit, split_lfw
 from vidfiqa.learn.train import BranchReport, TrainError, train_lightweight
 from vidfiqa.models.base import Detector, Embedder, Landmarker, QualityScorer
@@ -29,7 +30,7 @@ from vidfiqa.types import QualityResult
 
 #: Samples per photo: training photos once clean and three times degraded; validation photos as
 #: templates of ten, 70% degraded (eDifFIQA's best-frame scenario, section 5.3).
-TRAIN_VARIANTS, TRAIN_UNDEGRADED = 4, 1
+TRAIN_VARIANTS, TRAIN_UNDEGRADED = DistillSettings().train_variants, 1
 VAL_VARIANTS, VAL_UNDEGRADED = 10, 3
 #: Bumped when :class:`FaceSamples` files change layout, so that old caches are not read.
 CACHE_FORMAT = 2
@@ -39,10 +40,6 @@ CACHE_FORMAT = 2
 class SampleSets:
     train: FaceSamples
     val: FaceSamples
-
-
-#: Where built LFW samples are kept between runs (``vidfiqa train distill --cache``, the scripts).
-SAMPLE_CACHE = Path.home() / ".cache" / "vidfiqa" / "quality_sets"
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,11 +219,6 @@ def baselines(val: FaceSamples, plan: Validation) -> dict[str, dict[str, float]]
     return out
 
 
-#: Teachers besides any quality scorer: the recognition utility itself, and its ensemble with
-#: a scorer (``utility+lightqnet``: the mean of both ranks).
-UTILITY = "utility"
-
-
 def percentile_ranks(values: np.ndarray) -> np.ndarray:
     """float64 ranks in [0, 1] of the finite ``values`` (NaN stays NaN)."""
     v = np.asarray(values, np.float64)
@@ -274,15 +266,13 @@ class Student:
 def train_student(
     train: FaceSamples,
     teacher: np.ndarray,
+    settings: DistillSettings,
     *,
-    beta: float,
-    epsilon: float,
     log: Callable[[str], None] | None = None,
-    **settings: Any,
 ) -> Student:
     """eDifFIQA's label optimisation of the ``teacher`` scores (identities with no face in the
-    teacher's top ``beta`` are dropped), then the ensemble trained on the labels and the known
-    factor levels (``settings``: see :func:`vidfiqa.learn.train.train_lightweight`).
+    teacher's top ``settings.beta`` are dropped), then the ensemble trained as
+    ``settings.student`` says on the labels and the known factor levels.
 
     Raises:
         TrainError: too few labelled samples.
@@ -292,18 +282,18 @@ def train_student(
         raise TrainError(f"the teacher labels only {len(labelled)} samples; need at least 4")
     person = train.person.astype(str)
     opt = optimise_labels(
-        teacher[labelled], train.embeddings[labelled], person[labelled].tolist(), beta=beta, epsilon=epsilon,
-        min_per_identity=1,
+        teacher[labelled], train.embeddings[labelled], person[labelled].tolist(), beta=settings.beta,
+        epsilon=settings.epsilon, min_per_identity=1,
     )  # fmt: skip
     rows = labelled[opt.keep]
     result = train_lightweight(
         train.faces.crops[rows],
         opt.labels[opt.keep],
+        settings.student,
         levels=train.levels[rows],
         factors=FACTORS,
         groups=person[rows],
         log=log,
-        **settings,
     )
     return Student(result.model, rows, opt.labels[opt.keep], result.reports, opt.threshold)
 
@@ -317,41 +307,37 @@ def distilled_quality(model: LightweightEnsemble, val: FaceSamples, **options: A
 def distill_lfw(
     root: str | Path,
     out_path: str | Path,
+    settings: DistillSettings,
     *,
-    teacher: str,
     models: SampleModels,
     scorer_for: Callable[[str], QualityScorer],
     command: str,
-    seed: int = 0,
-    beta: float = 0.2,
-    epsilon: float = 0.5,
-    train_variants: int = TRAIN_VARIANTS,
     cache: Path | None = None,
     progress: Callable[[str, int], Callable[[int], None]] | None = None,
     log: Callable[[str], None] | None = None,
-    **settings: Any,
 ) -> dict[str, Any]:
-    """The whole recipe: split ``root`` (LFW layout) by person, build the samples, label the
-    training ones with ``teacher`` (see :func:`teacher_scores`), train the student, measure it
-    on the validation people, and save it at ``out_path`` with its record (also written beside
-    it as ``.json``). Returns the record.
+    """The whole recipe as ``settings`` say: split ``root`` (LFW layout) by person, build the
+    samples, label the training ones with ``settings.teacher`` (see :func:`teacher_scores`),
+    train the student, measure it on the validation people, and save it at ``out_path`` with its
+    record (also written beside it as ``.json``). Returns the record.
 
     Raises:
         EvalInputError: no LFW layout at ``root``.
         QualitySetError, TrainError: unusable photos or too few labels.
     """
+    seed, train_variants = settings.student.seed, settings.train_variants
     split = split_lfw(root)
     sets = sample_sets(
         split, models, seed=seed, cache=cache, train_variants=train_variants, progress=progress
     )
     plan = validation(sets.val, split.val_pairs)
-    scores = teacher_scores(teacher, sets.train, scorer_for)
-    student = train_student(sets.train, scores, beta=beta, epsilon=epsilon, seed=seed, log=log, **settings)
+    scores = teacher_scores(settings.teacher, sets.train, scorer_for)
+    student = train_student(sets.train, scores, settings, log=log)
     val = sets.val
     round_as_saved(student.model)
     record = {
         "command": command,
-        "teacher": teacher,
+        "teacher": settings.teacher,
         "seed": seed,
         "models": {
             "detector": models.detector.name,
@@ -376,8 +362,12 @@ def distill_lfw(
                 "pair_comparisons": len(plan.pair_mated),
             },
         },  # fmt: skip
-        "label_optimisation": {"beta": beta, "epsilon": epsilon, "threshold": round(student.threshold, 6)},
-        "settings": settings,
+        "label_optimisation": {
+            "beta": settings.beta,
+            "epsilon": settings.epsilon,
+            "threshold": round(student.threshold, 6),
+        },
+        "settings": {k: v for k, v in asdict(settings.student).items() if k != "seed"},
         "score": SCORE,
         "validation": measure(val, plan, distilled_quality(student.model, val)),
         "validation_calibrated": measure(val, plan, distilled_quality(student.model, val, calibrate=True)),

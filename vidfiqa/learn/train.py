@@ -13,6 +13,7 @@ from PIL import Image
 from scipy.stats import pearsonr, spearmanr
 
 from vidfiqa.device import resolve_device
+from vidfiqa.learn.settings import TrainSettings
 from vidfiqa.models.lightweight import (
     BRANCHES,
     Branch,
@@ -97,24 +98,16 @@ def held_out(n: int, groups: np.ndarray | None, fraction: float, rng: np.random.
 def train_lightweight(
     images: np.ndarray,
     labels: np.ndarray,
+    settings: TrainSettings,
     *,
     levels: np.ndarray | None = None,
     factors: tuple[str, ...] = (),
     groups: np.ndarray | None = None,
-    input_size: int = 112,
-    epochs: int = 10,
-    batch_size: int = 16,
-    lr: float = 3e-4,
-    alpha: float = 1.0,
-    factor_weight: float = 1.0,
-    val_fraction: float = 0.2,
-    seed: int = 0,
-    device: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Train each branch with MSECorrLoss on quality plus, with ``levels``, ``factor_weight``
-    times the MSE of the predicted factor levels (Adam, cosine learning-rate decay), reporting
-    on a held-out split after every epoch.
+    """Train each branch as ``settings`` say, with MSECorrLoss on quality plus, with ``levels``,
+    ``settings.factor_weight`` times the MSE of the predicted factor levels (Adam, cosine
+    learning-rate decay), reporting on a held-out split after every epoch.
 
     Args:
         images: uint8 ``(n, H, W, 3)`` aligned RGB crops.
@@ -122,32 +115,33 @@ def train_lightweight(
         levels: float32 ``(n, len(factors))`` factor levels in [0, 1], or ``None``.
         factors: their names.
         groups: ``(n,)`` person of each image: the held-out split is then by person.
-        input_size: side the crops are resized to.
 
     Raises:
         TrainError: too few images, or levels that do not fit ``factors``.
     """
     if levels is not None and levels.shape != (len(images), len(factors)):
         raise TrainError(f"levels of shape {levels.shape}, expected {(len(images), len(factors))}")
-    rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
-    dev = torch.device(resolve_device(device))
-    val = held_out(len(images), groups, val_fraction, rng)
+    s = settings
+    input_size, batch_size = s.input_size, s.batch_size
+    rng = np.random.default_rng(s.seed)
+    torch.manual_seed(s.seed)
+    dev = torch.device(resolve_device(s.device))
+    val = held_out(len(images), groups, s.val_fraction, rng)
     tr = np.setdiff1d(np.arange(len(images)), val)
     if len(tr) < 2 or len(val) < 2:
         raise TrainError(f"too few images to train: {len(images)} with {len(val)} held out")
     model = LightweightEnsemble(factors=factors if levels is not None else (), input_size=input_size)
-    loss_fn = MSECorrLoss(alpha)
+    loss_fn = MSECorrLoss(s.alpha)
     reports = {}
     for m in model.modules():
         # torchvision's ImageNet recipe uses momentum 0.01 over ~1M steps; on a few thousand
         # steps the running statistics would barely move from their start.
         if isinstance(m, torch.nn.BatchNorm2d):
             m.momentum = 0.1
-    steps = epochs * -(-len(tr) // batch_size)
+    steps = s.epochs * -(-len(tr) // batch_size)
     for name in BRANCHES:
         branch: Branch = getattr(model, name).to(dev)
-        opt = torch.optim.Adam(branch.parameters(), lr=lr)
+        opt = torch.optim.Adam(branch.parameters(), lr=s.lr)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
         report = BranchReport([], [], [], [])
 
@@ -161,7 +155,7 @@ def train_lightweight(
                 fs.append(None if f is None else f.cpu().numpy())
             return np.concatenate(qs), None if fs[0] is None else np.concatenate(fs)
 
-        for _ in range(epochs):
+        for _ in range(s.epochs):
             branch.train()
             perm = rng.permutation(tr)
             total = 0.0
@@ -176,7 +170,7 @@ def train_lightweight(
                 loss = loss_fn(quality, torch.from_numpy(labels[idx]).to(dev))
                 if predicted is not None:
                     target = torch.from_numpy(levels[idx]).to(dev)
-                    loss = loss + factor_weight * torch.mean((predicted - target) ** 2)
+                    loss = loss + s.factor_weight * torch.mean((predicted - target) ** 2)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -202,19 +196,19 @@ def train_and_save(
     images: np.ndarray,
     labels: np.ndarray,
     out_path: str | Path,
+    settings: TrainSettings,
     *,
     record: dict | None = None,
     log: Callable[[str], None] | None = None,
-    **settings,
 ) -> tuple[LightweightEnsemble, dict[str, dict[str, list[float]]]]:
-    """Train the lightweight ensemble (``settings``: see :func:`train_lightweight`), save it at
-    ``out_path`` with ``record`` (how it was made), and return it with, per branch, the losses
-    and held-out SRCC / PLCC / factor MAE.
+    """Train the lightweight ensemble as ``settings`` say, save it at ``out_path`` with ``record``
+    (how it was made), and return it with, per branch, the losses and held-out SRCC / PLCC /
+    factor MAE.
 
     Raises:
         TrainError: unusable data or settings.
     """
-    result = train_lightweight(images, labels, log=log, **settings)
+    result = train_lightweight(images, labels, settings, log=log)
     reports = {
         name: {"loss": r.losses, "val_srcc": r.srcc, "val_plcc": r.plcc, "val_factor_mae": r.factor_mae}
         for name, r in result.reports.items()
