@@ -360,7 +360,8 @@ def test_load_test_and_thread_settings_on_a_short_clip() -> None:
 #: A value other than the default for each option that overrides a config field.
 _OVERRIDE_VALUES = {
     "backend": "decord", "stride": 3, "start": 1.5, "end": 4.0, "max_frames": 7, "detector": "scrfd",
-    "upsample": 1, "detect_every": 3, "full_every": 4, "landmarks": "dlib68", "embedder": "arcface",
+    "upsample": 1, "detect_every": 3, "full_every": 4, "full_seconds": 2.0, "skip_steady": 3,
+    "landmarks": "dlib68", "embedder": "arcface",
     "scorer": "factors", "model_root": "/models", "checkpoint": "/my.pt", "device": "cpu", "threads": 2,
 }  # fmt: skip
 

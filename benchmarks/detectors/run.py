@@ -29,7 +29,7 @@ from vidfiqa.build import build_stages
 from vidfiqa.config import load_config
 from vidfiqa.eval.detection import boxes_by_frame, recall
 from vidfiqa.pipeline.analyse import analyse_video
-from vidfiqa.pipeline.benchmark import decode_fps
+from vidfiqa.pipeline.benchmark import decode_fps, machine_load
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data" / "videos"
@@ -39,11 +39,17 @@ CLIPS = {
     "group_walk": ROOT / "sample_videos" / "group_walk.mp4",
     "tears_of_steel_clip": SHARED / "tears_of_steel_clip.mp4",
 }
-#: (detector, max_side, every, full_every, landmarks): the old default (HOG), the last release's
-#: (RetinaFace at native size every 2nd frame, dlib's 68 points), the same with the detector's
-#: five points and dlib's eye openness on key frames, then with every 2nd or 4th key frame
-#: detected only around the tracked faces (the default: 2), and the fast grid (the five points
-#: alone; the last release's fast preset is 960/4/1, this release's 960/3/3).
+
+
+def _timed(seconds: float, skip: int) -> dict:
+    return {"detector.full_seconds": seconds, "detector.skip_steady": skip}
+
+
+#: (detector, max_side, every, full_every, landmarks[, other settings]): the old default (HOG),
+#: the last release's (RetinaFace at native size every 2nd frame, dlib's 68 points), the same
+#: with the detector's five points and dlib's eye openness on key frames, then with every 2nd or
+#: 4th key frame detected only around the tracked faces, the fast grid (the five points alone;
+#: the previous fast presets are 960/4/1 and 960/3/3), and this release's schedules in time.
 SETTINGS = [
     ("dlib-hog", None, 2, 1, "dlib68"),
     ("retinaface", None, 2, 1, "dlib68"),
@@ -60,6 +66,17 @@ SETTINGS = [
     ("retinaface", 960, 4, 2, "detector5"),
     ("retinaface", 960, 4, 4, "detector5"),
     ("retinaface", 640, 4, 2, "detector5"),
+    # Speed v2: whole frames on a schedule in time (full_every None: a key frame every
+    # full_seconds detected whole) and region key frames skipped while every tracked face is
+    # steady (skip_steady); the default is the 0.5 s, skip 1 row, the fast preset the 960, 3,
+    # 1.0 s, skip 2 one.
+    ("retinaface", None, 2, 2, "detector5-eyes", {"detector.skip_steady": 1}),
+    ("retinaface", None, 2, None, "detector5-eyes", _timed(0.25, 1)),
+    ("retinaface", None, 2, None, "detector5-eyes", _timed(0.5, 1)),
+    ("retinaface", None, 2, None, "detector5-eyes", _timed(0.5, 2)),
+    ("retinaface", None, 2, None, "detector5-eyes", _timed(1.0, 2)),
+    ("retinaface", 960, 3, None, "detector5", _timed(0.5, 2)),
+    ("retinaface", 960, 3, None, "detector5", _timed(1.0, 2)),
 ]
 
 
@@ -71,6 +88,7 @@ def measure(
     every: int,
     full_every: int,
     landmarks: str,
+    extra: dict | None = None,
 ) -> dict:
     config = load_config(
         None,
@@ -80,6 +98,9 @@ def measure(
             "detector.every": every,
             "detector.full_every": full_every,
             "landmarks.name": landmarks,
+            # Rows without extra settings are the last release's: no key frame skipped.
+            "detector.skip_steady": 0,
+            **(extra or {}),
         },
     )
     stages = build_stages(config)
@@ -92,6 +113,8 @@ def measure(
         "every": every,
         "full_every": full_every,
         "landmarks": landmarks,
+        **({"extra": extra} if extra else {}),
+        "key_frames": analysis.detections,
         "fps": analysis.frames_read / seconds,
         "tracks": len(analysis.tracks),
         "stage_seconds": analysis.seconds,
@@ -104,9 +127,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--clips", nargs="*", default=list(CLIPS))
     parser.add_argument("--speed-only", nargs="*", type=Path, default=[], metavar="PATH")
+    parser.add_argument(
+        "--settings",
+        nargs="*",
+        type=int,
+        metavar="N",
+        help="only these rows of SETTINGS (0-based) [default: all]",
+    )
     args = parser.parse_args()
+    if any(not 0 <= i < len(SETTINGS) for i in args.settings or []):
+        parser.error(f"--settings: rows are 0-{len(SETTINGS) - 1}")
+    settings = [SETTINGS[i] for i in args.settings] if args.settings else SETTINGS
     command = "python benchmarks/detectors/run.py --out " + str(args.out)
-    result = {"command": command + "".join(f" --speed-only {p}" for p in args.speed_only), "clips": {}}
+    command += "".join(f" --speed-only {p}" for p in args.speed_only)
+    command += f" --settings {' '.join(map(str, args.settings))}" if args.settings else ""
+    result = {"command": command, "load_before": machine_load(), "clips": {}}
     clips = {name: CLIPS[name] for name in args.clips} | {p.stem: p for p in args.speed_only}
     for path in args.speed_only:
         if not path.is_file():
@@ -116,13 +151,14 @@ def main() -> None:
         reference = json.loads(consensus.read_text()) if name in CLIPS else None
         decode = decode_fps(path, "pyav")["fps"]
         rows = []
-        for setting in SETTINGS:
+        for setting in settings:
             row = measure(path, reference, *setting)
             row["over_decode"] = row["fps"] / decode
             rows.append(row)
             scored = f"recall {row['recall']:.3f}" if reference else "(speed only)"
             print(name, *setting, scored, f"{row['fps']:.1f} fps", flush=True)
         result["clips"][name] = {"video": str(path), "decode_fps": decode, "settings": rows}
+    result["load_after"] = machine_load()
     args.out.write_text(json.dumps(result, indent=1) + "\n")
 
 

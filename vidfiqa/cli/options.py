@@ -212,7 +212,21 @@ _video_options: list[Decorator] = [
         "--full-every",
         type=click.IntRange(min=1),
         help="Detect every n-th key frame whole, the others only around the faces tracked "
-        "so far; 1: always whole",
+        "so far; 1: always whole (replaces --full-seconds)",
+    ),
+    config_option(
+        "detector.full_seconds",
+        "--full-seconds",
+        type=click.FloatRange(min=0, min_open=True),
+        help="Detect a key frame whole every so many seconds of video, the others only around "
+        "the faces tracked so far",
+    ),
+    config_option(
+        "detector.skip_steady",
+        "--skip-steady",
+        type=click.IntRange(min=0),
+        help="Region key frames that may go undetected in a row while every tracked face is "
+        "steady; 0: detect them all",
     ),
     config_option("landmarks.name", "--landmarks", type=click.Choice(LANDMARKERS), help="Landmark model"),
     embedder_option,

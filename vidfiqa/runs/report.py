@@ -75,7 +75,12 @@ class TrackSection:
 
 def _detector_line(config: Config) -> str:
     d = config.detector
-    whole = "" if d.full_every == 1 else f", the whole frame every {d.full_every} key frames"
+    if d.full_every == 1:
+        whole = ""
+    elif d.full_every:
+        whole = f", the whole frame every {d.full_every} key frames"
+    else:
+        whole = f", the whole frame every {d.full_seconds:g} s"
     return f"{d.name}, every {d.every} frames{whole}"
 
 
