@@ -256,7 +256,9 @@ def stage_speeds(path: Path, frames: int, batch: int, device: str | None = None)
     return out
 
 
-def _end_to_end(path: Path, config: Config, strategy: str, embed: str) -> tuple[dict, VideoAnalysis, dict]:
+def end_to_end(path: Path, config: Config, strategy: str, embed: str) -> tuple[dict, VideoAnalysis, dict]:
+    """Analyse ``path`` and build one ``strategy`` template per track (``embed``: which frames are
+    embedded); the timings, the analysis and the unit template of each track position."""
     stages = build_stages(config)
     embedder = build_embedder(config)
     t = time.perf_counter()
@@ -289,7 +291,7 @@ def _end_to_end(path: Path, config: Config, strategy: str, embed: str) -> tuple[
     return report, analysis, templates
 
 
-def _match_tracks(a: VideoAnalysis, b: VideoAnalysis) -> dict[int, int]:
+def match_tracks(a: VideoAnalysis, b: VideoAnalysis) -> dict[int, int]:
     """Track of ``b`` -> track of ``a`` with the highest mean box IoU over shared frames (> 0.5)."""
     pairs = {}
     for j, tb in enumerate(b.tracks):
@@ -333,9 +335,9 @@ def compare(path: Path, frames: int, decode: dict, tuned_config: Config | None =
             "video": default.video.model_copy(update={"prefetch": 0}),
         }
     )
-    naive, naive_analysis, naive_t = _end_to_end(path, naive_config, "mean", "all")
-    tuned, tuned_analysis, tuned_t = _end_to_end(path, base, "topk:5", "needed")
-    matched = _match_tracks(naive_analysis, tuned_analysis)
+    naive, naive_analysis, naive_t = end_to_end(path, naive_config, "mean", "all")
+    tuned, tuned_analysis, tuned_t = end_to_end(path, base, "topk:5", "needed")
+    matched = match_tracks(naive_analysis, tuned_analysis)
     cosines = [float(tuned_t[j] @ naive_t[i]) for j, i in matched.items() if j in tuned_t and i in naive_t]
     return {
         "frames": frames,
