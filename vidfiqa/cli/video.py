@@ -68,80 +68,40 @@ def best_frames(
 
         vidfiqa best-frames sample_videos/group_walk.mp4 --top-k 5 --out best/
     """
-    from vidfiqa.build import Stages, build_stages
-    from vidfiqa.pipeline.analyse import analyse_video
-    from vidfiqa.pipeline.export import clear_previous_run, video_folders, write_best_frames, write_manifest
-    from vidfiqa.pipeline.select import select_best
-    from vidfiqa.runs.notes import partial_reason, summary_notes
+    from vidfiqa.runs.best_frames import VideoBest, best_frames
 
     config = config_from_options(config_path, video_opts, {"select.top_k": top_k, "select.min_gap": min_gap})
     created = not Path(out_dir).exists()
     out = writable_dir(out_dir, "output folder")
-    stages: list[Stages] = []  # built once, when the first video has opened
 
-    def models() -> Stages:
-        if not stages:
-            stages.append(build(build_stages, config))
-        return stages[0]
-
-    rows: list[dict] = []
-    summary: list[dict] = []
-    failed = 0
-    written: list[str] = []
-    for video, folder in zip(videos, video_folders(list(videos))):
-        try:
-            with frame_progress(progress, video, config) as bar:
-                analysis = analyse_video(video, config, models, progress=bar.update, on_open=bar.opened)
-        except VideoError as exc:
-            click.echo(f"error: {exc}", err=True)
-            summary.append({"video": video, "status": "failed", "reason": str(exc)})
-            failed += 1
-            continue
-        picks = [
-            s
-            for track in analysis.tracks
-            for s in select_best(
-                track,
-                config.select.top_k,
-                min_gap=config.select.min_gap,
-                floor=config.select.relative_floor,
-                low=analysis.score_range[0],
-            )
-        ]
-        rows += write_best_frames(out, video, folder, analysis, picks)
-        written.append(folder)
-        reason = partial_reason(analysis, config)
-        if reason:
-            click.echo(f"partial: {video}: {reason}", err=True)
-        said = reason.split("; ") if reason else []
-        notes = [n for n in summary_notes(analysis, config) if n not in said]
-        tail = "".join(f"; {n}" for n in [*said, *notes])
+    def say(result: VideoBest) -> None:
+        s = result.summary
+        if s["status"] == "failed":
+            click.echo(f"error: {s['reason']}", err=True)
+            return
+        if s["reason"]:
+            click.echo(f"partial: {s['video']}: {s['reason']}", err=True)
+        said = s["reason"].split("; ") if s["reason"] else []
+        tail = "".join(f"; {n}" for n in [*said, *s["notes"]])
         click.echo(
-            f"{video}: {plural(analysis.frames_read, 'frame')}, {plural(len(analysis.tracks), 'track')}, "
-            f"{plural(len(picks), 'best frame')} -> {out / folder}{tail}"
+            f"{s['video']}: {plural(s['frames'], 'frame')}, {plural(s['tracks'], 'track')}, "
+            f"{plural(s['best_frames'], 'best frame')} -> {out / s['folder']}{tail}"
         )
-        summary.append(
-            {
-                "video": video,
-                "folder": folder,
-                "status": "partial" if reason else "done",
-                "reason": reason,
-                "notes": notes,
-                "frames": analysis.frames_read,
-                "tracks": len(analysis.tracks),
-                "best_frames": len(picks),
-            }
-        )
-    if failed < len(videos):
-        # Only once this run has written something: a run whose videos all failed keeps the last.
-        clear_previous_run(out, written, rows)
-        json_path, _ = write_manifest(out, rows, written)
-        (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-        click.echo(f"manifest: {json_path}")
+
+    run = build(
+        best_frames,
+        list(videos),
+        config,
+        out,
+        progress=lambda video: frame_progress(progress, video, config),
+        on_video=say,
+    )
+    if run.manifest is not None:
+        click.echo(f"manifest: {run.manifest}")
     elif created:
         out.rmdir()  # made only to prove it writable; nothing went into it
-    if failed:
-        raise click.ClickException(f"{failed} of {plural(len(videos), 'video')} failed")
+    if run.failed:
+        raise click.ClickException(f"{run.failed} of {plural(len(videos), 'video')} failed")
 
 
 @click.command()
