@@ -330,18 +330,11 @@ def report(
         vidfiqa process sample_videos/group_walk.mp4
         vidfiqa report run:last --out reports/
     """
-    from vidfiqa.aggregate import Strategy
-    from vidfiqa.build import build_embedder, build_stages
-    from vidfiqa.pipeline.export import safe_name
-    from vidfiqa.runs.report import (
-        STORED_REF,
-        index_row,
-        run_index,
-        stored_video_ids,
-        stored_video_report,
-        video_report,
-    )
+    from vidfiqa.runs.report import STORED_REF, ReportError, report_file, report_stored
     from vidfiqa.store.db import Store, StoreError
+
+    def said(path: Path) -> None:
+        click.echo(f"report: {path}")
 
     if not Path(ref).exists() and STORED_REF.fullmatch(ref):
         given = [n for n, v in video_opts.items() if v is not None] + (["config"] if config_path else [])
@@ -351,62 +344,21 @@ def report(
                 f"{option} applies to a video file; {ref} keeps the settings it was run with"
             )
         try:
-            store = Store(db, create=False)
-            ids = stored_video_ids(store, ref)
+            report_stored(
+                Store(db, create=False), ref, out, top_k=top_k, strategies=list(strategies), on_page=said
+            )
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
-        except StoreError as exc:
+        except (StoreError, ReportError) as exc:
             raise click.ClickException(str(exc)) from None
-        single = _report_file(out, len(ids))
-        rows, run_config, run_id = [], None, None
-        for video_id in ids:  # one page at a time: a run's pages need not fit in memory
-            try:
-                video = store.stored_video(video_id)
-                if video is None:
-                    raise StoreError(f"no video {video_id} in the database; see 'vidfiqa runs'")
-                text = stored_video_report(video, top_k=top_k, strategies=list(strategies))
-            except StoreError as exc:
-                raise click.ClickException(str(exc)) from None
-            path = single or Path(out) / f"video{video_id}_{safe_name(Path(video.path).stem)}.html"
-            _write_page(path, text)
-            rows.append(index_row(video, path.name))
-            run_config, run_id = video.run.config, video.run_id
-        if not single and ref.startswith("run:"):
-            run = next(r for r in store.runs() if r["run_id"] == run_id)
-            _write_page(Path(out) / "index.html", run_index(run, rows, run_config))
         return
-    single = _report_file(out, 1)
     config = config_from_options(
         config_path, video_opts, {"select.top_k": top_k, "templates.strategies": list(strategies) or None}
     )
     try:
-        text = video_report(
-            ref,
-            config,
-            build(build_stages, config),
-            build(build_embedder, config),
-            [Strategy.parse(s) for s in config.templates.strategies],
-        )
-    except VideoError as exc:
+        said(build(report_file, ref, config, out))
+    except (VideoError, ReportError) as exc:
         raise click.ClickException(str(exc)) from None
-    _write_page(single or Path(out) / f"{safe_name(Path(ref).stem)}.html", text)
-
-
-def _report_file(out: str, count: int) -> Path | None:
-    """The file ``--out`` names for a single page, or ``None`` when it is a folder of pages."""
-    if Path(out).suffix.lower() not in (".html", ".htm"):
-        return None
-    if count > 1:
-        raise click.ClickException(
-            f"{count} videos to report: give --out a folder for one page each, not {out}"
-        )
-    return Path(out)
-
-
-def _write_page(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    click.echo(f"report: {path}")
 
 
 @click.command()

@@ -13,6 +13,7 @@ there unchanged.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,13 @@ from PIL import Image, ImageDraw
 from pydantic import ValidationError
 
 from vidfiqa.aggregate import Strategy
-from vidfiqa.build import Stages
+from vidfiqa.build import Stages, build_embedder, build_stages
 from vidfiqa.config import Config
 from vidfiqa.html import esc, figure_uri, img, page, png_uri, table
 from vidfiqa.models.base import Embedder
 from vidfiqa.models.files import sha256_of
 from vidfiqa.pipeline.analyse import VideoSource, analyse_video, revisit
-from vidfiqa.pipeline.export import CropJob, Crops, _font, contact_sheet
+from vidfiqa.pipeline.export import CropJob, Crops, _font, contact_sheet, safe_name
 from vidfiqa.pipeline.select import Selection, select_best
 from vidfiqa.pipeline.templates import TemplateJob
 from vidfiqa.runs.notes import damage_notes, sizes_note
@@ -478,3 +479,85 @@ def stored_video_ids(store: Store, ref: str) -> list[int]:
     if not ids:
         raise StoreError(f"run {run_id} stored no videos (all were stored before it); see 'vidfiqa runs'")
     return ids
+
+
+class ReportError(Exception):
+    """The pages asked for cannot be written as asked; the message says why."""
+
+
+def page_file(out: str | Path, count: int) -> Path | None:
+    """The file ``out`` names for a single page, or ``None`` when it is a folder of pages.
+
+    Raises:
+        ReportError: ``count`` pages for one file.
+    """
+    if Path(out).suffix.lower() not in (".html", ".htm"):
+        return None
+    if count > 1:
+        raise ReportError(f"{count} videos to report: give --out a folder for one page each, not {out}")
+    return Path(out)
+
+
+def write_page(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def report_stored(
+    store: Store,
+    ref: str,
+    out: str | Path,
+    *,
+    top_k: int | None = None,
+    strategies: list[str] | None = None,
+    on_page: Callable[[Path], None] | None = None,
+) -> list[Path]:
+    """The pages of the videos ``ref`` names (``run:ID``, ``run:last``, ``video:ID``), from the
+    database alone, one at a time (a run's pages need not fit in memory), written to ``out`` (a
+    ``.html`` file for one video, else a folder, where a run also gets ``index.html``).
+
+    Raises:
+        ValueError: ``video:last``.
+        StoreError: nothing stored under ``ref``.
+        ReportError: several pages for one file.
+    """
+    ids = stored_video_ids(store, ref)
+    single = page_file(out, len(ids))
+    paths, rows, run_config, run_id = [], [], None, None
+    for video_id in ids:
+        video = store.stored_video(video_id)
+        if video is None:
+            raise StoreError(f"no video {video_id} in the database; see 'vidfiqa runs'")
+        text = stored_video_report(video, top_k=top_k, strategies=list(strategies or []))
+        path = single or Path(out) / f"video{video_id}_{safe_name(Path(video.path).stem)}.html"
+        paths.append(write_page(path, text))
+        if on_page:
+            on_page(path)
+        rows.append(index_row(video, path.name))
+        run_config, run_id = video.run.config, video.run_id
+    if not single and ref.startswith("run:"):
+        run = next(r for r in store.runs() if r["run_id"] == run_id)
+        paths.append(write_page(Path(out) / "index.html", run_index(run, rows, run_config)))
+        if on_page:
+            on_page(paths[-1])
+    return paths
+
+
+def report_file(path: str | Path, config: Config, out: str | Path) -> Path:
+    """The page of the video file ``path``, analysed now with ``config``, written to ``out`` (a
+    ``.html`` file, else a folder).
+
+    Raises:
+        VideoError: the video cannot be read.
+        ModelFileError: the models cannot be loaded.
+    """
+    single = page_file(out, 1)
+    text = video_report(
+        path,
+        config,
+        build_stages(config),
+        build_embedder(config),
+        [Strategy.parse(s) for s in config.templates.strategies],
+    )
+    return write_page(single or Path(out) / f"{safe_name(Path(path).stem)}.html", text)
