@@ -199,3 +199,21 @@ assert not heavy, heavy
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_models_list_info_and_verify_are_library_functions(tmp_path) -> None:
+    from vidfiqa.build import verify_model
+    from vidfiqa.config import load_config
+    from vidfiqa.models.files import ModelFileError
+    from vidfiqa.models.inventory import model_info, model_list
+
+    listed = {m["name"]: m for m in model_list(tmp_path)}
+    assert listed["retinaface"]["embedded"] and listed["retinaface"]["present"]
+    assert listed["ediffiqa-s"]["present"] is False and listed["ediffiqa-s"]["file"].startswith(str(tmp_path))
+    info = model_info("sface", tmp_path)
+    assert info["present"] and info["sha256"] == info["recorded_sha256"]
+    assert model_info("ediffiqa-s", tmp_path)["present"] is False
+    config = load_config(None, {"quality.model_root": str(tmp_path)})
+    verify_model("sface", config)  # loads
+    with pytest.raises(ModelFileError):
+        verify_model("ediffiqa-s", config)

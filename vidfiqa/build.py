@@ -150,3 +150,25 @@ def build_stages(config: Config) -> Stages:
         landmarker=build_landmarker(config),
         scorer=build_scorer(config.quality.scorer, config),
     )
+
+
+def verify_model(name: str, config: Config) -> None:
+    """Load model ``name`` (a catalogue name, not an alias) as the stage that uses it would,
+    with the config's model folder and device; an embedded model's file is first checked against
+    the sha256 its package recorded.
+
+    Raises:
+        ModelFileError: the file is missing, altered or unreadable.
+        RuntimeError: (torch) the file's state dict does not fit the network.
+    """
+    from vidfiqa.models.files import EMBEDDED, MODEL_FILES, check_embedded
+
+    if name not in EMBEDDED:
+        build_scorer(MODEL_FILES[name].scorer or name, config)
+        return
+    model = EMBEDDED[name]
+    check_embedded(model)
+    if model.kind == "quality":
+        build_scorer(name, config)
+    else:
+        registry.create(model.kind, name)

@@ -22,7 +22,7 @@ from vidfiqa.cli.options import (
 from vidfiqa.config import Config
 from vidfiqa.learn.settings import SAMPLE_CACHE, DistillSettings, TrainSettings, with_values
 from vidfiqa.models.files import EMBEDDED, MODEL_ALIASES, MODEL_FILES
-from vidfiqa.models.records import names, owner
+from vidfiqa.models.records import names
 
 EMBEDDERS, QUALITY_SCORERS = names("embedder"), names("quality")
 #: The defaults of the train sub-commands' options.
@@ -44,34 +44,9 @@ def models_list(model_root: str | None) -> None:
 
         vidfiqa models list --model-root ~/models
     """
-    from vidfiqa.models.files import model_root as root_of
-    from vidfiqa.models.files import package_installed
+    from vidfiqa.models.inventory import model_list
 
-    root = root_of(model_root)
-    embedded = [
-        {
-            "name": m.name,
-            "embedded": True,
-            "role": m.role,
-            "package": m.package,
-            "present": package_installed(m.package),
-            "paper": m.paper,
-        }
-        for m in EMBEDDED.values()
-    ]
-    echo_json(
-        embedded
-        + [
-            {
-                "name": m.name,
-                "file": str(root / m.filename),
-                "present": (root / m.filename).is_file(),
-                "source": m.source,
-                "paper": owner(m).paper,
-            }
-            for m in MODEL_FILES.values()
-        ]
-    )
+    echo_json(model_list(model_root))
 
 
 def _model_name(fn: Any) -> Any:
@@ -86,31 +61,6 @@ def _canonical(ctx: click.Context, param: click.Parameter, name: str) -> str:
     return MODEL_ALIASES.get(name, name)
 
 
-def _embedded_info(name: str) -> dict[str, Any]:
-    from importlib import metadata
-
-    from vidfiqa.models.files import embedded_file, package_installed, recorded_sha256, sha256_of
-
-    m = EMBEDDED[name]
-    info: dict[str, Any] = {"name": name, "embedded": True, "role": m.role, "package": m.package}
-    installed = package_installed(m.package)
-    info["version"] = metadata.version(m.package) if installed else None
-    path = embedded_file(m)
-    if not m.files:  # dlib's HOG: weights compiled into the package
-        info |= {"present": installed, "file": None}
-    elif path is None or not path.is_file():
-        info |= {"present": False, "file": str(path) if path else m.files[0].filename}
-    else:
-        info |= {
-            "present": True,
-            "file": str(path),
-            "bytes": path.stat().st_size,
-            "sha256": sha256_of(path),
-            "recorded_sha256": recorded_sha256(m),
-        }
-    return info | {"paper": m.paper}
-
-
 @models.command("info")
 @_model_name
 def models_info(name: str, model_root: str | None) -> None:
@@ -121,25 +71,9 @@ def models_info(name: str, model_root: str | None) -> None:
 
         vidfiqa models info ediffiqa-s
     """
-    from vidfiqa.models.files import ModelFileError, locate, sha256_of
+    from vidfiqa.models.inventory import model_info
 
-    if name in EMBEDDED:
-        echo_json(_embedded_info(name))
-        return
-    spec = MODEL_FILES[name]
-    info: dict[str, Any] = {
-        "name": name,
-        "source": spec.source,
-        "paper": owner(spec).paper,
-        "expected_sha256": spec.sha256,
-    }
-    try:
-        path = locate(name, model_root)
-    except ModelFileError as exc:
-        info |= {"present": False, "message": str(exc)}
-    else:
-        info |= {"present": True, "file": str(path), "bytes": path.stat().st_size, "sha256": sha256_of(path)}
-    echo_json(info)
+    echo_json(model_info(name, model_root))
 
 
 @models.command("verify")
@@ -152,20 +86,11 @@ def models_verify(name: str, model_root: str | None) -> None:
 
         vidfiqa models verify ediffiqa-s
     """
-    from vidfiqa.build import build_scorer
-    from vidfiqa.models import registry
-    from vidfiqa.models.files import check_embedded
+    from vidfiqa.build import verify_model
 
     config = load(None, **{"quality.model_root": model_root})
     try:
-        if name in EMBEDDED:
-            build(check_embedded, EMBEDDED[name])
-            if EMBEDDED[name].kind == "quality":
-                build(build_scorer, name, config)
-            else:
-                build(registry.create, EMBEDDED[name].kind, name)
-        else:
-            build(build_scorer, MODEL_FILES[name].scorer or name, config)
+        build(verify_model, name, config)
     except RuntimeError as exc:  # torch: the state dict does not fit the network
         first = str(exc).strip().splitlines()[0]
         raise click.ClickException(f"{name}: the file does not fit the network ({first[:150]})") from None
