@@ -106,3 +106,21 @@ def test_film_clip_recall_across_its_cuts(shared_data) -> None:
     assert _consensus_recall(shared_data, "tears_of_steel_clip", None, old_schedule) == 1.0
     # Issue 27: whole frames every 0.5 s find a face that enters mid-shot later (measured 0.983).
     assert _consensus_recall(shared_data, "tears_of_steel_clip", None, {}) >= 0.95
+
+
+def test_steady_faces_skip_region_key_frames(shared_data) -> None:
+    # Issue 27: a talking head is steady, so every region key frame between whole ones may go
+    # undetected; its frames are interpolated across the longer gap, the track stays the same.
+    path = shared_data / "videos" / "talking_head_a.mp4"
+    runs = {
+        skip: analyse_video(path, load_config(None, {"video.max_frames": 96, "detector.skip_steady": skip}))
+        for skip in (0, 1)
+    }
+    detected, skipped = runs[0], runs[1]
+    assert skipped.detections < detected.detections * 0.75  # key frames detected
+    assert len(skipped.tracks) == len(detected.tracks) == 1
+    a, b = detected.tracks[0], skipped.tracks[0]
+    np.testing.assert_array_equal(a.frames, b.frames)  # every frame still has the face
+    assert b.interpolated.sum() > a.interpolated.sum()
+    ious = box_iou(a.boxes, b.boxes).diagonal()
+    assert ious.mean() > 0.9 and ious.min() > 0.7
