@@ -25,10 +25,10 @@ from vidfiqa.models.files import ModelFileError, sha256_of
 from vidfiqa.pipeline.analyse import VideoAnalysis, analyse_video
 from vidfiqa.pipeline.templates import build_templates
 from vidfiqa.runs.notes import partial_reason, summary_notes
-from vidfiqa.runs.rows import carry_labels, track_rows
+from vidfiqa.runs.rows import carry_labels, observation_values, track_rows
 from vidfiqa.store.db import Store, TrackRow, Video, config_json
 from vidfiqa.store.index import IndexDir
-from vidfiqa.types import plural
+from vidfiqa.types import Track, plural
 from vidfiqa.video import VideoError, VideoInfo
 
 #: Config sections that change what is stored; others (selection of best frames) do not.
@@ -209,11 +209,12 @@ class Processor:
         tracks, embeddings = track_rows(
             analysis.tracks, results, scorer=self.config.quality.scorer, model=embedder.name
         )
-        notes = "; ".join(n for n in (notes, self._carry_labels(known, tracks)) if n)
+        notes = "; ".join(n for n in (notes, self._carry_labels(known, tracks, analysis.tracks)) if n)
         video_id = self.store.replace_video(
             _video_row(path, sha, self.hash, self.run_id, analysis.info, status, reason, analysis),
             tracks,
             embeddings,
+            [observation_values(track) for track in analysis.tracks],
         )
         return Outcome(
             path,
@@ -226,7 +227,9 @@ class Processor:
             seconds=time.perf_counter() - start,
         )
 
-    def _carry_labels(self, known: Video | None, tracks: list[TrackRow]) -> str:
+    def _carry_labels(
+        self, known: Video | None, tracks: list[TrackRow], geometry: list[Track] | None = None
+    ) -> str:
         """Give the labels of ``known`` (the stored copy about to be replaced) to the matching
         new ``tracks`` (see :func:`~vidfiqa.runs.rows.carry_labels`); a note of what was
         carried and, by name, of any label that could not be: a label is user data, never
@@ -234,7 +237,7 @@ class Processor:
         stored = self.store.stored_video(known.id) if known is not None else None
         if stored is None or not any(t.label_id is not None for t in stored.tracks):
             return ""
-        carried, lost = carry_labels(stored.tracks, tracks)
+        carried, lost = carry_labels(stored.tracks, tracks, geometry)
         notes = []
         if carried:
             names = len({o.label_id for o, _ in carried})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -473,7 +473,11 @@ class Store:
             return sorted(s.scalars(select(TemplateRow.strategy).distinct()))
 
     def replace_video(
-        self, video: Video, tracks: list[TrackRow], embeddings: list[tuple[int, int, str, np.ndarray]]
+        self,
+        video: Video,
+        tracks: list[TrackRow],
+        embeddings: list[tuple[int, int, str, np.ndarray]],
+        observations: Sequence[Iterable[dict[str, Any]]] | None = None,
     ) -> int:
         """Write one video and everything under it in one transaction.
 
@@ -482,8 +486,13 @@ class Store:
 
         Args:
             video: the video row (unsaved).
-            tracks: its tracks with observations and templates attached (unsaved).
+            tracks: its tracks with templates, and observations unless ``observations`` gives
+                them (unsaved).
             embeddings: ``(track position, observation position, model, vector)``.
+            observations: per track, its observations as column values (``ObservationRow``'s
+                columns but ``id`` and ``track_id``), inserted in chunks of
+                :data:`INSERT_CHUNK` rows without ORM objects: a long video's observations
+                then take no more memory than a chunk.
 
         Returns:
             The new video id.
@@ -505,12 +514,17 @@ class Store:
             video.tracks = tracks
             s.add(video)
             s.flush()
-            s.add_all(
-                EmbeddingRow(
-                    observation_id=tracks[t].observations[o].id, model=model, vector=to_bytes(vector)
-                )
+            if observations is None:
+                ids = [[o.id for o in track.observations] for track in tracks]
+            else:
+                pairs = zip(tracks, observations, strict=True)
+                ids = [_insert_observations(s, track.id, rows) for track, rows in pairs]
+            values = (
+                {"observation_id": ids[t][o], "model": model, "vector": to_bytes(vector)}
                 for t, o, model, vector in embeddings
             )
+            for chunk in _chunks(values):
+                s.execute(insert(EmbeddingRow), chunk)
             return video.id
 
     def longest_track(self, video_id: int) -> int | None:
@@ -649,3 +663,27 @@ class Store:
 def config_json(config: Any) -> dict[str, Any]:
     """A JSON-ready dict of a pydantic config."""
     return json.loads(config.model_dump_json())
+
+
+#: Rows per INSERT when observations and embeddings are written in bulk (see Store.replace_video).
+INSERT_CHUNK = 1000
+
+
+def _chunks(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == INSERT_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _insert_observations(s: Session, track_id: int, rows: Iterable[dict[str, Any]]) -> list[int]:
+    """Insert one track's observations, chunk by chunk; their ids, in the order given."""
+    stmt = insert(ObservationRow).returning(ObservationRow.id, sort_by_parameter_order=True)
+    ids: list[int] = []
+    for chunk in _chunks({"track_id": track_id, **row} for row in rows):
+        ids += s.scalars(stmt, chunk).all()
+    return ids
