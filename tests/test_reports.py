@@ -99,7 +99,7 @@ def test_video_report_shows_tracks_timelines_best_frames_and_templates(video_rep
         weights = [float(w) for w in re.findall(r"\((\d\.\d{3})\)", cell)]
         assert abs(sum(weights) - 1) < 0.01
     assert html.count("<td>best</td>") == len(tracks) and html.count("<td>softmax:0.05</td>") == len(tracks)
-    assert "<td>retinaface, every 2 frames, the whole frame every 0.5 s</td>" in html
+    assert "<td>retinaface, every 2 frames, the whole frame every 2 key frames</td>" in html
 
 
 def test_detection_options_reach_the_run(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ def torch_threads():
 
 @pytest.mark.parametrize(
     "schedule",
-    [{}, {"detector.full_seconds": 0.5, "detector.skip_steady": 2}],
+    [{"detector.full_every": 2}, {"detector.full_seconds": 0.5, "detector.skip_steady": 2}],
     ids=["key-frame schedule", "time schedule, steady skips"],
 )
 def test_the_detection_thread_changes_no_result(torch_threads, schedule):

@@ -73,28 +73,30 @@ class DetectorConfig(_Section):
     upsample: int = Field(0, ge=0, le=3)
     max_side: int | None = Field(None, ge=64, description="detect on frames shrunk to this side")
     every: int = Field(2, ge=1, description="run detection every n read frames; track between")
-    full_every: int | None = Field(
-        None,
+    full_every: int = Field(
+        2,
         ge=1,
         description="every n-th key frame of a shot is detected whole, the others only around "
-        "the faces tracked so far (new faces wait for the next whole one); when set it replaces "
-        "the schedule in time (full_seconds). On a GPU every key frame is detected whole: there "
-        "a whole 1080p frame costs a few ms, and each new region size a kernel choice of ~0.2 s",
+        "the faces tracked so far (new faces wait for the next whole one). On a GPU every key "
+        "frame is detected whole: there a whole 1080p frame costs a few ms, and each new region "
+        "size a kernel choice of ~0.2 s",
     )
-    full_seconds: float = Field(
-        0.5,
+    full_seconds: float | None = Field(
+        None,
         gt=0,
-        description="whole-frame scans on a schedule in time: a key frame is detected whole when "
-        "at least this many seconds of video have passed since the shot's last whole one (a "
-        "shot's first key frame always is); new faces wait up to this long",
+        description="whole-frame scans on a schedule in time instead, when set (it replaces "
+        "full_every): a key frame is detected whole when at least this many seconds of video have "
+        "passed since the shot's last whole one (a shot's first key frame always is); new faces "
+        "wait up to this long",
     )
     skip_steady: int = Field(
-        1,
+        0,
         ge=0,
         description="region key frames that may be skipped in a row while every tracked face "
         "is steady (found at the last key frame where the tracker predicted it, IoU >= 0.8, "
         "with detector confidence >= 0.9, and no new face); its frames are then interpolated "
-        "across the longer gap. 0: never skip",
+        "across the longer gap, and their eyes measured less often (narrowed eyes can pass "
+        "for open: off by default, on in the fast preset, which measures no eyes). 0: never skip",
     )
     batch: int | None = Field(
         None,

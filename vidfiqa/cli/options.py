@@ -212,14 +212,14 @@ _video_options: list[Decorator] = [
         "--full-every",
         type=click.IntRange(min=1),
         help="Detect every n-th key frame whole, the others only around the faces tracked "
-        "so far; 1: always whole (replaces --full-seconds)",
+        "so far; 1: always whole",
     ),
     config_option(
         "detector.full_seconds",
         "--full-seconds",
         type=click.FloatRange(min=0, min_open=True),
-        help="Detect a key frame whole every so many seconds of video, the others only around "
-        "the faces tracked so far",
+        help="Detect a key frame whole every so many seconds of video instead (replaces "
+        "--full-every), the others only around the faces tracked so far",
     ),
     config_option(
         "detector.skip_steady",

@@ -10,8 +10,8 @@ the eyes move: :meth:`_VideoRun.measure_moving_eyes`) and a quality score, the f
 ``QUALITY_BATCH`` at a time across key segments. Once the tracks are known, the track-level
 quality (the blink gate and native-resolution sharpness, relative to each track:
 :mod:`vidfiqa.quality.track_factors`) multiplies the scores, and tracks that are no face are
-flagged (:func:`gate_tracks`). A key frame every ``detector.full_seconds`` of video (or every
-``detector.full_every``-th key frame, when set) is detected whole; the others
+flagged (:func:`gate_tracks`). Every ``detector.full_every``-th key frame (or, with
+``detector.full_seconds``, one every so many seconds of video) is detected whole; the others
 only in regions around the faces tracked so far (:mod:`vidfiqa.pipeline.regions`), and with
 ``detector.skip_steady`` a region key frame whose faces are all steady is not detected at all.
 At a shot cut the previous shot is closed with a detection on its last frame, the tracker is
@@ -451,7 +451,7 @@ class _VideoRun:
         d = self.config.detector
         every, full_every, full_seconds = d.every, d.full_every, d.full_seconds
         if getattr(self.stages.detector, "on_gpu", False):  # see DetectorConfig.full_every
-            full_every = 1
+            full_every, full_seconds = 1, None
         open_shot = False  # a key frame of the current shot has been planned
         keys = 0  # key frames planned in the current shot
         last_whole: float | None = None  # time of the shot's last whole key frame
@@ -460,7 +460,7 @@ class _VideoRun:
 
         def key(frame: Frame, between: list[Frame]) -> _Key:
             nonlocal last_whole
-            if full_every is not None:
+            if full_seconds is None:
                 full = keys % full_every == 0
             else:
                 full = last_whole is None or frame.time - last_whole >= full_seconds

@@ -326,7 +326,15 @@ def compare(path: Path, frames: int, decode: dict, tuned_config: Config | None =
     naive_config = default.model_copy(
         update={
             "detector": default.detector.model_copy(
-                update={"name": "dlib-hog", "every": 1, "max_side": None, "thread": False}
+                update={
+                    "name": "dlib-hog",
+                    "every": 1,
+                    "full_every": 1,
+                    "full_seconds": None,
+                    "skip_steady": 0,
+                    "max_side": None,
+                    "thread": False,
+                }
             ),
             "landmarks": default.landmarks.model_copy(update={"name": "dlib68"}),
             "quality": default.quality.model_copy(update={"scorer": "factors"}),

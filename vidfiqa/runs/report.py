@@ -76,12 +76,12 @@ class TrackSection:
 
 def _detector_line(config: Config) -> str:
     d = config.detector
-    if d.full_every == 1:
-        whole = ""
-    elif d.full_every:
-        whole = f", the whole frame every {d.full_every} key frames"
-    else:
+    if d.full_seconds is not None:
         whole = f", the whole frame every {d.full_seconds:g} s"
+    elif d.full_every == 1:
+        whole = ""
+    else:
+        whole = f", the whole frame every {d.full_every} key frames"
     return f"{d.name}, every {d.every} frames{whole}"
 
 
