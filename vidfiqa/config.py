@@ -96,7 +96,7 @@ class DetectorConfig(_Section):
         "is steady (found at the last key frame where the tracker predicted it, IoU >= 0.8, "
         "with detector confidence >= 0.9, and no new face); its frames are then interpolated "
         "across the longer gap, and their eyes measured less often (narrowed eyes can pass "
-        "for open: off by default, on in the fast preset, which measures no eyes). 0: never skip",
+        "for open: best with landmarks that measure no eyes). 0: never skip",
     )
     batch: int | None = Field(
         None,

@@ -68,8 +68,8 @@ SETTINGS = [
     ("retinaface", 640, 4, 2, "detector5"),
     # Speed v2: whole frames on a schedule in time (full_every None: a key frame every
     # full_seconds detected whole) and region key frames skipped while every tracked face is
-    # steady (skip_steady); the default is the 0.25 s, no skip row (skips and 0.5 s let the eye
-    # measure miss narrowed eyes, tests/test_eyes.py), the fast preset the 960, 3, 1.0 s, skip 2 one.
+    # steady (skip_steady), beside the default (row 3) and the fast preset (row 10), which keep
+    # their key-frame schedules.
     ("retinaface", None, 2, 2, "detector5-eyes", {"detector.skip_steady": 1}),
     ("retinaface", None, 2, None, "detector5-eyes", _timed(0.25, 0)),
     ("retinaface", None, 2, None, "detector5-eyes", _timed(0.5, 0)),
