@@ -6,11 +6,12 @@ of the file already applied, and times taken from presentation timestamps.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -344,7 +345,7 @@ def open_video(
 
 def write_video(
     path: str | os.PathLike[str],
-    frames: list[np.ndarray],
+    frames: Iterable[np.ndarray],
     *,
     fps: Fraction | int = 25,
     codec: str = "libx264",
@@ -352,13 +353,16 @@ def write_video(
     options: dict[str, str] | None = None,
     rotation: int = 0,
 ) -> Path:
-    """Encode RGB uint8 ``(H, W, 3)`` frames with PyAV, one frame per ``1/fps`` tick.
+    """Encode RGB uint8 ``(H, W, 3)`` frames with PyAV, one frame per ``1/fps`` tick; ``frames``
+    may be a generator (read one at a time, so a long video need not fit in memory).
 
     Args:
         options: encoder options, e.g. ``{"crf": "26", "preset": "medium"}`` for libx264.
         rotation: counter-clockwise display rotation written as stream metadata.
     """
-    h, w = frames[0].shape[:2]
+    frames = iter(frames)
+    first = next(frames)
+    h, w = first.shape[:2]
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
@@ -367,7 +371,7 @@ def write_video(
             stream.options = options
         if rotation:
             stream.set_display_rotation(rotation)
-        for i, image in enumerate(frames):
+        for i, image in enumerate(itertools.chain([first], frames)):
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame.pts = i
             for packet in stream.encode(frame):

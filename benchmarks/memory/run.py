@@ -13,14 +13,12 @@ import json
 import subprocess
 import sys
 import tempfile
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 
 from vidfiqa.pipeline.benchmark import machine_load
-from vidfiqa.video import open_video
+from vidfiqa.video import open_video, write_video
 
 
 def looped(source: Path, out: Path, minutes: float, side: int) -> int:
@@ -29,14 +27,7 @@ def looped(source: Path, out: Path, minutes: float, side: int) -> int:
     with open_video(source) as reader:
         frames = [cv2.resize(f.image, (side, side), interpolation=cv2.INTER_AREA) for f in reader]
     total = round(minutes * 60 * 25)
-    with av.open(str(out), "w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(25))
-        stream.width = stream.height = side
-        stream.pix_fmt = "yuv420p"
-        for i in range(total):
-            frame = av.VideoFrame.from_ndarray(frames[i % len(frames)], format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+    write_video(out, (frames[i % len(frames)] for i in range(total)), fps=25)
     return total
 
 

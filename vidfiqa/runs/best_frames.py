@@ -3,6 +3,7 @@ contact sheet, and one manifest and ``summary.json`` for the whole run (``best-f
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,11 +83,9 @@ def best_frames(
     results, rows, written = [], [], []
     for video, folder in zip(videos, video_folders(list(videos))):
         try:
-            if progress is None:
-                analysis = analyse_video(video, config, models)
-            else:
-                with progress(video) as bar:
-                    analysis = analyse_video(video, config, models, progress=bar.update, on_open=bar.opened)
+            with progress(video) if progress else contextlib.nullcontext() as bar:
+                hooks = {"progress": bar.update, "on_open": bar.opened} if bar else {}
+                analysis = analyse_video(video, config, models, **hooks)
         except VideoError as exc:
             result = VideoBest({"video": video, "status": "failed", "reason": str(exc)})
         else:
