@@ -55,26 +55,33 @@ def test_detector5_eyes_measures_detected_rows_only(shared_data: Path) -> None:
         image = next(iter(reader)).image
     found = RetinaFaceDetector(max_side=None).detect([image])[0]
     assert len(found) == 1
-    rows = replace(found[[0, 0, 0]], interpolated=np.array([False, True, True]))
-    rows.data["eye_openness"] = np.array([np.nan, 0.11, np.nan], np.float32)
-    rows.data["eye_aspect"] = np.full(3, np.nan, np.float32)  # asked for, as the pipeline does
+    rows = replace(found[[0, 0, 0, 0]], interpolated=np.array([False, True, True, False]))
+    rows.data["eye_openness"] = np.array([np.nan, 0.11, np.nan, np.nan], np.float32)
     points = rows.landmarks.copy()
-    out = DetectorLandmarks(eyes=True).landmark(image, rows)
+    landmarker = DetectorLandmarks(eyes=True)
+    # Not asked for the track gate's measure (single images, evaluations): the per-image one
+    # the scorers read, dlib's on the detector's box.
+    out = landmarker.landmark(image, rows)
     np.testing.assert_array_equal(out.landmarks, points)  # aligned by the detector's points
-    assert 0.2 < out.data["eye_openness"][0] < 0.4  # measured: open eyes
-    # The per-image measure the scorers read is dlib's on the detector's box, as before (single
-    # images and evaluations keep their scores); the track gate's is on a chip the points align.
     from vidfiqa.models.dlib_models import DlibLandmarker
 
     own = DlibLandmarker(points=68).landmark(image, found[[0]]).data["eye_openness"][0]
-    assert out.data["eye_openness"][0] == own
-    assert 0.2 < out.data["eye_aspect"][0] < 0.4 and np.isnan(out.data["eye_aspect"][1:]).all()
-    assert out.data["eye_openness"][1] == np.float32(0.11)  # interpolated value kept
-    assert np.isnan(out.data["eye_openness"][2])  # neither: not measured
+    assert 0.2 < own < 0.4  # open eyes
+    np.testing.assert_array_equal(out.data["eye_openness"], np.array([own, 0.11, np.nan, own], np.float32))
+    assert "eye_aspect" not in out.data
     assert not out.landmarks_estimated.any()
+    # Asked for (the video pipeline gives the column): the aligned measure on the detected rows,
+    # interpolation's value kept, and the per-image measure, which the video scorer does not
+    # read, not taken.
+    rows.data["eye_aspect"] = np.array([np.nan, 0.12, np.nan, np.nan], np.float32)
+    out = landmarker.landmark(image, rows)
+    aligned = DlibLandmarker(points=68).eye_openness(image, points[:1])[0]
+    assert 0.2 < aligned < 0.4
+    np.testing.assert_array_equal(
+        out.data["eye_aspect"], np.array([aligned, 0.12, np.nan, aligned], np.float32)
+    )
+    np.testing.assert_array_equal(out.data["eye_openness"], rows.data["eye_openness"])
     assert "eye_openness" not in DetectorLandmarks().landmark(image, found[[0]]).data
-    # Not asked for (evaluations of single images): not measured, nothing spent on it.
-    assert "eye_aspect" not in DetectorLandmarks(eyes=True).landmark(image, found[[0]]).data
 
 
 def test_detector5_eyes_aligns_boxes_without_points_by_dlib68(shared_data: Path) -> None:

@@ -30,6 +30,7 @@ FIELD: dict[Kind, str] = {
 PARAMETERS = {
     "insightface": ("pack", "model_root"),
     "embedder_name": ("embedder",),
+    "eye_process": ("process",),
 }
 
 
@@ -108,10 +109,11 @@ def test_stage_options_are_those_each_stage_took_before_the_catalogue() -> None:
         "distilled": {"checkpoint": None, "embedder": "sface", "device": None, "flip_tta": False},
         "ediffiqa-s": {"model_root": "m", "device": None},
         "lightqnet": {"model_root": "m", "device": None},
+        "detector5-eyes": {"process": True},
     }
     for name, options in expected.items():
         assert stage_options(config, name) == options, name
-    for name in ("dlib68", "dlib5", "detector5", "detector5-eyes", "dlib-resnet-dlib"):
+    for name in ("dlib68", "dlib5", "detector5", "dlib-resnet-dlib"):
         assert stage_options(config, name) == {}, name
 
 

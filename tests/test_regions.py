@@ -9,12 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import SAMPLES
+from vidfiqa.build import build_stages
 from vidfiqa.config import load_config
 from vidfiqa.eval.detection import boxes_by_frame, recall
 from vidfiqa.geometry import box_iou
 from vidfiqa.models.retinaface import RetinaFaceDetector
 from vidfiqa.pipeline.analyse import analyse_video
-from vidfiqa.pipeline.regions import detect_in_regions, expected_faces, face_regions
+from vidfiqa.pipeline.regions import (
+    detect_in_regions,
+    expected_faces,
+    face_regions,
+    region_sides,
+    whole_frame_pixels,
+)
 from vidfiqa.types import Detections
 from vidfiqa.video import ReadOptions, open_video
 
@@ -57,6 +65,44 @@ def test_region_detection_finds_the_full_frame_faces(shared_data, detector, name
     side = np.sqrt((full.boxes[:, 2] - full.boxes[:, 0]) * (full.boxes[:, 3] - full.boxes[:, 1]))
     error = np.linalg.norm(faces.landmarks[match] - full.landmarks, axis=-1).max(1) / side
     assert error.max() < 0.15, error  # on a 24 px face: 2.5 px
+
+
+def test_region_sides_and_whole_frame_pixels() -> None:
+    regions = np.array([[0, 0, 10, 10], [0, 0, 100, 100], [5, 5, 1005, 1005]], np.float32)
+    assert region_sides(regions) == [32, 128, 256]  # multiples of 32, at most 256
+    assert region_sides(regions, max_input=1024) == [32, 128, 1024]
+    assert whole_frame_pixels((720, 1280, 3), None) == 720 * 1280
+    assert whole_frame_pixels((720, 1280, 3), 640) == 360 * 640
+    assert whole_frame_pixels((100, 200), 640) == 100 * 200  # never enlarged
+
+
+@pytest.mark.parametrize("max_side", [None, 320])
+def test_regions_never_cost_more_than_the_whole_frame(max_side: int | None) -> None:
+    # group_walk's crowd at a small whole-frame size: a region key frame whose regions would
+    # hold as many detector pixels as the shrunk whole frame is detected whole instead.
+    config = load_config(
+        None, {"detector.max_side": max_side, "detector.full_every": 2, "video.max_frames": 60}
+    )
+    stages = build_stages(config)
+    calls: list[list[tuple[int, ...]]] = []
+    detect = stages.detector.detect
+
+    def recorded(images):
+        calls.append([image.shape for image in images])
+        return detect(images)
+
+    stages.detector.detect = recorded
+    analysis = analyse_video(SAMPLES / "group_walk.mp4", config, stages)
+    frame = analysis.info.height, analysis.info.width
+    whole = [c for c in calls if c[0][:2] == frame]
+    regions = [c for c in calls if c[0][:2] != frame]
+    for crops in regions:
+        assert sum(h * w for h, w, _ in crops) < whole_frame_pixels(frame, max_side)
+    # At 320 px one 256-px region already holds more than the 320x180 frame: every key frame
+    # is detected whole. At its native 960x540 the regions of its faces hold fewer pixels.
+    assert (not regions) if max_side == 320 else (len(regions) > 0)
+    assert len(whole) >= analysis.detections / 2
+    assert len(analysis.tracks) >= 4
 
 
 def test_expected_faces_takes_the_nearest_and_drops_duplicates() -> None:

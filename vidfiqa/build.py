@@ -46,6 +46,7 @@ def stage_options(config: Config, name: str, kind: Kind | None = None) -> dict[s
         "flip_tta": lambda: {"flip_tta": q.flip_tta},
         "embedder_name": lambda: {"embedder": config.embedder.name},
         "embedder": lambda: {"embedder": build_embedder(config)},
+        "eye_process": lambda: {"process": config.landmarks.eye_process},
     }
     options: dict[str, Any] = {}
     for word in takes:

@@ -113,6 +113,12 @@ class DetectorConfig(_Section):
 
 class LandmarkConfig(_Section):
     name: LandmarkName = "detector5-eyes"
+    eye_process: bool = Field(
+        True,
+        description="detector5-eyes: run dlib's eye model in a child process (Linux), where its "
+        "calls, which hold Python's GIL ~2 ms each, do not stall the detection thread (results "
+        "identical); false: on the calling thread",
+    )
     eye_motion: float = Field(
         0.03,
         ge=0,

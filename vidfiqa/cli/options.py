@@ -175,7 +175,8 @@ preset_option = click.option(
     "--preset",
     type=click.Choice(PRESETS),
     help="A config shipped with vidfiqa instead of --config: default, or fast (RetinaFace every 3rd "
-    "frame, shrunk to 960 px, its own five landmarks; see docs/benchmarks.md, Performance).",
+    "frame, a whole frame shrunk to 960 px every second, steady faces' region key frames "
+    "skipped, its own five landmarks; see docs/benchmarks.md, Performance).",
 )
 
 _video_options: list[Decorator] = [

@@ -26,24 +26,34 @@ class DetectorLandmarks:
     detector (or interpolation) gave.
 
     Args:
-        eyes: measure ``data["eye_openness"]`` (float32 ``(n,)``, dlib's 68 points' eye aspect
-            ratio on the detector's box, what the scorers' per-image ``eyes_open`` reads) and
-            ``data["eye_aspect"]`` (the less open eye's, on a chip the five points align:
-            :func:`vidfiqa.models.dlib_models.eye_openness_aligned`; the track gate's; only when
-            the detections come with that column, as the video pipeline's do) on detected rows
-            (``interpolated`` false); interpolated rows keep the value
+        eyes: measure eye openness on detected rows (``interpolated`` false): when the
+            detections come with a ``data["eye_aspect"]`` column (the video pipeline's), that
+            one (float32 ``(n,)``, the less open eye's aspect ratio on a chip the five points
+            align: :func:`vidfiqa.models.dlib_models.eye_openness_aligned`; the track gate's);
+            otherwise
+            ``data["eye_openness"]`` (dlib's 68 points' eye aspect ratio on the detector's box,
+            what the scorers' per-image ``eyes_open`` reads). Interpolated rows keep the value
             interpolation gave them, or NaN (not measured). Boxes that come
             without points (a dataset's labelled faces, dlib's detectors) then get dlib's 68
             points, alignment included.
+        process: with ``eyes``, run dlib in a child process
+            (:class:`~vidfiqa.models.dlib_process.DlibProcessLandmarker`, same results) rather
+            than on the calling thread, where it holds the GIL that a detection thread needs;
+            on Linux only (elsewhere on the calling thread).
     """
 
-    def __init__(self, *, eyes: bool = False):
+    def __init__(self, *, eyes: bool = False, process: bool = False):
         self.name = "detector5-eyes" if eyes else "detector5"
         self._dlib = None
         if eyes:
-            from vidfiqa.models.dlib_models import DlibLandmarker
+            from vidfiqa.models import dlib_process
 
-            self._dlib = DlibLandmarker(points=68)
+            if process and dlib_process.available():
+                self._dlib = dlib_process.DlibProcessLandmarker()
+            else:
+                from vidfiqa.models.dlib_models import DlibLandmarker
+
+                self._dlib = DlibLandmarker(points=68)
 
     def landmark(self, image: np.ndarray, detections: Detections) -> Detections:
         """New detections of the same rows, their detector landmarks kept and marked measured
@@ -62,22 +72,22 @@ class DetectorLandmarks:
         landmarks = np.zeros((0, 5, 2), np.float32) if detections.landmarks is None else detections.landmarks
         data = dict(detections.data)
         if self._dlib is not None:
-            nan = np.full(n, np.nan, np.float32)
-            eyes = np.asarray(detections.data.get("eye_openness", nan), np.float32).copy()
-            # Two measures: the per-image one the scorers' absolute eyes_open was set on (dlib's
-            # points on the detector's box; single images and evaluations keep their scores),
-            # and, where the caller asks for it by giving the column (the video pipeline), the
-            # stable one the track-level blink gate reads (aligned chip, 7 predictor runs).
-            track_eyes = "eye_aspect" in detections.data
-            aspect = np.asarray(detections.data.get("eye_aspect", nan), np.float32).copy()
+            # One measure or the other: where the caller asks for it by giving the column (the
+            # video pipeline, whose scorer never reads the per-image one), the stable one the
+            # track-level blink gate reads (aligned chip, seven predictor runs); otherwise the
+            # per-image one the scorers' absolute eyes_open was set on (dlib's points on the
+            # detector's box; single images and evaluations keep their scores).
             measured = ~detections.interpolated
-            if measured.any():
-                eyes[measured] = self._dlib.landmark(image, detections[measured]).data["eye_openness"]
-                if track_eyes:
+            if "eye_aspect" in detections.data:
+                aspect = np.asarray(detections.data["eye_aspect"], np.float32).copy()
+                if measured.any():
                     aspect[measured] = self._dlib.eye_openness(image, landmarks[measured])
-            data["eye_openness"] = eyes
-            if track_eyes:
                 data["eye_aspect"] = aspect
+            else:
+                eyes = np.asarray(detections.data.get("eye_openness", np.full(n, np.nan)), np.float32).copy()
+                if measured.any():
+                    eyes[measured] = self._dlib.landmark(image, detections[measured]).data["eye_openness"]
+                data["eye_openness"] = eyes
         return replace(detections, landmarks=landmarks, landmarks_estimated=np.zeros(n, bool), data=data)
 
     def measure_eyes(self, image: np.ndarray, detections: Detections, rows: np.ndarray) -> Detections:

@@ -35,6 +35,7 @@ TAKES: dict[str, str] = {
     "flip_tta": "flip_tta=quality.flip_tta",
     "embedder_name": "embedder=embedder.name",
     "embedder": "embedder=the configured embedder, built",
+    "eye_process": "process=landmarks.eye_process",
 }
 
 
@@ -300,6 +301,7 @@ _LANDMARKERS = (
         "detector5-eyes",
         "landmarker",
         _lazy("models.detector_landmarks", "DetectorLandmarks", eyes=True),
+        ("eye_process",),
         paper="the detector's five points, with dlib68's eye openness on key frames (" + _KAZEMI + ")",
         license="as the detector's; dlib68's for the eyes",
         input="the detector's five points; grey eye regions for dlib68",

@@ -39,7 +39,13 @@ import numpy as np
 from vidfiqa.build import Stages, build_stages
 from vidfiqa.config import Config
 from vidfiqa.pipeline.faces import eye_bands, face_batch
-from vidfiqa.pipeline.regions import detect_in_regions, expected_faces, face_regions
+from vidfiqa.pipeline.regions import (
+    detect_in_regions,
+    expected_faces,
+    face_regions,
+    region_sides,
+    whole_frame_pixels,
+)
 from vidfiqa.pipeline.shots import ShotDetector
 from vidfiqa.pipeline.track import IouTracker
 from vidfiqa.quality.track_factors import (
@@ -278,10 +284,15 @@ class _VideoRun:
 
     def detect_regions(self, frame: Frame) -> Detections:
         """The tracked faces of ``frame``, each looked for around where its track is expected
-        (:mod:`vidfiqa.pipeline.regions`), in one detector call."""
+        (:mod:`vidfiqa.pipeline.regions`), in one detector call; or the whole frame where the
+        regions hold as many pixels as it (a crowd), which costs no more and finds new faces."""
         predicted = self.tracker.predicted_boxes()
+        regions = face_regions(predicted)
+        whole = whole_frame_pixels(frame.image.shape, getattr(self.stages.detector, "max_side", None))
+        if sum(side * side for side in region_sides(regions)) >= whole:
+            return self.detect([frame])[0]
         t = time.perf_counter()
-        found = detect_in_regions(self.stages.detector, frame.image, face_regions(predicted))
+        found = detect_in_regions(self.stages.detector, frame.image, regions)
         faces = expected_faces(found, predicted)
         self.timer.add("detect", t)
         self.detector_calls += bool(len(predicted))

@@ -34,6 +34,24 @@ def face_regions(boxes: np.ndarray, *, context: float = 2.5) -> np.ndarray:
     return np.concatenate([centre - half, centre + half], axis=1).astype(np.float32)
 
 
+def region_sides(regions: np.ndarray, *, max_input: int = 256) -> list[int]:
+    """The side, in pixels, that each square region of ``regions`` (float ``(n, 4)`` xyxy) is
+    detected at by :func:`detect_in_regions`: its own, rounded up to a multiple of 32, at most
+    ``max_input``."""
+    r = np.asarray(regions, np.float64).reshape(-1, 4)
+    return [
+        min(max_input, max(_STEP, math.ceil(max(side, 1.0) / _STEP) * _STEP)) for side in r[:, 2] - r[:, 0]
+    ]
+
+
+def whole_frame_pixels(shape: tuple[int, ...], max_side: int | None) -> float:
+    """Pixels a detector that shrinks frames to ``max_side`` (``None``: native size) sees of a
+    whole frame of ``shape`` ``(H, W[, 3])``."""
+    h, w = shape[:2]
+    k = 1.0 if max_side is None else min(1.0, max_side / max(h, w))
+    return h * w * k * k
+
+
 def detect_in_regions(
     detector: Detector, image: np.ndarray, regions: np.ndarray, *, max_input: int = 256
 ) -> list[Detections]:
@@ -50,10 +68,9 @@ def detect_in_regions(
         One :class:`Detections` per region, boxes and landmarks mapped back to ``image``.
     """
     crops, placements = [], []
-    for x1, y1, x2, _ in np.asarray(regions, np.float64).reshape(-1, 4):
-        side = max(x2 - x1, 1.0)
-        size = min(max_input, max(_STEP, math.ceil(side / _STEP) * _STEP))
-        scale = size / side
+    regions = np.asarray(regions, np.float64).reshape(-1, 4)
+    for (x1, y1, x2, _), size in zip(regions, region_sides(regions, max_input=max_input)):
+        scale = size / max(x2 - x1, 1.0)
         matrix = np.array([[scale, 0, -x1 * scale], [0, scale, -y1 * scale]])
         crops.append(cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0))
         placements.append((x1, y1, scale))

@@ -1,0 +1,160 @@
+"""dlib's 68-point predictor in a child process of its own.
+
+dlib's Python calls keep Python's GIL for their whole run (~2 ms a predictor call; an eye
+measurement makes seven), so a thread measuring eyes stalls the detection thread each time that
+thread needs the GIL back, between its onnxruntime calls: RetinaFace on a 720p frame took 11 ms
+alone and 27-37 ms beside such a thread (``benchmarks/eye_process``). In a child process dlib
+takes its own core and the waiting thread releases the GIL. The child runs
+:class:`~vidfiqa.models.dlib_models.DlibLandmarker` on the very frame (shared through a memory
+file, not copied through the pipe), so its answers are the in-process ones bit for bit.
+
+The child is ``python -m vidfiqa.models.dlib_process FD``, not a ``multiprocessing`` process:
+those re-import the caller's main script, which fails in a script without a main guard.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import weakref
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from vidfiqa.types import Detections
+
+
+def available() -> bool:
+    """Whether this system can share frames with a child through a memory file (Linux)."""
+    return hasattr(os, "memfd_create")
+
+
+class DlibProcessError(RuntimeError):
+    """The child process failed or ended; one line."""
+
+
+class DlibProcessLandmarker:
+    """:class:`~vidfiqa.models.dlib_models.DlibLandmarker` (68 points) whose :meth:`landmark`
+    and :meth:`eye_openness` run in a child process (started here; it loads the model while the
+    caller goes on, and ends when this object is collected or the interpreter exits). Calls are
+    serialised (a lock): one child answers one call at a time."""
+
+    points = 68
+    name = "dlib68"
+
+    def __init__(self) -> None:
+        if not available():
+            raise DlibProcessError("sharing frames with a child process needs Linux (memfd_create)")
+        self._fd = os.memfd_create("vidfiqa-frame")
+        self._size = 0
+        self._map: mmap.mmap | None = None
+        self._lock = threading.Lock()
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(self._fd)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            pass_fds=(self._fd,),
+        )
+        self._finalizer = weakref.finalize(self, _close, self._child, self._fd)
+
+    def close(self) -> None:
+        """End the child now (later calls fail)."""
+        self._finalizer()
+
+    def landmark(self, image: np.ndarray, detections: Detections) -> Detections:
+        """:meth:`DlibLandmarker.landmark <vidfiqa.models.dlib_models.DlibLandmarker.landmark>`
+        of ``detections`` on the RGB uint8 ``image`` ``(H, W, 3)``, in the child."""
+        return self._call("landmark", image, detections)
+
+    def eye_openness(self, image: np.ndarray, landmarks: np.ndarray, *, refine: bool = False) -> np.ndarray:
+        """:meth:`DlibLandmarker.eye_openness
+        <vidfiqa.models.dlib_models.DlibLandmarker.eye_openness>` (float32 ``(n,)``) of the
+        faces whose five points are ``landmarks`` (float ``(n, 5, 2)``), in the child."""
+        return self._call("eye_openness", image, np.asarray(landmarks), refine)
+
+    def _call(self, method: str, image: np.ndarray, *args: Any) -> Any:
+        image = np.ascontiguousarray(image, np.uint8)
+        with self._lock:
+            if not self._finalizer.alive:
+                raise DlibProcessError("dlib's process was closed")
+            self._share(image)
+            try:
+                pickle.dump(
+                    (method, self._size, image.shape, args), self._child.stdin, pickle.HIGHEST_PROTOCOL
+                )
+                self._child.stdin.flush()
+                ok, value = pickle.load(self._child.stdout)
+            except (BrokenPipeError, EOFError, pickle.UnpicklingError):
+                code = self._child.wait(timeout=5)
+                raise DlibProcessError(f"dlib's process ended unexpectedly (exit code {code})") from None
+        if not ok:
+            raise DlibProcessError(f"dlib's process failed: {value}")
+        return value
+
+    def _share(self, image: np.ndarray) -> None:
+        if image.nbytes > self._size:
+            # Grown, never shrunk: a run's frames are all one size.
+            if self._map is not None:
+                self._map.close()
+            self._size = image.nbytes
+            os.ftruncate(self._fd, self._size)
+            self._map = mmap.mmap(self._fd, self._size)
+        np.frombuffer(self._map, np.uint8, image.nbytes)[:] = image.reshape(-1)
+
+
+def _close(child: subprocess.Popen, fd: int) -> None:
+    try:
+        child.stdin.close()
+        child.wait(timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        child.kill()
+    child.stdout.close()
+    os.close(fd)
+
+
+def _serve(fd: int, requests: BinaryIO, answers: BinaryIO) -> None:
+    """The child's loop: answer each pickled ``(method, size, shape, args)`` from ``requests``
+    with a pickled ``(ok, value or error line)`` on ``answers``, until ``requests`` ends."""
+    import cv2
+
+    from vidfiqa.models.dlib_models import DlibLandmarker
+
+    cv2.setNumThreads(1)  # one core: the parent's threads have the other
+    model = DlibLandmarker(points=68)
+    size, shared = 0, None
+    while True:
+        try:
+            method, new_size, shape, args = pickle.load(requests)
+        except EOFError:
+            return
+        try:
+            if new_size != size:
+                if shared is not None:
+                    shared.close()
+                size, shared = new_size, mmap.mmap(fd, new_size)
+            answer = (True, _answer(model, shared, shape, method, args))
+        except Exception as error:  # noqa: BLE001 - sent back to the parent as its one line
+            answer = (False, f"{type(error).__name__}: {error}")
+        pickle.dump(answer, answers, pickle.HIGHEST_PROTOCOL)
+        answers.flush()
+
+
+def _answer(model: Any, shared: mmap.mmap, shape: tuple[int, ...], method: str, args: tuple) -> Any:
+    # The frame is a view of the shared memory, released on return so that it can be remapped.
+    image = np.frombuffer(shared, np.uint8, int(np.prod(shape))).reshape(shape)
+    if method == "landmark":
+        return model.landmark(image, *args)
+    landmarks, refine = args
+    return model.eye_openness(image, landmarks, refine=refine)
+
+
+if __name__ == "__main__":
+    # Answers go out on a copy of stdout; stdout itself becomes stderr, so that nothing a
+    # library prints can fall into the answers.
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    _serve(int(sys.argv[1]), sys.stdin.buffer, answers)
