@@ -61,6 +61,21 @@ def test_errors_in_the_child_come_back_as_one_line(frames) -> None:
         child.eye_openness(frames[0], np.zeros((1, 5, 2)))
 
 
+def test_the_child_leaves_ctrl_c_to_its_parent(frames) -> None:
+    import os
+    import signal
+    import time
+
+    child = DlibProcessLandmarker()
+    child.eye_openness(frames[0], np.zeros((0, 5, 2)))  # started and listening
+    os.kill(child._child.pid, signal.SIGINT)
+    time.sleep(0.2)
+    assert child._child.poll() is None
+    assert child.eye_openness(frames[0], np.zeros((0, 5, 2))).shape == (0,)
+    child.close()
+    assert child._child.wait(timeout=5) == 0  # ended by the closed pipe, quietly
+
+
 def test_a_child_that_dies_is_a_clear_error(frames) -> None:
     child = DlibProcessLandmarker()
     child._child.kill()

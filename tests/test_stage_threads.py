@@ -64,3 +64,23 @@ def test_cpu_threads_are_shared_by_the_stage_threads(torch_threads):
     assert torch.get_num_threads() == 1
     build_stages(load_config(None, {"detector.thread": False}))
     assert torch.get_num_threads() == usable_cpus()
+
+
+def test_observations_merged_in_blocks_change_no_result(monkeypatch):
+    # Observed batches are merged into blocks of arrays as they are scored (memory on long
+    # videos); blocks of 2 batches must give the tracks one block at the end gives.
+    import vidfiqa.pipeline.analyse as analyse
+
+    path = SAMPLES / "group_walk.mp4"
+    config = load_config(None, {"quality.cpu_threads": 1, "video.max_frames": 80})
+    stages = build_stages(config)
+    whole = analyse_video(path, config, stages)
+    monkeypatch.setattr(analyse, "ROWS_BLOCK", 2)
+    blocks = analyse_video(path, config, stages)
+    assert len(whole.tracks) == len(blocks.tracks) >= 4
+    for a, b in zip(whole.tracks, blocks.tracks, strict=True):
+        assert a.track_id == b.track_id
+        for name in ("frames", "boxes", "landmarks", "qualities", "interpolated"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+        for name in a.factors:
+            np.testing.assert_array_equal(a.factors[name], b.factors[name], err_msg=name)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import mmap
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import threading
@@ -139,8 +140,11 @@ def _serve(fd: int, requests: BinaryIO, answers: BinaryIO) -> None:
             answer = (True, _answer(model, shared, shape, method, args))
         except Exception as error:  # noqa: BLE001 - sent back to the parent as its one line
             answer = (False, f"{type(error).__name__}: {error}")
-        pickle.dump(answer, answers, pickle.HIGHEST_PROTOCOL)
-        answers.flush()
+        try:
+            pickle.dump(answer, answers, pickle.HIGHEST_PROTOCOL)
+            answers.flush()
+        except BrokenPipeError:  # the parent went away mid-call (interrupted): nothing to say
+            return
 
 
 def _answer(model: Any, shared: mmap.mmap, shape: tuple[int, ...], method: str, args: tuple) -> Any:
@@ -153,6 +157,9 @@ def _answer(model: Any, shared: mmap.mmap, shape: tuple[int, ...], method: str, 
 
 
 if __name__ == "__main__":
+    # Ctrl-C reaches the whole process group: the parent handles it and closes the pipe, which
+    # ends this loop, rather than each process printing its own interruption.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Answers go out on a copy of stdout; stdout itself becomes stderr, so that nothing a
     # library prints can fall into the answers.
     answers = os.fdopen(os.dup(1), "wb")

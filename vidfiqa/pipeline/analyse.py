@@ -230,6 +230,17 @@ class _Segment:
     end: tuple[Frame, Detections]
 
 
+#: Observed batches merged into one block of arrays once scored (:meth:`_VideoRun.score`): each
+#: batch's ~25 small arrays took ~7 KB a frame of one face in object headers and allocator
+#: overhead, ~300 MiB over a 30-minute video (``benchmarks/memory``).
+ROWS_BLOCK = 512
+
+
+def _merged(rows: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One dict of the columns of ``rows`` (the first one's keys), concatenated in order."""
+    return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+
+
 #: Segments that detection and tracking may run ahead of landmarks and quality.
 SEGMENTS_AHEAD = 8
 
@@ -258,8 +269,10 @@ class _VideoRun:
         #: run ahead on its own thread: :meth:`run`).
         self.shot = self.observed_shot = 0
         self.shot_starts = [0]
-        #: Per observed batch, its rows: the arrays :meth:`tracks` groups by track id.
+        #: Per observed batch, its rows: the arrays :meth:`tracks` groups by track id; once
+        #: :data:`ROWS_BLOCK` of them are scored, merged into one of ``blocks``.
         self.rows: list[dict[str, np.ndarray]] = []
+        self.blocks: list[dict[str, np.ndarray]] = []
         #: Observed faces not scored yet, with the rows their qualities go into (see :meth:`score`).
         self.unscored: list[tuple[dict[str, np.ndarray], FaceBatch]] = []
         #: The last key frame of the current shot and its tracked detections.
@@ -379,13 +392,16 @@ class _VideoRun:
             rows |= {f"factor:{k}": v[lo:hi] for k, v in result.factors.items()}
             lo = hi
         self.unscored = []
+        if len(self.rows) >= ROWS_BLOCK:  # all scored now: merged into one block of arrays
+            self.blocks.append(_merged(self.rows))
+            self.rows = []
 
     def tracks(self, keep: set[int], min_len: int) -> tuple[list[Track], int]:
         """The observations gathered, as one :class:`Track` per id in ``keep`` with at least
         ``min_len`` rows (ordered by id), and how many tracks were too short."""
-        if not self.rows:
+        if not self.blocks and not self.rows:
             return [], 0
-        table = {k: np.concatenate([r[k] for r in self.rows]) for k in self.rows[0]}
+        table = _merged(self.blocks + self.rows)
         ids = table.pop("track_ids")
         shots = table.pop("shots")
         out, short = [], 0
