@@ -89,6 +89,15 @@ class DetectorConfig(_Section):
         "passed since the shot's last whole one (a shot's first key frame always is); new faces "
         "wait up to this long",
     )
+    region_side: int = Field(
+        256,
+        ge=32,
+        description="largest side, in pixels, that a region around a tracked face is detected "
+        "at (a square 2.5 face sides wide, shrunk to it). The detector's points, and so the "
+        "quality scores, move with the face's size in the detector's input: larger keeps region "
+        "key frames' scores closer to whole frames' on large faces, at some speed "
+        "(docs/benchmarks.md, Speed v3)",
+    )
     skip_steady: int = Field(
         0,
         ge=0,

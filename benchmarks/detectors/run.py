@@ -83,6 +83,8 @@ SETTINGS = [
     # hold as many pixels as the whole frame is now detected whole).
     ("retinaface", 960, 3, None, "detector5", _timed(0.5, 0)),
     ("retinaface", 960, 3, None, "detector5", _timed(1.0, 0)),
+    # The default with regions at up to 512 px.
+    ("retinaface", None, 2, 2, "detector5-eyes", {"detector.region_side": 512}),
 ]
 
 

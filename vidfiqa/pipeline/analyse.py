@@ -302,10 +302,11 @@ class _VideoRun:
         predicted = self.tracker.predicted_boxes()
         regions = face_regions(predicted)
         whole = whole_frame_pixels(frame.image.shape, getattr(self.stages.detector, "max_side", None))
-        if sum(side * side for side in region_sides(regions)) >= whole:
+        side = self.config.detector.region_side
+        if sum(s * s for s in region_sides(regions, max_input=side)) >= whole:
             return self.detect([frame])[0]
         t = time.perf_counter()
-        found = detect_in_regions(self.stages.detector, frame.image, regions)
+        found = detect_in_regions(self.stages.detector, frame.image, regions, max_input=side)
         faces = expected_faces(found, predicted)
         self.timer.add("detect", t)
         self.detector_calls += bool(len(predicted))

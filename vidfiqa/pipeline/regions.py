@@ -3,8 +3,8 @@
 A full-frame detection pays for every pixel of the frame, most of them far from any face. Between
 two full-frame key frames the pipeline can instead look for each tracked face only where it is
 expected: a square ``context`` times its side around its predicted box, shrunk to at most
-``max_input`` pixels a side (a face then spans ~100 px of detector input, where RetinaFace is at
-its best) and detected in one batch. What it cannot do is find a face that no track expects:
+``max_input`` pixels a side (``detector.region_side``; at 512 a face spans up to ~200 px of
+detector input) and detected in one batch. What it cannot do is find a face that no track expects:
 new faces wait for the next full-frame key frame (``detector.full_every``).
 """
 
@@ -34,7 +34,7 @@ def face_regions(boxes: np.ndarray, *, context: float = 2.5) -> np.ndarray:
     return np.concatenate([centre - half, centre + half], axis=1).astype(np.float32)
 
 
-def region_sides(regions: np.ndarray, *, max_input: int = 256) -> list[int]:
+def region_sides(regions: np.ndarray, *, max_input: int) -> list[int]:
     """The side, in pixels, that each square region of ``regions`` (float ``(n, 4)`` xyxy) is
     detected at by :func:`detect_in_regions`: its own, rounded up to a multiple of 32, at most
     ``max_input``."""
@@ -53,7 +53,7 @@ def whole_frame_pixels(shape: tuple[int, ...], max_side: int | None) -> float:
 
 
 def detect_in_regions(
-    detector: Detector, image: np.ndarray, regions: np.ndarray, *, max_input: int = 256
+    detector: Detector, image: np.ndarray, regions: np.ndarray, *, max_input: int
 ) -> list[Detections]:
     """The faces ``detector`` finds in each square region of ``image``, in frame pixels.
 
