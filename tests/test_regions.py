@@ -48,15 +48,15 @@ def test_face_regions_are_centred_squares() -> None:
 
 @pytest.mark.parametrize(("name", "index"), [("talking_head_a.mp4", 30), ("multi_face_walk_1080p.mp4", 20)])
 def test_region_detection_finds_the_full_frame_faces(shared_data, detector, name, index) -> None:
-    # Each face of a full-frame detection, looked for again in its own region (at up to 512 px:
-    # native pixels for the talking head's 200 px face and the walk's 30-100 px ones), is found
+    # Each face of a full-frame detection, looked for again in its own region (shrunk to 256 px
+    # for the talking head's 200 px face, native pixels for the walk's 30-100 px ones), is found
     # at the same place in frame pixels, landmarks included. Not the marginal ones: the walk's
     # 21 px face at score 0.52 is not found in its region.
     image = _frame(shared_data / "videos" / name, index)
     full = detector.detect([image])[0]
     full = full[full.scores >= 0.6]
     assert len(full) >= 1
-    found = detect_in_regions(detector, image, face_regions(full.boxes), max_input=512)
+    found = detect_in_regions(detector, image, face_regions(full.boxes), max_input=256)
     faces = expected_faces(found, full.boxes)
     assert len(faces) == len(full)
     iou = box_iou(full.boxes, faces.boxes)

@@ -108,11 +108,11 @@ class DlibProcessLandmarker:
 
 
 def _close(child: subprocess.Popen, fd: int) -> None:
-    try:
-        child.stdin.close()
-        child.wait(timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        child.kill()
+    # Killed rather than waited for: it holds nothing worth keeping, and a child still loading
+    # its model would hold up whoever drops the last reference for a second or two.
+    child.kill()
+    child.wait()
+    child.stdin.close()
     child.stdout.close()
     os.close(fd)
 
@@ -157,8 +157,9 @@ def _answer(model: Any, shared: mmap.mmap, shape: tuple[int, ...], method: str, 
 
 
 if __name__ == "__main__":
-    # Ctrl-C reaches the whole process group: the parent handles it and closes the pipe, which
-    # ends this loop, rather than each process printing its own interruption.
+    # Ctrl-C reaches the whole process group: the parent handles it and ends this process (a
+    # parent that is gone closes the pipe, which ends the loop), rather than each process
+    # printing its own interruption.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Answers go out on a copy of stdout; stdout itself becomes stderr, so that nothing a
     # library prints can fall into the answers.
