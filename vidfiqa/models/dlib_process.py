@@ -14,6 +14,7 @@ those re-import the caller's main script, which fails in a script without a main
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import pickle
@@ -112,7 +113,8 @@ def _close(child: subprocess.Popen, fd: int) -> None:
     # its model would hold up whoever drops the last reference for a second or two.
     child.kill()
     child.wait()
-    child.stdin.close()
+    with contextlib.suppress(OSError):  # a request left half-sent to a dead child
+        child.stdin.close()
     child.stdout.close()
     os.close(fd)
 
