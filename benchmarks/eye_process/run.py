@@ -17,14 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from vidfiqa.build import build_stages
 from vidfiqa.config import load_config
 from vidfiqa.device import set_cpu_threads
 from vidfiqa.models.dlib_models import DlibLandmarker
 from vidfiqa.models.dlib_process import DlibProcessLandmarker
 from vidfiqa.models.retinaface import RetinaFaceDetector
-from vidfiqa.pipeline.analyse import analyse_video
-from vidfiqa.pipeline.benchmark import decode_fps, load_test, machine_load, thread_settings
+from vidfiqa.pipeline.benchmark import decode_fps, load_test, machine_load, thread_settings, warm_stages
 from vidfiqa.video import open_video
 
 STEPS: dict[str, dict[str, Any]] = {
@@ -87,9 +85,7 @@ def main() -> None:
     result["steps"] = {}
     for name, overrides in STEPS.items():
         config = load_config(None, overrides)
-        stages = build_stages(config)
-        short = config.model_copy(update={"video": config.video.model_copy(update={"max_frames": 24})})
-        analyse_video(args.video, short, stages)  # warm: models loaded, the eye process started
+        stages = warm_stages(args.video, config)  # models loaded, the eye process started
         runs = load_test(args.video, config, stages, args.frames)
         row = {
             "overrides": overrides,

@@ -30,9 +30,8 @@ class DetectorLandmarks:
             detections come with a ``data["eye_aspect"]`` column (the video pipeline's), that
             one (float32 ``(n,)``, the less open eye's aspect ratio on a chip the five points
             align: :func:`vidfiqa.models.dlib_models.eye_openness_aligned`; the track gate's);
-            otherwise
-            ``data["eye_openness"]`` (dlib's 68 points' eye aspect ratio on the detector's box,
-            what the scorers' per-image ``eyes_open`` reads). Interpolated rows keep the value
+            otherwise ``data["eye_openness"]`` (dlib's 68 points' eye aspect ratio on the
+            detector's box, what the scorers' per-image ``eyes_open`` reads). Interpolated rows keep the value
             interpolation gave them, or NaN (not measured). Boxes that come
             without points (a dataset's labelled faces, dlib's detectors) then get dlib's 68
             points, alignment included.

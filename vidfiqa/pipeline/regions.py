@@ -3,8 +3,8 @@
 A full-frame detection pays for every pixel of the frame, most of them far from any face. Between
 two full-frame key frames the pipeline can instead look for each tracked face only where it is
 expected: a square ``context`` times its side around its predicted box, shrunk to at most
-``max_input`` pixels a side (``detector.region_side``; at 512 a face spans up to ~200 px of
-detector input) and detected in one batch. What it cannot do is find a face that no track expects:
+``max_input`` pixels a side (``detector.region_side``: at the default 256 a face spans ~100 px
+of detector input) and detected in one batch. What it cannot do is find a face that no track expects:
 new faces wait for the next full-frame key frame (``detector.full_every``).
 """
 
