@@ -51,6 +51,30 @@ def test_the_child_answers_as_dlib_does_in_process(frames) -> None:
         child.close()
 
 
+def test_started_measures_are_dlibs_in_any_order_they_are_read(frames) -> None:
+    # Several measures in flight, read back to front, with a frame request sent after them
+    # and answered first: each caller still gets its own answer.
+    found = RetinaFaceDetector(max_side=None).detect(frames[:1])[0]
+    here, child = DlibLandmarker(points=68), DlibProcessLandmarker()
+    try:
+        started = [
+            child.start_eye_openness(image, found.landmarks[: i + 1]) for i, image in enumerate(frames)
+        ]
+        np.testing.assert_array_equal(
+            child.eye_openness(frames[0], found.landmarks, refine=True),
+            here.eye_openness(frames[0], found.landmarks, refine=True),
+        )
+        for i in reversed(range(len(frames))):
+            np.testing.assert_array_equal(
+                started[i].result(), here.eye_openness(frames[i], found.landmarks[: i + 1])
+            )
+        child._child.kill()
+        with pytest.raises(DlibProcessError, match="ended unexpectedly"):  # sending or reading
+            child.start_eye_openness(frames[0], found.landmarks).result()
+    finally:
+        child.close()
+
+
 def test_errors_in_the_child_come_back_as_one_line(frames) -> None:
     child = DlibProcessLandmarker()
     with pytest.raises(DlibProcessError, match=r"^dlib's process failed: AttributeError: .*'boxes'$"):
@@ -84,13 +108,21 @@ def test_a_child_that_dies_is_a_clear_error(frames) -> None:
     child.close()
 
 
-def test_the_eye_process_changes_no_result() -> None:
+def test_the_eye_process_changes_no_result(monkeypatch) -> None:
+    # With the process, the pipeline starts each key frame's eye measure ahead of observing it
+    # (DetectorLandmarks.start); on the calling thread it measures them as it goes.
+    from vidfiqa.models.detector_landmarks import DetectorLandmarks
+
+    starts = []
+    start = DetectorLandmarks.start
+    monkeypatch.setattr(DetectorLandmarks, "start", lambda *a: starts.append(start(*a)) or starts[-1])
     path = SAMPLES / "group_walk.mp4"
     runs = [
         analyse_video(path, load_config(None, {"quality.cpu_threads": 1, "landmarks.eye_process": on}))
         for on in (True, False)
     ]
     assert len(runs[0].tracks) == len(runs[1].tracks) >= 4
+    assert sum(isinstance(s, dlib_process.PendingEyes) for s in starts) >= 20
     for a, b in zip(*(r.tracks for r in runs), strict=True):
         np.testing.assert_array_equal(a.frames, b.frames)
         np.testing.assert_array_equal(a.qualities, b.qualities)

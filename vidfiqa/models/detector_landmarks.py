@@ -15,6 +15,7 @@ the eyes move (:meth:`DetectorLandmarks.measure_eyes`), and still aligns by the 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -54,9 +55,25 @@ class DetectorLandmarks:
 
                 self._dlib = DlibLandmarker(points=68)
 
-    def landmark(self, image: np.ndarray, detections: Detections) -> Detections:
+    def start(self, image: np.ndarray, detections: Detections) -> Any:
+        """Start measuring what :meth:`landmark` of the same ``image`` and ``detections`` will
+        measure, where that can run beside the caller (the eye measure of the video pipeline,
+        in dlib's child process): a handle to give :meth:`landmark` as ``started``, or ``None``
+        when there is nothing to start."""
+        start = getattr(self._dlib, "start_eye_openness", None)
+        if start is None or detections.landmarks is None or "eye_aspect" not in detections.data:
+            return None
+        rows = self._eye_rows(detections)
+        return start(image, detections.landmarks[rows]) if rows.any() else None
+
+    @staticmethod
+    def _eye_rows(detections: Detections) -> np.ndarray:
+        return ~detections.interpolated
+
+    def landmark(self, image: np.ndarray, detections: Detections, started: Any = None) -> Detections:
         """New detections of the same rows, their detector landmarks kept and marked measured
-        (``detections`` is left as it was).
+        (``detections`` is left as it was); ``started``: :meth:`start`'s handle for the same
+        ``image`` and ``detections``, whose measure is then used rather than taken again.
 
         Raises:
             ValueError: the detector gives no landmarks (dlib's HOG and MMOD do not).
@@ -78,9 +95,12 @@ class DetectorLandmarks:
             # detector's box; single images and evaluations keep their scores).
             measured = ~detections.interpolated
             if "eye_aspect" in detections.data:
+                rows = self._eye_rows(detections)
                 aspect = np.asarray(detections.data["eye_aspect"], np.float32).copy()
-                if measured.any():
-                    aspect[measured] = self._dlib.eye_openness(image, landmarks[measured])
+                if started is not None:
+                    aspect[rows] = started.result()
+                elif rows.any():
+                    aspect[rows] = self._dlib.eye_openness(image, landmarks[rows])
                 data["eye_aspect"] = aspect
             else:
                 eyes = np.asarray(detections.data.get("eye_openness", np.full(n, np.nan)), np.float32).copy()

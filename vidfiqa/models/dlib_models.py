@@ -185,6 +185,13 @@ class DlibLandmarker:
             raise ValueError("eye openness needs the 68-point predictor")
         return eye_openness_aligned(self._model, image, landmarks, refine=refine)
 
+    def eye_openness_of_chips(self, chips: np.ndarray) -> np.ndarray:
+        """:func:`eye_openness_of_chips` (float32 ``(n,)``) of the chips of :func:`eye_chips`
+        (uint8 ``(n, S, S, 3)``); 68-point predictor only."""
+        if self.points != 68:
+            raise ValueError("eye openness needs the 68-point predictor")
+        return eye_openness_of_chips(self._model, chips)
+
 
 #: Where dlib's HOG detector puts its box (the box its 68-point predictor was trained on) in the
 #: 112x112 ArcFace template's pixels: the median over 103 faces (frames of both talking heads and
@@ -240,27 +247,46 @@ def eye_openness_aligned(
 ) -> np.ndarray:
     """Eye aspect ratio of the less open eye of each face, float32 ``(n,)``, from dlib's 68-point
     ``predictor`` run on a chip aligned by the face's five ArcFace-order ``landmarks`` (float
-    ``(n, 5, 2)``, frame pixels) of the RGB uint8 ``image`` ``(H, W, 3)``, on the fixed box
-    :data:`EYE_BOX_112` (the median over the starts :data:`EYE_JITTER`). The less open eye
-    rather than the mean of both: one eye shut or squeezed (a wink, a squint) spoils a best
-    frame as much as a blink does. ``refine`` first moves the points onto the eyes dlib finds
+    ``(n, 5, 2)``, frame pixels) of the RGB uint8 ``image`` ``(H, W, 3)`` (:func:`eye_chips`;
+    :func:`eye_openness_of_chips`). ``refine`` first moves the points onto the eyes dlib finds
     (:func:`_onto_dlib_eyes`), for points that were interpolated, not detected."""
+    landmarks = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
+    if refine and len(landmarks):
+        landmarks = _onto_dlib_eyes(predictor, image, landmarks, _chip_side())
+    return eye_openness_of_chips(predictor, eye_chips(image, landmarks))
+
+
+def _chip_side() -> int:
+    return int(np.ceil(EYE_BOX_112[3] * EYE_CHIP_SCALE)) + 8
+
+
+def eye_chips(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The chips eye openness is measured on, uint8 ``(n, S, S, 3)``: the RGB uint8 ``image``
+    ``(H, W, 3)`` aligned by each face's five ArcFace-order ``landmarks`` (float ``(n, 5, 2)``)
+    onto the 112x112 template at :data:`EYE_CHIP_SCALE` times its size."""
     import cv2
 
     from vidfiqa.align import ARCFACE_112, similarity_transforms
 
     landmarks = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
-    if not len(landmarks):
-        return np.zeros(0, np.float32)
+    size = _chip_side()
+    chips = np.zeros((len(landmarks), size, size, 3), np.uint8)
+    for i, m in enumerate(similarity_transforms(landmarks, ARCFACE_112 * EYE_CHIP_SCALE)):
+        chips[i] = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+    return chips
+
+
+def eye_openness_of_chips(predictor: dlib.shape_predictor, chips: np.ndarray) -> np.ndarray:
+    """Eye aspect ratio of the less open eye of each chip of :func:`eye_chips` (uint8
+    ``(n, S, S, 3)``), float32 ``(n,)``: the median over dlib's 68-point ``predictor`` started
+    on the fixed box :data:`EYE_BOX_112` moved by each of :data:`EYE_JITTER`. The less open eye
+    rather than the mean of both: one eye shut or squeezed (a wink, a squint) spoils a best
+    frame as much as a blink does."""
     k = EYE_CHIP_SCALE
-    size = int(np.ceil(EYE_BOX_112[3] * k)) + 8
-    out = np.zeros(len(landmarks), np.float32)
     x0, y0, x1, y1 = (v * k for v in EYE_BOX_112)
     side = x1 - x0
-    if refine:
-        landmarks = _onto_dlib_eyes(predictor, image, landmarks, size)
-    for i, m in enumerate(similarity_transforms(landmarks, ARCFACE_112 * k)):
-        chip = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+    out = np.zeros(len(chips), np.float32)
+    for i, chip in enumerate(chips):
         shapes = np.zeros((len(EYE_JITTER), 68, 2), np.float64)
         for j, (dx, dy, ds) in enumerate(EYE_JITTER):
             g = ds * side / 2

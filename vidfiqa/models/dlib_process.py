@@ -10,11 +10,19 @@ file, not copied through the pipe), so its answers are the in-process ones bit f
 
 The child is ``python -m vidfiqa.models.dlib_process FD``, not a ``multiprocessing`` process:
 those re-import the caller's main script, which fails in a script without a main guard.
+
+Requests are answered one at a time in the order sent. An eye measure can be started
+(:meth:`DlibProcessLandmarker.start_eye_openness`: its chips, a few hundred KB, go through the
+pipe, so several can be in flight while the frame memory holds one frame) and read later, so
+the child measures while its caller does other work; a caller reads answers up to its own and
+keeps the earlier ones for their callers.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import fcntl
 import mmap
 import os
 import pickle
@@ -35,15 +43,44 @@ def available() -> bool:
     return hasattr(os, "memfd_create")
 
 
+#: Size asked for the pipe that carries requests (Linux lets a process ask up to 1 MiB).
+PIPE_BYTES = 1 << 20
+
+
 class DlibProcessError(RuntimeError):
     """The child process failed or ended; one line."""
+
+
+class _Answer:
+    """The answer to one request, once read (requests are answered in the order sent)."""
+
+    def __init__(self) -> None:
+        self.read = False
+        self.ok = False
+        self.value: Any = None
+
+
+class PendingEyes:
+    """Eye openness the child is measuring (:meth:`DlibProcessLandmarker.start_eye_openness`)."""
+
+    def __init__(self, owner: DlibProcessLandmarker, answer: _Answer) -> None:
+        self._owner, self._answer = owner, answer
+
+    def result(self) -> np.ndarray:
+        """The eye aspect ratios, float32 ``(n,)``, waiting for the child if need be.
+
+        Raises:
+            DlibProcessError: the child failed or ended.
+        """
+        return self._owner._wait(self._answer)
 
 
 class DlibProcessLandmarker:
     """:class:`~vidfiqa.models.dlib_models.DlibLandmarker` (68 points) whose :meth:`landmark`
     and :meth:`eye_openness` run in a child process (started here; it loads the model while the
-    caller goes on, and ends when this object is collected or the interpreter exits). Calls are
-    serialised (a lock): one child answers one call at a time."""
+    caller goes on, and ends when this object is collected or the interpreter exits). The child
+    answers one request at a time, in the order sent; :meth:`start_eye_openness` sends one and
+    returns at once, so the caller works while the child measures."""
 
     points = 68
     name = "dlib68"
@@ -54,13 +91,22 @@ class DlibProcessLandmarker:
         self._fd = os.memfd_create("vidfiqa-frame")
         self._size = 0
         self._map: mmap.mmap | None = None
-        self._lock = threading.Lock()
+        #: One request written at a time (each one's answer queued in order first), one reader
+        #: of answers at a time, and one frame in the shared memory until its answer is read.
+        self._write_lock = threading.RLock()
+        self._read_lock = threading.Lock()
+        self._frame_lock = threading.Lock()
+        self._sent: collections.deque[_Answer] = collections.deque()
         self._child = subprocess.Popen(
             [sys.executable, "-m", __name__, str(self._fd)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             pass_fds=(self._fd,),
         )
+        # Room for a few chips' requests (~190 KB a face), so that sending one does not wait
+        # for the child to finish the one before.
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(self._child.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         self._finalizer = weakref.finalize(self, _close, self._child, self._fd)
 
     def close(self) -> None:
@@ -70,32 +116,62 @@ class DlibProcessLandmarker:
     def landmark(self, image: np.ndarray, detections: Detections) -> Detections:
         """:meth:`DlibLandmarker.landmark <vidfiqa.models.dlib_models.DlibLandmarker.landmark>`
         of ``detections`` on the RGB uint8 ``image`` ``(H, W, 3)``, in the child."""
-        return self._call("landmark", image, detections)
+        return self._on_frame("landmark", image, detections)
 
     def eye_openness(self, image: np.ndarray, landmarks: np.ndarray, *, refine: bool = False) -> np.ndarray:
         """:meth:`DlibLandmarker.eye_openness
         <vidfiqa.models.dlib_models.DlibLandmarker.eye_openness>` (float32 ``(n,)``) of the
         faces whose five points are ``landmarks`` (float ``(n, 5, 2)``), in the child."""
-        return self._call("eye_openness", image, np.asarray(landmarks), refine)
+        return self._on_frame("eye_openness", image, np.asarray(landmarks), refine)
 
-    def _call(self, method: str, image: np.ndarray, *args: Any) -> Any:
+    def start_eye_openness(self, image: np.ndarray, landmarks: np.ndarray) -> PendingEyes:
+        """:meth:`eye_openness` without ``refine``, started: the chips are cut here
+        (:func:`~vidfiqa.models.dlib_models.eye_chips`) and sent, and the child measures them
+        while the caller goes on; the same numbers."""
+        from vidfiqa.models.dlib_models import eye_chips
+
+        return PendingEyes(self, self._send(("eye_openness_of_chips", (eye_chips(image, landmarks),))))
+
+    def _on_frame(self, method: str, image: np.ndarray, *args: Any) -> Any:
         image = np.ascontiguousarray(image, np.uint8)
-        with self._lock:
+        with self._frame_lock:
+            with self._write_lock:  # no request of another thread between sharing and sending
+                self._share(image)
+                answer = self._send((method, (self._size, image.shape, *args)))
+            return self._wait(answer)
+
+    def _send(self, request: tuple[str, tuple]) -> _Answer:
+        answer = _Answer()
+        with self._write_lock:
             if not self._finalizer.alive:
                 raise DlibProcessError("dlib's process was closed")
-            self._share(image)
+            # Queued before it is written: its answer may be read as soon as it is.
+            self._sent.append(answer)
             try:
-                pickle.dump(
-                    (method, self._size, image.shape, args), self._child.stdin, pickle.HIGHEST_PROTOCOL
-                )
+                pickle.dump(request, self._child.stdin, pickle.HIGHEST_PROTOCOL)
                 self._child.stdin.flush()
-                ok, value = pickle.load(self._child.stdout)
-            except (BrokenPipeError, EOFError, pickle.UnpicklingError):
-                code = self._child.wait(timeout=5)
-                raise DlibProcessError(f"dlib's process ended unexpectedly (exit code {code})") from None
-        if not ok:
-            raise DlibProcessError(f"dlib's process failed: {value}")
-        return value
+            except BrokenPipeError:
+                raise self._ended() from None
+        return answer
+
+    def _wait(self, answer: _Answer) -> Any:
+        with self._read_lock:
+            # Answers come in the order the requests were sent: those before this one are kept
+            # for their own callers (or dropped, by callers that gave up on them).
+            while not answer.read:
+                try:
+                    ok, value = pickle.load(self._child.stdout)
+                except (EOFError, pickle.UnpicklingError, ValueError):
+                    raise self._ended() from None
+                first = self._sent.popleft()
+                first.ok, first.value, first.read = ok, value, True
+        if not answer.ok:
+            raise DlibProcessError(f"dlib's process failed: {answer.value}")
+        return answer.value
+
+    def _ended(self) -> DlibProcessError:
+        code = self._child.wait(timeout=5)
+        return DlibProcessError(f"dlib's process ended unexpectedly (exit code {code})")
 
     def _share(self, image: np.ndarray) -> None:
         if image.nbytes > self._size:
@@ -120,8 +196,9 @@ def _close(child: subprocess.Popen, fd: int) -> None:
 
 
 def _serve(fd: int, requests: BinaryIO, answers: BinaryIO) -> None:
-    """The child's loop: answer each pickled ``(method, size, shape, args)`` from ``requests``
-    with a pickled ``(ok, value or error line)`` on ``answers``, until ``requests`` ends."""
+    """The child's loop: answer each pickled ``(method, args)`` from ``requests`` with a pickled
+    ``(ok, value or error line)`` on ``answers``, until ``requests`` ends. The methods that take
+    a frame find it in the memory file ``fd``; their ``args`` start with its size and shape."""
     import cv2
 
     from vidfiqa.models.dlib_models import DlibLandmarker
@@ -131,15 +208,21 @@ def _serve(fd: int, requests: BinaryIO, answers: BinaryIO) -> None:
     size, shared = 0, None
     while True:
         try:
-            method, new_size, shape, args = pickle.load(requests)
+            method, args = pickle.load(requests)
         except EOFError:
             return
         try:
-            if new_size != size:
-                if shared is not None:
-                    shared.close()
-                size, shared = new_size, mmap.mmap(fd, new_size)
-            answer = (True, _answer(model, shared, shape, method, args))
+            if method in _ON_FRAME:
+                new_size, shape, *args = args
+                if new_size != size:
+                    if shared is not None:
+                        shared.close()
+                    size, shared = new_size, mmap.mmap(fd, new_size)
+                answer = (True, _on_frame(model, shared, shape, method, args))
+            elif method == "eye_openness_of_chips":
+                answer = (True, model.eye_openness_of_chips(*args))
+            else:
+                answer = (False, f"unknown request {method!r}")
         except Exception as error:  # noqa: BLE001 - sent back to the parent as its one line
             answer = (False, f"{type(error).__name__}: {error}")
         try:
@@ -149,7 +232,10 @@ def _serve(fd: int, requests: BinaryIO, answers: BinaryIO) -> None:
             return
 
 
-def _answer(model: Any, shared: mmap.mmap, shape: tuple[int, ...], method: str, args: tuple) -> Any:
+_ON_FRAME = ("landmark", "eye_openness")
+
+
+def _on_frame(model: Any, shared: mmap.mmap, shape: tuple[int, ...], method: str, args: list) -> Any:
     # The frame is a view of the shared memory, released on return so that it can be remapped.
     image = np.frombuffer(shared, np.uint8, int(np.prod(shape))).reshape(shape)
     if method == "landmark":

@@ -22,17 +22,23 @@ themselves (their count, times, shot cuts and sizes), never on what is detected,
 looks ahead: it plans the steps of up to ``detector.batch`` whole key frames, detects all of
 them in one detector call, then replays the tracking and interpolation in frame order, exactly
 as if each key frame had been detected alone (a region key frame is detected, or skipped, in its
-turn: it needs the tracks so far).
+turn: it needs the tracks so far). With ``detector.thread`` that runs on a thread of its own, up
+to :data:`SEGMENTS_AHEAD` segments ahead of landmarks and quality, which start the landmarker's
+work on the next :data:`LANDMARKS_AHEAD` key frames (dlib's eye measures, in its child process)
+before observing the frames before them.
 """
 
 from __future__ import annotations
 
+import collections
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -243,6 +249,8 @@ def _merged(rows: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 #: Segments that detection and tracking may run ahead of landmarks and quality.
 SEGMENTS_AHEAD = 8
+#: Segments whose key frames' landmarks are started before the one being observed (:meth:`_VideoRun.run`).
+LANDMARKS_AHEAD = 4
 
 #: A tracked face is steady when found at a key frame where the tracker predicted it (IoU) with
 #: at least this detector confidence: then a region key frame may be skipped (``skip_steady``).
@@ -322,15 +330,22 @@ class _VideoRun:
             data["eye_aspect"] = np.full(len(d), np.nan, np.float32)
         return replace(d, interpolated=np.zeros(len(d), bool), data=data)
 
-    def observe(self, items: list[tuple[Frame, Detections]]) -> list[tuple[Frame, Detections]]:
+    def observe(
+        self, items: list[tuple[Frame, Detections]], started: Any = None
+    ) -> list[tuple[Frame, Detections]]:
         """Landmarks and alignment for every tracked face of ``items``; their quality follows
         once :data:`QUALITY_BATCH` faces wait (:meth:`score`). Returns ``items`` with the
-        detections the landmarker returned (what it measured, eye openness included)."""
+        detections the landmarker returned (what it measured, eye openness included).
+        ``started``: what the landmarker's ``start`` began for the one item of ``items``."""
         if not any(len(d) for _, d in items):
             return items
         t = time.perf_counter()
         landmarker = self.stages.landmarker
-        observed = [(f, landmarker.landmark(f.image, d) if len(d) else d) for f, d in items]
+        if started is not None:
+            [(frame, d)] = items
+            observed = [(frame, landmarker.landmark(frame.image, d, started))]
+        else:
+            observed = [(f, landmarker.landmark(f.image, d) if len(d) else d) for f, d in items]
         items = [(f, d) for f, d in observed if len(d)]
         batch = FaceBatch.concat([face_batch(f.image, d) for f, d in items])
         self.timer.add("landmarks", t)
@@ -424,13 +439,17 @@ class _VideoRun:
         return out, short
 
     def close_segment(
-        self, start: tuple[Frame, Detections] | None, between: list[Frame], end: tuple[Frame, Detections]
+        self,
+        start: tuple[Frame, Detections] | None,
+        between: list[Frame],
+        end: tuple[Frame, Detections],
+        started: Any = None,
     ) -> tuple[Frame, Detections]:
         """Observe the key frame ``end`` and the frames ``between`` it and ``start`` (the shot's
         previous key frame as observed, ``None`` at a shot's first); ``end`` as observed, the
-        next segment's ``start``."""
+        next segment's ``start``. ``started``: what the landmarker began on ``end`` (:meth:`run`)."""
         # The key frame first: what its landmarker measured (eye openness) is interpolated too.
-        [end] = self.observe([end])
+        [end] = self.observe([end], started)
         if start:
             items = [(f, _interpolate(start, end, f)) for f in between]
             self.observe(self.measure_moving_eyes(start, end, items))
@@ -578,13 +597,24 @@ class _VideoRun:
         ``detector.thread``), then landmarks, eyes and quality segment by segment, in order; the
         number of frames read."""
         ahead = SEGMENTS_AHEAD if self.config.detector.thread else 0
+        start = getattr(self.stages.landmarker, "start", None)
         with closing(prefetch(self.segments(frames, progress), ahead, name="vidfiqa-detect")) as segments:
             observed = None  # the last key frame as observed (landmarked)
-            for segment in segments:
-                self.observed_shot = segment.shot
-                # A segment's start is the shot's previous key frame: the previous segment's end.
-                start = None if segment.start is None else observed
-                observed = self.close_segment(start, segment.between, segment.end)
+            # Segments taken ahead, their key frames' landmarks started (dlib's eye model in its
+            # own process), so that the child measures them while this thread observes the ones
+            # before: the same numbers, with the wait off this thread. Two keep the child busy
+            # while this thread finishes a segment whose measure has just come.
+            waiting: collections.deque[tuple[_Segment, Any]] = collections.deque()
+            for segment in itertools.chain(segments, [None]):
+                if segment is not None:
+                    frame, faces = segment.end
+                    waiting.append((segment, start(frame.image, faces) if start and len(faces) else None))
+                while waiting and (segment is None or len(waiting) > LANDMARKS_AHEAD):
+                    taken, started = waiting.popleft()
+                    self.observed_shot = taken.shot
+                    # A segment's start is the shot's previous key frame: the previous segment's end.
+                    begin = None if taken.start is None else observed
+                    observed = self.close_segment(begin, taken.between, taken.end, started)
         self.score()
         return self.frames_read
 
