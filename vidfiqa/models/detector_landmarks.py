@@ -63,12 +63,8 @@ class DetectorLandmarks:
         start = getattr(self._dlib, "start_eye_openness", None)
         if start is None or detections.landmarks is None or "eye_aspect" not in detections.data:
             return None
-        rows = self._eye_rows(detections)
+        rows = ~detections.interpolated  # those landmark() measures
         return start(image, detections.landmarks[rows]) if rows.any() else None
-
-    @staticmethod
-    def _eye_rows(detections: Detections) -> np.ndarray:
-        return ~detections.interpolated
 
     def landmark(self, image: np.ndarray, detections: Detections, started: Any = None) -> Detections:
         """New detections of the same rows, their detector landmarks kept and marked measured
@@ -95,12 +91,11 @@ class DetectorLandmarks:
             # detector's box; single images and evaluations keep their scores).
             measured = ~detections.interpolated
             if "eye_aspect" in detections.data:
-                rows = self._eye_rows(detections)
                 aspect = np.asarray(detections.data["eye_aspect"], np.float32).copy()
                 if started is not None:
-                    aspect[rows] = started.result()
-                elif rows.any():
-                    aspect[rows] = self._dlib.eye_openness(image, landmarks[rows])
+                    aspect[measured] = started.result()
+                elif measured.any():
+                    aspect[measured] = self._dlib.eye_openness(image, landmarks[measured])
                 data["eye_aspect"] = aspect
             else:
                 eyes = np.asarray(detections.data.get("eye_openness", np.full(n, np.nan)), np.float32).copy()

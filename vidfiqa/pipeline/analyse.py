@@ -23,7 +23,7 @@ looks ahead: it plans the steps of up to ``detector.batch`` whole key frames, de
 them in one detector call, then replays the tracking and interpolation in frame order, exactly
 as if each key frame had been detected alone (a region key frame is detected, or skipped, in its
 turn: it needs the tracks so far). With ``detector.thread`` that runs on a thread of its own, up
-to :data:`SEGMENTS_AHEAD` segments ahead of landmarks and quality, which start the landmarker's
+to :data:`SEGMENTS_AHEAD` segments ahead of landmarks and quality; these start the landmarker's
 work on the next :data:`LANDMARKS_AHEAD` key frames (dlib's eye measures, in its child process)
 before observing the frames before them.
 """
