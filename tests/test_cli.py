@@ -318,6 +318,24 @@ def test_bench_warns_on_a_busy_machine_and_passes_the_load_on(monkeypatch: pytes
     assert result.exit_code == 0 and "busy" not in result.stderr and calls[1]["load_frames"] is None
 
 
+def test_bench_measures_the_preset_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The pipeline row and the load test run the preset, not the default (stop 31's fast-preset
+    # load ratios had come from the default config).
+    import vidfiqa.pipeline.benchmark as benchmark
+
+    monkeypatch.setattr(benchmark, "stage_speeds", lambda *a: {})
+    tested = []
+    monkeypatch.setattr(benchmark, "load_test", lambda video, config, *a: tested.append(config) or {})
+    result = CliRunner().invoke(
+        cli, ["bench", str(SAMPLES / "single_face_motion.mp4"), "--preset", "fast", "--compare-frames", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["pipeline"]["config"].startswith("retinaface at max side 960 every 3 frames, detector5,")
+    assert report["pipeline"]["key_frames"] < report["pipeline"]["frames"] / 2
+    assert tested[0].detector.every == 3 and tested[0].detector.full_seconds == 1.0
+
+
 def test_busy_core_spins_for_the_block_and_is_gone_after() -> None:
     """Issue 27.3: the spinning process really holds a core, and is stopped on exit."""
     import time

@@ -421,14 +421,15 @@ def bench(
 ) -> None:
     """Measure speeds on VIDEO in one process and print them as JSON.
 
-    Decode-only frames/s (PyAV, decord), the default pipeline, each stage (HOG and CNN
-    detection, landmarks, dlib's embedder and its torch port at --batch) and, on the first
-    --compare-frames frames, the naive pipeline (dlib's models on every frame) against the tuned
-    one (the config: detection every few frames, decode thread, embedding only what templates
-    need), with their ratios and the cosine between the two templates of each track. Compare
-    ratios across machines, not frames/s. The JSON records the load average before and after
-    and the thread settings (a busy machine is warned of on stderr before the run), and the load
-    test's frames/s with one core busy, and with two, against quiet.
+    Decode-only frames/s (PyAV, decord), the pipeline with the config (--config or --preset;
+    the default otherwise), each stage (HOG and CNN detection, landmarks, dlib's embedder and its
+    torch port at --batch) and, on the first --compare-frames frames, the naive pipeline (dlib's
+    models on every frame) against the tuned one (the config: detection every few frames, decode
+    thread, embedding only what templates need), with their ratios and the cosine between the
+    two templates of each track. Compare ratios across machines, not frames/s. The JSON records
+    the load average before and after and the thread settings (a busy machine is warned of on
+    stderr before the run), and the load test's frames/s with the config, with one core busy and
+    with two, against quiet.
 
     Example:
 
