@@ -112,10 +112,14 @@ def test_the_eye_process_changes_no_result(monkeypatch) -> None:
     # With the process, the pipeline starts each key frame's eye measure ahead of observing it
     # (DetectorLandmarks.start); on the calling thread it measures them as it goes.
     from vidfiqa.models.detector_landmarks import DetectorLandmarks
+    from vidfiqa.pipeline.analyse import _VideoRun
 
-    starts = []
-    start = DetectorLandmarks.start
-    monkeypatch.setattr(DetectorLandmarks, "start", lambda *a: starts.append(start(*a)) or starts[-1])
+    starts, order = [], []
+    start, close = DetectorLandmarks.start, _VideoRun.close_segment
+    monkeypatch.setattr(
+        DetectorLandmarks, "start", lambda *a: order.append("start") or starts.append(start(*a)) or starts[-1]
+    )
+    monkeypatch.setattr(_VideoRun, "close_segment", lambda *a: order.append("close") or close(*a))
     path = SAMPLES / "group_walk.mp4"
     runs = [
         analyse_video(path, load_config(None, {"quality.cpu_threads": 1, "landmarks.eye_process": on}))
@@ -123,6 +127,8 @@ def test_the_eye_process_changes_no_result(monkeypatch) -> None:
     ]
     assert len(runs[0].tracks) == len(runs[1].tracks) >= 4
     assert sum(isinstance(s, dlib_process.PendingEyes) for s in starts) >= 20
+    # Ahead: the first segment is closed only once five key frames' measures have been started.
+    assert order[:6] == ["start"] * 5 + ["close"]
     for a, b in zip(*(r.tracks for r in runs), strict=True):
         np.testing.assert_array_equal(a.frames, b.frames)
         np.testing.assert_array_equal(a.qualities, b.qualities)
