@@ -218,7 +218,7 @@ def _serve(fd: int, requests: BinaryIO, answers: BinaryIO) -> None:
                     if shared is not None:
                         shared.close()
                     size, shared = new_size, mmap.mmap(fd, new_size)
-                answer = (True, _on_frame(model, shared, shape, method, args))
+                answer = (True, _frame_answer(model, shared, shape, method, args))
             elif method == "eye_openness_of_chips":
                 answer = (True, model.eye_openness_of_chips(*args))
             else:
@@ -235,7 +235,7 @@ def _serve(fd: int, requests: BinaryIO, answers: BinaryIO) -> None:
 _ON_FRAME = ("landmark", "eye_openness")
 
 
-def _on_frame(model: Any, shared: mmap.mmap, shape: tuple[int, ...], method: str, args: list) -> Any:
+def _frame_answer(model: Any, shared: mmap.mmap, shape: tuple[int, ...], method: str, args: list) -> Any:
     # The frame is a view of the shared memory, released on return so that it can be remapped.
     image = np.frombuffer(shared, np.uint8, int(np.prod(shape))).reshape(shape)
     if method == "landmark":

@@ -602,8 +602,8 @@ class _VideoRun:
             observed = None  # the last key frame as observed (landmarked)
             # Segments taken ahead, their key frames' landmarks started (dlib's eye model in its
             # own process), so that the child measures them while this thread observes the ones
-            # before: the same numbers, with the wait off this thread. Two keep the child busy
-            # while this thread finishes a segment whose measure has just come.
+            # before: the same numbers, with the wait off this thread. One ahead left the child
+            # idle while this thread finished each segment whose measure had just come.
             waiting: collections.deque[tuple[_Segment, Any]] = collections.deque()
             for segment in itertools.chain(segments, [None]):
                 if segment is not None:
